@@ -1,0 +1,279 @@
+// Package exporter sends lock activity recorded by debugmutex to
+// OpenTelemetry: waits and holds above a threshold become spans, and every
+// report (deadlock, lock-order inversion, lock never released...) becomes an
+// error span whose events name the goroutines and stacks involved. In Jaeger,
+// an engineer then sees which request waited on which lock, for how long, and
+// who held it.
+//
+// Start the exporter once, near the start of main:
+//
+//	exp, err := exporter.Start(ctx, exporter.WithTracerProvider(tp))
+//	if err != nil { ... }
+//	defer exp.Stop(context.Background())
+//
+// Without WithTracerProvider, the exporter builds its own pipeline from the
+// standard OpenTelemetry environment variables: OTEL_EXPORTER_OTLP_ENDPOINT
+// (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT), OTEL_EXPORTER_OTLP_PROTOCOL
+// ("grpc" or "http/protobuf", the default), OTEL_SERVICE_NAME,
+// OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER and the OTEL_BSP_* settings.
+// A program that only swapped its import can instead blank-import
+// exporter/autoexport, which starts the exporter when those variables ask
+// for it.
+//
+// # Parent spans
+//
+// A lock span is a child of the span in the context given to
+// debugmutex.LockContext (or TryLockContext):
+//
+//	ctx, span := tracer.Start(r.Context(), "GET /account")
+//	debugmutex.LockContext(ctx, &acct.mu) // a wait shows under "GET /account"
+//	defer acct.mu.Unlock()
+//
+// Locks taken with plain Lock have no context; their spans are root spans of
+// the tracer named TracerName, found in Jaeger by service and by the
+// lockscope.lock.name tag.
+//
+// # Never the cause
+//
+// debugmutex hands events over by a non-blocking send into a bounded
+// channel; one exporter goroutine turns them into spans; a bounded queue holds
+// spans until they are exported. When the collector is slow or down, events
+// and spans are dropped and counted (see Stats); locking never waits and
+// memory stays bounded.
+//
+// # Attributes
+//
+// Spans carry the OpenTelemetry semantic conventions for code (v1.43.0:
+// code.function.name, code.file.path, code.line.number, code.stacktrace)
+// for the waiter's or holder's call site, and lockscope's own:
+//
+//	lockscope.lock.name             SetName's name, or the first acquire site
+//	lockscope.lock.type             "Mutex" or "RWMutex"
+//	lockscope.lock.id               unique for the life of the process
+//	lockscope.lock.mode             "write" or "read"
+//	lockscope.goroutine.id          the waiting or holding goroutine
+//	lockscope.holder.goroutine.id   (waits) the goroutine holding the lock
+//	lockscope.holder.site           (waits) where the holder acquired it
+//	lockscope.wait.duration_ns      (waits) how long the wait lasted
+//	lockscope.hold.duration_ns      (holds) how long the hold lasted
+//
+// Report spans carry lockscope.report.kind, .summary, .key, .count and
+// lockscope.report.locks, have status Error, and have one span event per
+// goroutine ("lockscope.goroutine") and per lock-order edge
+// ("lockscope.lock_order_edge").
+package exporter
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/lockscope/lockscope/debugmutex"
+)
+
+// TracerName is the instrumentation scope of lockscope's spans.
+const TracerName = "github.com/lockscope/lockscope"
+
+// Exporter turns debugmutex events into spans until Stop is called.
+type Exporter struct {
+	cfg    config
+	sub    *debugmutex.Subscription
+	tracer trace.Tracer
+	// own is the provider the exporter built (nil with WithTracerProvider);
+	// it is flushed and shut down by the exporter.
+	own *sdktrace.TracerProvider
+	tp  trace.TracerProvider
+	st  counters
+
+	flush    chan chan struct{} // requests to drain the subscription
+	stop     chan struct{}      // closed by Stop
+	done     chan struct{}      // closed when the goroutine has returned
+	stopOnce sync.Once
+	stopErr  error
+
+	// Used only by the exporter goroutine.
+	conv converter
+	rng  *rand.Rand
+}
+
+// Stats counts what the exporter has seen and done since Start. Every event
+// debugmutex produced is either in Events or in DroppedEvents; every span
+// ended is eventually in Exported, FailedSpans or DroppedSpans.
+type Stats struct {
+	// Events is the number of events received from debugmutex.
+	Events uint64
+	// DroppedEvents is the number of events debugmutex dropped because the
+	// exporter's channel was full (the exporter fell behind).
+	DroppedEvents uint64
+	// SampledOut is the number of waits and holds left out by WithSampling.
+	SampledOut uint64
+	// Spans is the number of spans created and ended.
+	Spans uint64
+	// The rest is known only for the exporter's own pipeline, not for a
+	// provider given with WithTracerProvider.
+
+	// Exported is the number of spans the span exporter delivered.
+	Exported uint64
+	// FailedSpans is the number of spans the span exporter failed to
+	// deliver (collector down or too slow; the OTLP exporters retry first).
+	FailedSpans uint64
+	// DroppedSpans is the number of spans dropped because the export queue
+	// was full (see WithQueueSize).
+	DroppedSpans uint64
+}
+
+// Start subscribes to debugmutex and starts exporting lock activity as spans
+// in a goroutine of its own. Call Stop to flush and end it. Several exporters
+// may run at once; each receives every event.
+func Start(ctx context.Context, opts ...Option) (*Exporter, error) {
+	e := &Exporter{
+		cfg:   buildConfig(opts),
+		flush: make(chan chan struct{}),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+		rng:   rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+	}
+	e.tp = e.cfg.tp
+	if e.tp == nil {
+		se := e.cfg.spanExp
+		if se == nil {
+			var err error
+			if se, err = newEnvSpanExporter(ctx); err != nil {
+				return nil, err
+			}
+		}
+		own, err := newPipeline(ctx, se, e.cfg.queueSize, &e.st)
+		if err != nil {
+			return nil, errors.Join(err, se.Shutdown(ctx))
+		}
+		e.own, e.tp = own, own
+	}
+	e.tracer = e.tp.Tracer(TracerName, trace.WithSchemaURL(semconv.SchemaURL))
+	e.conv = newConverter(e.tracer)
+
+	so := debugmutex.SubscribeOptions{Reports: e.cfg.reports, Buffer: e.cfg.buffer}
+	if e.cfg.minWait > 0 {
+		so.MinWait = e.cfg.minWait
+	}
+	if e.cfg.minHold > 0 {
+		so.MinHold = e.cfg.minHold
+	}
+	e.sub = debugmutex.Subscribe(so)
+	go e.run()
+	return e, nil
+}
+
+// TracerProvider returns the provider the exporter creates spans with: the
+// one given with WithTracerProvider, or the one it built. A program without
+// tracing of its own can create its request spans with it, so that lock
+// spans become their children.
+func (e *Exporter) TracerProvider() trace.TracerProvider { return e.tp }
+
+// Flush turns every event received so far into spans and, for the
+// exporter's own pipeline or an SDK provider, exports them. It returns when
+// that is done or ctx ends.
+func (e *Exporter) Flush(ctx context.Context) error {
+	ack := make(chan struct{})
+	select {
+	case e.flush <- ack:
+	case <-e.done:
+		return errors.New("exporter: stopped")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-ack:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if f, ok := e.tp.(interface{ ForceFlush(context.Context) error }); ok {
+		return f.ForceFlush(ctx)
+	}
+	return nil
+}
+
+// Stop unsubscribes, turns the events already received into spans, and, for
+// the exporter's own pipeline, exports what it can before ctx ends and shuts
+// the pipeline down. A provider given with WithTracerProvider is flushed but
+// not shut down. Stop is safe to call more than once.
+func (e *Exporter) Stop(ctx context.Context) error {
+	e.stopOnce.Do(func() {
+		e.sub.Close()
+		close(e.stop)
+		select {
+		case <-e.done:
+		case <-ctx.Done():
+			e.stopErr = ctx.Err()
+			return
+		}
+		if e.own != nil {
+			e.stopErr = e.own.Shutdown(ctx)
+		} else if f, ok := e.tp.(interface{ ForceFlush(context.Context) error }); ok {
+			e.stopErr = f.ForceFlush(ctx)
+		}
+	})
+	return e.stopErr
+}
+
+// Stats returns the exporter's counters. It is cheap and safe to call at any
+// time, from any goroutine.
+func (e *Exporter) Stats() Stats {
+	return Stats{
+		Events:        e.st.events.Load(),
+		DroppedEvents: e.sub.Dropped(),
+		SampledOut:    e.st.sampledOut.Load(),
+		Spans:         e.st.spans.Load(),
+		Exported:      e.st.exported.Load(),
+		FailedSpans:   e.st.failedSpans.Load(),
+		DroppedSpans:  e.st.droppedSpans.Load(),
+	}
+}
+
+// run is the exporter goroutine: the only one that converts events.
+func (e *Exporter) run() {
+	defer close(e.done)
+	c := e.sub.C()
+	for {
+		select {
+		case ev, ok := <-c:
+			if !ok {
+				return
+			}
+			e.handle(ev)
+		case ack := <-e.flush:
+			e.drain(c)
+			close(ack)
+		case <-e.stop:
+			e.drain(c)
+			return
+		}
+	}
+}
+
+// drain handles the events in the channel when it is called, without
+// waiting for more (nor chasing a producer that keeps it full).
+func (e *Exporter) drain(c <-chan debugmutex.Event) {
+	for n := len(c); n > 0; n-- {
+		ev, ok := <-c
+		if !ok {
+			return
+		}
+		e.handle(ev)
+	}
+}
+
+func (e *Exporter) handle(ev debugmutex.Event) {
+	e.st.events.Add(1)
+	if ev.Kind != debugmutex.EventReport && e.cfg.sampling < 1 && e.rng.Float64() >= e.cfg.sampling {
+		e.st.sampledOut.Add(1)
+		return
+	}
+	if e.conv.export(ev) {
+		e.st.spans.Add(1)
+	}
+}

@@ -1,0 +1,287 @@
+package exporter
+
+import (
+	"context"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/lockscope/lockscope/debugmutex"
+)
+
+// Span names. They are few and fixed (the lock is an attribute), as
+// OpenTelemetry asks of span names; reports add their kind, which is one of
+// debugmutex.Kinds.
+const (
+	SpanWait   = "lockscope.wait"
+	SpanHold   = "lockscope.hold"
+	SpanReport = "lockscope.report" // + " " + kind
+)
+
+// lockscope's own attribute keys.
+const (
+	AttrLockName      = attribute.Key("lockscope.lock.name")
+	AttrLockType      = attribute.Key("lockscope.lock.type")
+	AttrLockID        = attribute.Key("lockscope.lock.id")
+	AttrLockMode      = attribute.Key("lockscope.lock.mode")
+	AttrGoroutine     = attribute.Key("lockscope.goroutine.id")
+	AttrHolder        = attribute.Key("lockscope.holder.goroutine.id")
+	AttrHolderSite    = attribute.Key("lockscope.holder.site")
+	AttrWaitNanos     = attribute.Key("lockscope.wait.duration_ns")
+	AttrHoldNanos     = attribute.Key("lockscope.hold.duration_ns")
+	AttrReportKind    = attribute.Key("lockscope.report.kind")
+	AttrReportSummary = attribute.Key("lockscope.report.summary")
+	AttrReportKey     = attribute.Key("lockscope.report.key")
+	AttrReportCount   = attribute.Key("lockscope.report.count")
+	AttrReportLocks   = attribute.Key("lockscope.report.locks")
+)
+
+// Span event names and their attribute keys, on report spans.
+const (
+	EventGoroutine = "lockscope.goroutine"
+	EventEdge      = "lockscope.lock_order_edge"
+
+	AttrRole       = attribute.Key("lockscope.goroutine.role")
+	AttrGLock      = attribute.Key("lockscope.goroutine.lock")
+	AttrForNanos   = attribute.Key("lockscope.goroutine.for_ns")
+	AttrExited     = attribute.Key("lockscope.goroutine.exited")
+	AttrCurrent    = attribute.Key("lockscope.goroutine.current_stacktrace")
+	AttrEdgeFrom   = attribute.Key("lockscope.edge.from")
+	AttrEdgeTo     = attribute.Key("lockscope.edge.to")
+	AttrEdgeFromAt = attribute.Key("lockscope.edge.from_stacktrace")
+	AttrEdgeToAt   = attribute.Key("lockscope.edge.to_stacktrace")
+)
+
+const (
+	// maxStackFrames bounds code.stacktrace and friends.
+	maxStackFrames = 32
+	// maxCachedPCs bounds the symbol cache; past it the cache starts over.
+	maxCachedPCs = 8192
+	// debugmutexPrefix marks frames inside the lock implementation, which
+	// are never the site a user wants to see.
+	debugmutexPrefix = "github.com/lockscope/lockscope/debugmutex."
+)
+
+// converter turns events into spans. It is used by the exporter goroutine
+// only, so its cache needs no lock.
+type converter struct {
+	tracer trace.Tracer
+	frames map[uintptr][]debugmutex.Frame // by program counter, inlined frames expanded
+}
+
+func newConverter(t trace.Tracer) converter {
+	return converter{tracer: t, frames: make(map[uintptr][]debugmutex.Frame)}
+}
+
+// export makes a span of ev and reports whether it did.
+func (c *converter) export(ev debugmutex.Event) bool {
+	ctx := ev.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	switch ev.Kind {
+	case debugmutex.EventWait:
+		c.lockSpan(ctx, SpanWait, ev, AttrWaitNanos)
+	case debugmutex.EventHold:
+		c.lockSpan(ctx, SpanHold, ev, AttrHoldNanos)
+	case debugmutex.EventReport:
+		if ev.Report == nil {
+			return false
+		}
+		c.reportSpan(ctx, ev)
+	default:
+		return false
+	}
+	return true
+}
+
+func (c *converter) lockSpan(ctx context.Context, name string, ev debugmutex.Event, dur attribute.Key) {
+	frames := c.userFrames(ev.Stack)
+	attrs := make([]attribute.KeyValue, 0, 14)
+	attrs = append(attrs,
+		AttrLockName.String(ev.Lock.Name),
+		AttrLockType.String(ev.Lock.Type),
+		AttrLockID.Int64(int64(ev.Lock.ID)),
+		AttrLockMode.String(ev.Mode.String()),
+		AttrGoroutine.Int64(ev.Goroutine),
+		dur.Int64(ev.Duration.Nanoseconds()),
+	)
+	attrs = appendCode(attrs, frames)
+	if ev.Holder != 0 {
+		attrs = append(attrs, AttrHolder.Int64(ev.Holder))
+	}
+	if hf := c.userFrames(ev.HolderStack); len(hf) > 0 {
+		attrs = append(attrs, AttrHolderSite.String(hf[0].Site()))
+	}
+	_, span := c.tracer.Start(ctx, name,
+		trace.WithTimestamp(ev.Start),
+		trace.WithSpanKind(trace.SpanKindInternal),
+		trace.WithAttributes(attrs...),
+	)
+	span.End(trace.WithTimestamp(ev.Start.Add(ev.Duration)))
+}
+
+func (c *converter) reportSpan(ctx context.Context, ev debugmutex.Event) {
+	r := ev.Report
+	at := r.Time
+	if at.IsZero() {
+		at = ev.Start
+	}
+	locks := make([]string, len(r.Locks))
+	for i, l := range r.Locks {
+		locks[i] = l.Name
+	}
+	attrs := []attribute.KeyValue{
+		AttrReportKind.String(string(r.Kind)),
+		AttrReportSummary.String(r.Summary),
+		AttrReportKey.String(r.Key),
+		AttrReportCount.Int(r.Count),
+		AttrReportLocks.StringSlice(locks),
+	}
+	if len(r.Locks) == 1 {
+		attrs = append(attrs,
+			AttrLockName.String(r.Locks[0].Name),
+			AttrLockType.String(r.Locks[0].Type),
+			AttrLockID.Int64(int64(r.Locks[0].ID)))
+	}
+	if len(r.Goroutines) > 0 {
+		attrs = append(attrs, AttrGoroutine.Int64(r.Goroutines[0].ID))
+		attrs = appendCode(attrs, userOnly(r.Goroutines[0].Stack))
+	}
+	_, span := c.tracer.Start(ctx, SpanReport+" "+string(r.Kind),
+		trace.WithTimestamp(at),
+		trace.WithSpanKind(trace.SpanKindInternal),
+		trace.WithAttributes(attrs...),
+	)
+	span.SetStatus(codes.Error, r.Summary)
+	for _, g := range r.Goroutines {
+		ea := []attribute.KeyValue{
+			AttrGoroutine.Int64(g.ID),
+			AttrRole.String(g.Role),
+		}
+		if g.Lock != "" {
+			ea = append(ea, AttrGLock.String(g.Lock))
+		}
+		if g.For > 0 {
+			ea = append(ea, AttrForNanos.Int64(g.For.Nanoseconds()))
+		}
+		if g.Exited {
+			ea = append(ea, AttrExited.Bool(true))
+		}
+		ea = appendCode(ea, userOnly(g.Stack))
+		if len(g.Current) > 0 {
+			ea = append(ea, AttrCurrent.String(formatStack(g.Current)))
+		}
+		span.AddEvent(EventGoroutine, trace.WithTimestamp(at), trace.WithAttributes(ea...))
+	}
+	for _, e := range r.Edges {
+		span.AddEvent(EventEdge, trace.WithTimestamp(at), trace.WithAttributes(
+			AttrEdgeFrom.String(e.From),
+			AttrEdgeTo.String(e.To),
+			AttrGoroutine.Int64(e.Goroutine),
+			AttrEdgeFromAt.String(formatStack(e.FromStack)),
+			AttrEdgeToAt.String(formatStack(e.ToStack)),
+		))
+	}
+	end := at
+	if ev.Duration > 0 && !ev.Start.IsZero() {
+		end = ev.Start.Add(ev.Duration)
+	}
+	span.End(trace.WithTimestamp(end))
+}
+
+// appendCode adds the semantic-convention code attributes for the innermost
+// frame, and the stack as code.stacktrace.
+func appendCode(attrs []attribute.KeyValue, frames []debugmutex.Frame) []attribute.KeyValue {
+	if len(frames) == 0 {
+		return attrs
+	}
+	f := frames[0]
+	return append(attrs,
+		semconv.CodeFunctionName(f.Function),
+		semconv.CodeFilePath(f.File),
+		semconv.CodeLineNumber(f.Line),
+		semconv.CodeStacktrace(formatStack(frames)),
+	)
+}
+
+// formatStack writes frames the way a Go stack dump does.
+func formatStack(frames []debugmutex.Frame) string {
+	var b strings.Builder
+	for i, f := range frames {
+		if i == maxStackFrames {
+			b.WriteString("...additional frames elided...\n")
+			break
+		}
+		b.WriteString(f.Function)
+		b.WriteString("()\n\t")
+		b.WriteString(f.File)
+		b.WriteByte(':')
+		b.WriteString(strconv.Itoa(f.Line))
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// userFrames symbolises pcs (innermost first), without the frames inside
+// debugmutex and the runtime: the first frame is the user's call site.
+func (c *converter) userFrames(pcs []uintptr) []debugmutex.Frame {
+	var out []debugmutex.Frame
+	for _, pc := range pcs {
+		fs, ok := c.frames[pc]
+		if !ok {
+			fs = symbolise(pc)
+			if len(c.frames) >= maxCachedPCs {
+				clear(c.frames)
+			}
+			c.frames[pc] = fs
+		}
+		for _, f := range fs {
+			if len(out) == 0 && internalFrame(f.Function) {
+				continue // still inside the lock implementation
+			}
+			if strings.HasPrefix(f.Function, "runtime.") {
+				continue // runtime.goexit and friends
+			}
+			out = append(out, f)
+			if len(out) > maxStackFrames {
+				return out
+			}
+		}
+	}
+	return out
+}
+
+// userOnly drops the leading frames inside debugmutex from an already
+// symbolised stack.
+func userOnly(frames []debugmutex.Frame) []debugmutex.Frame {
+	for len(frames) > 0 && internalFrame(frames[0].Function) {
+		frames = frames[1:]
+	}
+	return frames
+}
+
+func internalFrame(fn string) bool {
+	return strings.HasPrefix(fn, debugmutexPrefix) || strings.HasPrefix(fn, "runtime.")
+}
+
+// symbolise returns the frames of one return program counter, the inlined
+// calls first, as runtime.CallersFrames expands them.
+func symbolise(pc uintptr) []debugmutex.Frame {
+	var out []debugmutex.Frame
+	it := runtime.CallersFrames([]uintptr{pc})
+	for {
+		f, more := it.Next()
+		if f.Function != "" {
+			out = append(out, debugmutex.Frame{Function: f.Function, File: f.File, Line: f.Line})
+		}
+		if !more {
+			return out
+		}
+	}
+}
