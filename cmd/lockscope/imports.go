@@ -1,0 +1,178 @@
+package main
+
+import (
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"sort"
+	"strconv"
+)
+
+// debugPath is the import path that replaces "sync".
+const debugPath = "github.com/lockscope/lockscope/debugmutex"
+
+// lockscopeModule is the module that provides debugPath.
+const lockscopeModule = "github.com/lockscope/lockscope"
+
+// syncNames are the exported names of package sync. debugmutex defines or
+// re-exports every one of them, so a file that uses only these names through
+// a debugmutex import can go back to importing sync. Kept in step with the
+// standard library by TestSyncNamesComplete.
+var syncNames = map[string]bool{
+	"Cond": true, "Locker": true, "Map": true, "Mutex": true, "NewCond": true,
+	"Once": true, "OnceFunc": true, "OnceValue": true, "OnceValues": true,
+	"Pool": true, "RWMutex": true, "WaitGroup": true,
+}
+
+// An edit replaces src[start:end] with text.
+type edit struct {
+	start, end int
+	text       string
+}
+
+// importPath returns the unquoted path of spec, or "" if it is malformed.
+func importPath(spec *ast.ImportSpec) string {
+	p, err := strconv.Unquote(spec.Path.Value)
+	if err != nil {
+		return ""
+	}
+	return p
+}
+
+// swapEdits returns the edits that make f import debugmutex wherever it
+// imports sync. Only the bytes of each import spec change:
+//
+//	"sync"        ->  sync "github.com/lockscope/lockscope/debugmutex"
+//	name "sync"   ->  name "github.com/lockscope/lockscope/debugmutex"
+//	. "sync"      ->  . "github.com/lockscope/lockscope/debugmutex"
+//
+// A blank import (_ "sync") is left alone: it declares nothing to swap.
+func swapEdits(fset *token.FileSet, f *ast.File) []edit {
+	var edits []edit
+	for _, spec := range f.Imports {
+		if importPath(spec) != "sync" {
+			continue
+		}
+		start := fset.Position(spec.Path.Pos()).Offset
+		end := fset.Position(spec.Path.End()).Offset
+		switch {
+		case spec.Name == nil:
+			edits = append(edits, edit{start, end, "sync " + strconv.Quote(debugPath)})
+		case spec.Name.Name == "_":
+		default:
+			edits = append(edits, edit{start, end, strconv.Quote(debugPath)})
+		}
+	}
+	return edits
+}
+
+// unswapEdits returns the edits that undo swapEdits: every debugmutex import
+// with an explicit name goes back to sync. "sync" naming the package sync is
+// dropped again, so unswap after swap restores the original bytes. An
+// unnamed or blank debugmutex import was written by the user, not by swap,
+// and is left alone. A named import whose file uses names sync does not have
+// (SetName, say) cannot go back and is an error.
+func unswapEdits(fset *token.FileSet, f *ast.File) ([]edit, error) {
+	var edits []edit
+	for _, spec := range f.Imports {
+		if importPath(spec) != debugPath || spec.Name == nil || spec.Name.Name == "_" {
+			continue
+		}
+		name := spec.Name.Name
+		if name != "." {
+			if err := usesOnlySync(fset, f, name); err != nil {
+				return nil, err
+			}
+		}
+		pathStart := fset.Position(spec.Path.Pos()).Offset
+		end := fset.Position(spec.Path.End()).Offset
+		if name == "sync" && !hasCommentBetween(f, spec.Name.End(), spec.Path.Pos()) {
+			start := fset.Position(spec.Name.Pos()).Offset
+			edits = append(edits, edit{start, end, `"sync"`})
+			continue
+		}
+		edits = append(edits, edit{pathStart, end, `"sync"`})
+	}
+	return edits, nil
+}
+
+// usesOnlySync reports an error naming the first selector name.X in f where
+// X is not an exported name of package sync. It can be fooled by a local
+// variable that shadows the import name; such code does not compile anyway
+// unless name is unused as a package, in which case the answer is still safe.
+func usesOnlySync(fset *token.FileSet, f *ast.File, name string) error {
+	var bad *ast.SelectorExpr
+	ast.Inspect(f, func(n ast.Node) bool {
+		if bad != nil {
+			return false
+		}
+		sel, ok := n.(*ast.SelectorExpr)
+		if !ok {
+			return true
+		}
+		if id, ok := sel.X.(*ast.Ident); ok && id.Name == name && !syncNames[sel.Sel.Name] {
+			bad = sel
+			return false
+		}
+		return true
+	})
+	if bad != nil {
+		return fmt.Errorf("%s: uses %s.%s, which package sync does not have; it needs debugmutex",
+			fset.Position(bad.Pos()), name, bad.Sel.Name)
+	}
+	return nil
+}
+
+func hasCommentBetween(f *ast.File, from, to token.Pos) bool {
+	for _, cg := range f.Comments {
+		if cg.Pos() >= from && cg.End() <= to {
+			return true
+		}
+	}
+	return false
+}
+
+// applyEdits returns src with edits applied. Edits must not overlap.
+func applyEdits(src []byte, edits []edit) []byte {
+	if len(edits) == 0 {
+		return src
+	}
+	sort.Slice(edits, func(i, j int) bool { return edits[i].start < edits[j].start })
+	out := make([]byte, 0, len(src)+64*len(edits))
+	last := 0
+	for _, e := range edits {
+		out = append(out, src[last:e.start]...)
+		out = append(out, e.text...)
+		last = e.end
+	}
+	return append(out, src[last:]...)
+}
+
+// rewrite parses src (named filename in errors) and returns it with swap
+// (or unswap) applied, and whether anything changed. With importsOnly, only
+// the package clause and imports must parse.
+func rewrite(filename string, src []byte, unswap, importsOnly bool) ([]byte, bool, error) {
+	fset := token.NewFileSet()
+	mode := parser.ParseComments | parser.SkipObjectResolution
+	if importsOnly {
+		mode |= parser.ImportsOnly
+	}
+	f, err := parser.ParseFile(fset, filename, src, mode)
+	if err != nil {
+		return nil, false, err
+	}
+	var edits []edit
+	if unswap {
+		edits, err = unswapEdits(fset, f)
+		if err != nil {
+			return nil, false, err
+		}
+	} else {
+		edits = swapEdits(fset, f)
+	}
+	if len(edits) == 0 {
+		return src, false, nil
+	}
+	return applyEdits(src, edits), true, nil
+}
