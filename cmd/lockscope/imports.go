@@ -7,6 +7,7 @@ import (
 	"go/token"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // debugPath is the import path that replaces "sync".
@@ -58,10 +59,10 @@ func swapEdits(fset *token.FileSet, f *ast.File) []edit {
 		end := fset.Position(spec.Path.End()).Offset
 		switch {
 		case spec.Name == nil:
-			edits = append(edits, edit{start, end, "sync " + strconv.Quote(debugPath)})
+			edits = append(edits, edit{start, end, "sync " + quoteLike(spec.Path.Value, debugPath)})
 		case spec.Name.Name == "_":
 		default:
-			edits = append(edits, edit{start, end, strconv.Quote(debugPath)})
+			edits = append(edits, edit{start, end, quoteLike(spec.Path.Value, debugPath)})
 		}
 	}
 	return edits
@@ -89,12 +90,21 @@ func unswapEdits(fset *token.FileSet, f *ast.File) ([]edit, error) {
 		end := fset.Position(spec.Path.End()).Offset
 		if name == "sync" && !hasCommentBetween(f, spec.Name.End(), spec.Path.Pos()) {
 			start := fset.Position(spec.Name.Pos()).Offset
-			edits = append(edits, edit{start, end, `"sync"`})
+			edits = append(edits, edit{start, end, quoteLike(spec.Path.Value, "sync")})
 			continue
 		}
-		edits = append(edits, edit{pathStart, end, `"sync"`})
+		edits = append(edits, edit{pathStart, end, quoteLike(spec.Path.Value, "sync")})
 	}
 	return edits, nil
+}
+
+// quoteLike quotes path the way lit, an import path literal, is quoted:
+// `raw` or "interpreted", so that unswap can restore either.
+func quoteLike(lit, path string) string {
+	if strings.HasPrefix(lit, "`") {
+		return "`" + path + "`"
+	}
+	return strconv.Quote(path)
 }
 
 // usesOnlySync reports an error naming the first selector name.X in f where

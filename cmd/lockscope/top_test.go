@@ -1,0 +1,108 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lockscope/lockscope/debugmutex"
+)
+
+// lockEndpoint serves the JSON the profiler package serves at
+// /debug/locks/?format=json, built from the debugmutex types.
+func lockEndpoint(t *testing.T) *httptest.Server {
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	cache := debugmutex.LockInfo{ID: 1, Name: "main.(*Cache).Get at cache.go:42", Type: "RWMutex"}
+	db := debugmutex.LockInfo{ID: 2, Name: "db", Type: "Mutex"}
+	data := struct {
+		Time    time.Time             `json:"time"`
+		Held    []debugmutex.Holding  `json:"held"`
+		Waiting []debugmutex.Waiting  `json:"waiting"`
+		Locks   []debugmutex.LockStat `json:"locks"`
+	}{
+		Time: now,
+		Held: []debugmutex.Holding{
+			{Lock: cache, Mode: debugmutex.Read, Goroutine: 12, Site: debugmutex.Frame{Function: "main.(*Cache).Get", File: "/src/cache.go", Line: 42},
+				Since: now.Add(-3 * time.Millisecond), For: 3 * time.Millisecond, Exact: true},
+			{Lock: db, Mode: debugmutex.Write, Goroutine: 7, Site: debugmutex.Frame{Function: "main.save", File: "/src/db.go", Line: 9},
+				Since: now.Add(-2 * time.Second), For: 2 * time.Second},
+		},
+		Waiting: []debugmutex.Waiting{
+			{Lock: db, Mode: debugmutex.Write, Goroutine: 31, Site: debugmutex.Frame{Function: "main.load", File: "/src/db.go", Line: 30},
+				Since: now.Add(-time.Second), For: 1500 * time.Millisecond, Holder: 7},
+		},
+		Locks: []debugmutex.LockStat{
+			{Lock: "main.(*Cache).Get at cache.go:42", Type: "RWMutex", Acquisitions: 90000, HoldTime: 40 * time.Millisecond, Contentions: 3, WaitTime: time.Millisecond},
+			{Lock: "db", Type: "Mutex", Acquisitions: 12, HoldTime: 5 * time.Second, Contentions: 8, WaitTime: 4 * time.Second, TryLockFailures: 2},
+			{Lock: "quiet", Type: "Mutex", Acquisitions: 1},
+		},
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/debug/locks/" || r.URL.Query().Get("format") != "json" {
+			http.Error(w, "not here", http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(data)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestTopOnce(t *testing.T) {
+	srv := lockEndpoint(t)
+	r := lockscope(t, t.TempDir(), nil, "top", "-once", srv.URL+"/debug/locks/")
+	if r.code != 0 {
+		t.Fatalf("top -once: exit %d\n%s", r.code, r.stderr)
+	}
+	out := r.stdout
+	if strings.Contains(out, clearScreen) {
+		t.Error("top -once cleared the screen")
+	}
+	for _, want := range []string{"3 locks, 2 held, 1 waiting", "WORST LOCKS (by wait)", "TRY-FAIL",
+		"main.save at db.go:9", "main.load at db.go:30", ">2s", "3ms"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("top output lacks %q:\n%s", want, out)
+		}
+	}
+	// Worst by wait first: db (4s), then the cache (1ms), then quiet.
+	iDB, iCache, iQuiet := strings.Index(out, "db (Mutex)"), strings.Index(out, "cache.go:42 (RWMutex)"), strings.Index(out, "quiet (Mutex)")
+	if !(iDB >= 0 && iDB < iCache && iCache < iQuiet) {
+		t.Errorf("locks not ordered by wait time:\n%s", out)
+	}
+	// The longest holder comes first, and the waiter names its holder.
+	held := out[strings.Index(out, "HELD NOW"):]
+	if strings.Index(held, "main.save") > strings.Index(held, "main.(*Cache).Get at") {
+		t.Errorf("held locks not ordered longest first:\n%s", held)
+	}
+	if !strings.Contains(out, "31         1.5s  write  db    7") {
+		t.Errorf("waiting row wrong:\n%s", out)
+	}
+
+	r = lockscope(t, t.TempDir(), nil, "top", "-once", "-n", "1", "-sort", "acquisitions", strings.TrimPrefix(srv.URL, "http://"))
+	if r.code != 0 || !strings.Contains(r.stdout, "by acquisitions") || !strings.Contains(r.stdout, "... and 2 more") || strings.Contains(r.stdout, "db (Mutex)") {
+		t.Errorf("top -n 1 -sort acquisitions on a bare host:port: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestTopErrors(t *testing.T) {
+	srv := lockEndpoint(t)
+	r := lockscope(t, t.TempDir(), nil, "top", "-once", srv.URL+"/elsewhere")
+	if r.code != 1 || !strings.Contains(r.stderr, "404 Not Found") {
+		t.Errorf("top on a wrong path: exit %d\n%s", r.code, r.stderr)
+	}
+	html := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("<html>hi</html>")) }))
+	defer html.Close()
+	r = lockscope(t, t.TempDir(), nil, "top", "-once", html.URL)
+	if r.code != 1 || !strings.Contains(r.stderr, "not lockscope JSON") {
+		t.Errorf("top on a non-lockscope server: exit %d\n%s", r.code, r.stderr)
+	}
+	for _, args := range [][]string{{"top"}, {"top", "-once", "ftp://x"}, {"top", "-interval", "0s", "x:1"}, {"top", "-sort", "name", "x:1"}} {
+		if r := lockscope(t, t.TempDir(), nil, args...); r.code != 2 {
+			t.Errorf("lockscope %v: exit %d, want 2\n%s", args, r.code, r.stderr)
+		}
+	}
+}
