@@ -1,0 +1,186 @@
+package debugmutex
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// The environment variables lockscope reads at start. All start LOCKSCOPE_.
+const (
+	// EnvSwitch turns recording off when set to "off", "0" or "false": every
+	// lock then costs a branch more than sync's.
+	EnvSwitch = "LOCKSCOPE"
+	// EnvHoldThreshold is the hold duration after which a lock is reported
+	// as held too long (a Go duration, e.g. "30s"; "0" disables).
+	EnvHoldThreshold = "LOCKSCOPE_HOLD_THRESHOLD"
+	// EnvWaitThreshold is the same for waiting.
+	EnvWaitThreshold = "LOCKSCOPE_WAIT_THRESHOLD"
+	// EnvReportFile names a file that reports are appended to as JSON lines.
+	EnvReportFile = "LOCKSCOPE_REPORT_FILE"
+	// EnvOnReport says what happens after a report: "continue" (default),
+	// "panic", or "exit" (exit status 66 after flushing the report).
+	EnvOnReport = "LOCKSCOPE_ON_REPORT"
+	// EnvQuiet, when set to 1, stops reports going to standard error.
+	EnvQuiet = "LOCKSCOPE_QUIET"
+	// EnvSampling is the largest sampling period for timing holds of locks
+	// whose holds are short (default 64; 1 times every acquisition).
+	EnvSampling = "LOCKSCOPE_SAMPLING"
+	// EnvRecursiveGrace is how long a goroutine must wait for a lock it holds
+	// itself before that is reported as a deadlock (default 1s): a mutex used
+	// as a baton is unlocked by another goroutine within it.
+	EnvRecursiveGrace = "LOCKSCOPE_RECURSIVE_GRACE"
+)
+
+// Action is what happens after a report has been delivered.
+type Action int
+
+const (
+	// Continue: carry on (the default). The program is never killed by default.
+	Continue Action = iota
+	// Panic: panic in the goroutine that made the report, with the Report
+	// as value (the watchdog's reports are delivered without panicking).
+	Panic
+	// Exit: exit the process with status 66 after the report is written.
+	Exit
+)
+
+// ExitCode is the status the Exit action exits with.
+const ExitCode = 66
+
+// settings holds the configuration. Durations are atomics so that tests and
+// Configure can change them while locks are in use.
+type settings struct {
+	holdThreshold  atomic.Int64 // ns; 0 = off
+	waitThreshold  atomic.Int64
+	recursiveGrace atomic.Int64
+	maxPeriod      atomic.Int32
+	action         atomic.Int32
+	quiet          atomic.Bool
+}
+
+var cfg settings
+
+// disabled is set once, at start, from LOCKSCOPE. Read on every lock
+// operation, written only during package initialisation.
+var disabled = compiledOut || switchedOff(os.Getenv(EnvSwitch))
+
+func switchedOff(v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "off", "0", "false", "no":
+		return true
+	}
+	return false
+}
+
+// Defaults: long enough that correct programs stay quiet.
+const (
+	defaultHoldThreshold  = 30 * time.Second
+	defaultWaitThreshold  = 30 * time.Second
+	defaultRecursiveGrace = time.Second
+	defaultMaxPeriod      = 64
+)
+
+func init() {
+	cfg.holdThreshold.Store(int64(envDuration(EnvHoldThreshold, defaultHoldThreshold)))
+	cfg.waitThreshold.Store(int64(envDuration(EnvWaitThreshold, defaultWaitThreshold)))
+	cfg.recursiveGrace.Store(int64(envDuration(EnvRecursiveGrace, defaultRecursiveGrace)))
+	cfg.maxPeriod.Store(int32(envInt(EnvSampling, defaultMaxPeriod, 1, 1<<20)))
+	switch strings.ToLower(os.Getenv(EnvOnReport)) {
+	case "", "continue":
+	case "panic":
+		cfg.action.Store(int32(Panic))
+	case "exit":
+		cfg.action.Store(int32(Exit))
+	default:
+		configWarning(EnvOnReport, os.Getenv(EnvOnReport), "continue, panic or exit")
+	}
+	cfg.quiet.Store(os.Getenv(EnvQuiet) == "1")
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	if v == "0" {
+		return 0
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		configWarning(name, v, "a duration such as 10s")
+		return def
+	}
+	return d
+}
+
+func envInt(name string, def, lo, hi int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		configWarning(name, v, fmt.Sprintf("an integer from %d to %d", lo, hi))
+		return def
+	}
+	return n
+}
+
+func configWarning(name, value, want string) {
+	fmt.Fprintf(os.Stderr, "lockscope: ignoring %s=%q: want %s\n", name, value, want)
+}
+
+// Option changes the configuration; see Configure.
+type Option interface{ apply(*settings) }
+
+type optionFunc func(*settings)
+
+func (f optionFunc) apply(s *settings) { f(s) }
+
+// HoldThreshold reports locks held longer than d (0 disables).
+func HoldThreshold(d time.Duration) Option {
+	return optionFunc(func(s *settings) { s.holdThreshold.Store(int64(d)) })
+}
+
+// WaitThreshold reports waits longer than d (0 disables).
+func WaitThreshold(d time.Duration) Option {
+	return optionFunc(func(s *settings) { s.waitThreshold.Store(int64(d)) })
+}
+
+// RecursiveGrace sets how long a goroutine may wait for a lock it holds
+// itself before it is reported (see EnvRecursiveGrace).
+func RecursiveGrace(d time.Duration) Option {
+	return optionFunc(func(s *settings) { s.recursiveGrace.Store(int64(d)) })
+}
+
+// OnReportAction sets what happens after each report.
+func OnReportAction(a Action) Option {
+	return optionFunc(func(s *settings) { s.action.Store(int32(a)) })
+}
+
+// Quiet stops (true) or restarts (false) reports going to standard error.
+func Quiet(q bool) Option {
+	return optionFunc(func(s *settings) { s.quiet.Store(q) })
+}
+
+// SamplingPeriod sets the largest sampling period for timing short holds
+// (1 times every acquisition).
+func SamplingPeriod(n int) Option {
+	if n < 1 {
+		n = 1
+	}
+	return optionFunc(func(s *settings) { s.maxPeriod.Store(int32(n)) })
+}
+
+// Configure applies options on top of the environment's configuration. It is
+// safe to call at any time, from any goroutine.
+func Configure(opts ...Option) {
+	for _, o := range opts {
+		o.apply(&cfg)
+	}
+	kickWatchdog()
+}

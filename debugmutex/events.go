@@ -1,0 +1,145 @@
+package debugmutex
+
+import (
+	"math"
+	"sync"
+	"sync/atomic"
+)
+
+// Subscriptions. The locking goroutine delivers events with a non-blocking
+// send; a full channel drops the event and counts it. Thresholds of all
+// subscriptions are folded into two atomics so that, with no subscriber, a
+// release costs one load to find out there is nothing to send.
+
+// Subscription receives Events; see Subscribe.
+type Subscription struct {
+	opts    SubscribeOptions
+	ch      chan Event
+	dropped atomic.Uint64
+	closed  atomic.Bool
+}
+
+var (
+	subsMu  sync.Mutex
+	subs    atomic.Pointer[[]*Subscription] // copy-on-write
+	minWait atomic.Int64                    // smallest MinWait subscribed, MaxInt64 if none
+	minHold atomic.Int64
+	anyRep  atomic.Bool
+)
+
+func init() {
+	minWait.Store(math.MaxInt64)
+	minHold.Store(math.MaxInt64)
+}
+
+// Subscribe starts delivering events to a new Subscription. Events are
+// never waited for: when the channel is full they are dropped and counted
+// (Dropped). Close the subscription when done.
+func Subscribe(opts SubscribeOptions) *Subscription {
+	if opts.Buffer <= 0 {
+		opts.Buffer = 1024
+	}
+	s := &Subscription{opts: opts, ch: make(chan Event, opts.Buffer)}
+	subsMu.Lock()
+	var list []*Subscription
+	if p := subs.Load(); p != nil {
+		list = append(list, *p...)
+	}
+	list = append(list, s)
+	subs.Store(&list)
+	recomputeThresholds(list)
+	subsMu.Unlock()
+	return s
+}
+
+// C returns the channel events arrive on. It is closed by Close.
+func (s *Subscription) C() <-chan Event { return s.ch }
+
+// Dropped returns how many events did not fit in the channel.
+func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
+
+// Close stops delivery and closes the channel.
+func (s *Subscription) Close() {
+	subsMu.Lock()
+	defer subsMu.Unlock()
+	if s.closed.Swap(true) {
+		return
+	}
+	var list []*Subscription
+	if p := subs.Load(); p != nil {
+		for _, x := range *p {
+			if x != s {
+				list = append(list, x)
+			}
+		}
+	}
+	subs.Store(&list)
+	recomputeThresholds(list)
+	// Senders check closed under no lock; a send racing with close must not
+	// panic, so the channel is closed only after senders can no longer see s.
+	// publishEvent recovers from that one race.
+	close(s.ch)
+}
+
+func recomputeThresholds(list []*Subscription) {
+	w, h := int64(math.MaxInt64), int64(math.MaxInt64)
+	rep := false
+	for _, s := range list {
+		if s.opts.MinWait > 0 && int64(s.opts.MinWait) < w {
+			w = int64(s.opts.MinWait)
+		}
+		if s.opts.MinHold > 0 && int64(s.opts.MinHold) < h {
+			h = int64(s.opts.MinHold)
+		}
+		rep = rep || s.opts.Reports
+	}
+	minWait.Store(w)
+	minHold.Store(h)
+	anyRep.Store(rep)
+}
+
+func minWaitSubscribed() int64 { return minWait.Load() }
+func minHoldSubscribed() int64 { return minHold.Load() }
+
+// publishEvent offers ev to every subscription that wants it, never blocking.
+func publishEvent(ev Event) {
+	p := subs.Load()
+	if p == nil {
+		return
+	}
+	for _, s := range *p {
+		if !s.wants(ev) {
+			continue
+		}
+		s.send(ev)
+	}
+}
+
+func (s *Subscription) wants(ev Event) bool {
+	switch ev.Kind {
+	case EventWait:
+		return s.opts.MinWait > 0 && ev.Duration >= s.opts.MinWait
+	case EventHold:
+		return s.opts.MinHold > 0 && ev.Duration >= s.opts.MinHold
+	case EventReport:
+		return s.opts.Reports
+	}
+	return false
+}
+
+func (s *Subscription) send(ev Event) {
+	defer func() {
+		// Close raced with this send after wants() saw s: drop the event.
+		if recover() != nil {
+			s.dropped.Add(1)
+		}
+	}()
+	if s.closed.Load() {
+		return
+	}
+	select {
+	case s.ch <- ev:
+	default:
+		s.dropped.Add(1)
+	}
+}

@@ -1,0 +1,201 @@
+//go:build !nolockscope
+
+package debugmutex
+
+import (
+	"context"
+	"sync"
+	"unsafe"
+)
+
+// A Mutex is a mutual exclusion lock, a drop-in for sync.Mutex. The zero
+// value for a Mutex is an unlocked mutex.
+//
+// A Mutex must not be copied after first use (go vet's copylocks check flags
+// it, as it does sync.Mutex).
+//
+// The real sync.Mutex sits inside and does all the locking, so Go's memory
+// model holds unchanged: the n'th call to Unlock "synchronizes before" the
+// m'th call to Lock for any n < m, a successful TryLock is equivalent to a
+// call to Lock, and the race detector sees exactly what it would see with
+// sync.Mutex (including starvation mode).
+//
+// What it records, and what that costs: each acquisition records the holder
+// goroutine and the acquire site in the lock and in the holder's per-goroutine
+// record (a few plain stores, no allocation, no global lock); a sample of
+// acquisitions is timed (every acquisition of a lock whose holds are long);
+// contended acquisitions record the wait, the waiter's stack and the holder,
+// and are checked against the wait-for graph for deadlocks; nested
+// acquisitions are checked against the lock-order graph once per distinct
+// chain of held locks. The lock is 64 bytes (sync.Mutex: 8). See the package
+// documentation for measured costs, the switches that turn it off, and what
+// is reported.
+type Mutex struct {
+	mu sync.Mutex
+	c  lockCore
+}
+
+
+// Lock locks m. If the lock is already in use, the calling goroutine blocks
+// until the mutex is available.
+//go:noinline
+func (m *Mutex) Lock() {
+	if disabled {
+		m.mu.Lock()
+		return
+	}
+	m.lock(getfp(), nil)
+}
+
+// TryLock tries to lock m and reports whether it succeeded.
+//
+// Note that while correct uses of TryLock do exist, they are rare, and use
+// of TryLock is often a sign of a deeper problem in a particular use of
+// mutexes.
+//go:noinline
+func (m *Mutex) TryLock() bool {
+	if disabled {
+		return m.mu.TryLock()
+	}
+	return m.tryLock(getfp(), nil)
+}
+
+// Unlock unlocks m. It is a run-time error if m is not locked on entry to
+// Unlock; lockscope prints its diagnosis (who unlocked it last, and where)
+// before sync's fatal error.
+//
+// A locked Mutex is not associated with a particular goroutine. It is allowed
+// for one goroutine to lock a Mutex and then arrange for another goroutine to
+// unlock it.
+//go:noinline
+func (m *Mutex) Unlock() {
+	if disabled {
+		m.mu.Unlock()
+		return
+	}
+	m.unlock(getfp())
+}
+
+func (m *Mutex) lock(fp unsafe.Pointer, ctx context.Context) {
+	id := curGoid()
+	g := lookupG(id)
+	if m.mu.TryLock() {
+		m.c.acquired(g, id, fp, mutexType, Write, false, ctx, 0)
+		return
+	}
+	w := m.c.beginWait(g, id, fp, mutexType, Write, ctx)
+	m.mu.Lock()
+	m.c.endWait(w, g, id, fp, mutexType, Write, ctx)
+}
+
+func (m *Mutex) tryLock(fp unsafe.Pointer, ctx context.Context) bool {
+	if m.mu.TryLock() {
+		id := curGoid()
+		m.c.acquired(lookupG(id), id, fp, mutexType, Write, true, ctx, 0)
+		return true
+	}
+	m.c.tryFailed(fp, mutexType, Write)
+	return false
+}
+
+func (m *Mutex) unlock(fp unsafe.Pointer) {
+	id := curGoid()
+	if ldInt64(&m.c.holder) == 0 {
+		m.c.unlockOfUnlocked(id, fp, mutexType, Write)
+	} else {
+		m.c.releaseWrite(id, fp)
+	}
+	m.mu.Unlock()
+}
+
+func (m *Mutex) core() *lockCore { return &m.c }
+
+// Compile-time checks that the drop-in types are sync.Lockers.
+var (
+	_ sync.Locker = (*Mutex)(nil)
+	_ sync.Locker = (*RWMutex)(nil)
+)
+
+// LockContext locks l (a *Mutex, a *RWMutex for writing, or an RLocker() for
+// reading) like l.Lock(), and attaches ctx to the wait and the hold: package
+// exporter makes their spans children of the span in ctx. sync's API has no
+// context; a service that wants its lock waits under its request spans calls
+// LockContext(ctx, &mu) where it used to call mu.Lock(). Other Lockers are
+// just locked. Under the nolockscope build tag it is l.Lock().
+//go:noinline
+func LockContext(ctx context.Context, l sync.Locker) {
+	if disabled {
+		l.Lock()
+		return
+	}
+	switch l := l.(type) {
+	case *Mutex:
+		l.lock(getfp(), ctx)
+	case *RWMutex:
+		l.lock(getfp(), ctx)
+	case *rlocker:
+		(*RWMutex)(l).rlock(getfp(), ctx)
+	default:
+		l.Lock()
+	}
+}
+
+// TryLockContext is TryLock (TryRLock for an RLocker()) with a context, like
+// LockContext. For Lockers of other types it reports false without locking.
+//go:noinline
+func TryLockContext(ctx context.Context, l sync.Locker) bool {
+	if disabled {
+		return tryLocker(l)
+	}
+	switch l := l.(type) {
+	case *Mutex:
+		return l.tryLock(getfp(), ctx)
+	case *RWMutex:
+		return l.tryLock(getfp(), ctx)
+	case *rlocker:
+		return (*RWMutex)(l).tryRLock(getfp(), ctx)
+	}
+	return false
+}
+
+func tryLocker(l sync.Locker) bool {
+	switch l := l.(type) {
+	case *Mutex:
+		return l.mu.TryLock()
+	case *RWMutex:
+		return l.rw.TryLock()
+	case *rlocker:
+		return l.rw.TryRLock()
+	}
+	return false
+}
+
+// coreOf returns the recorded state of a lockscope lock, or nil.
+func coreOf(l sync.Locker) (*lockCore, string) {
+	switch l := l.(type) {
+	case *Mutex:
+		return &l.c, mutexType
+	case *RWMutex:
+		return &l.c, rwMutexType
+	case *rlocker:
+		return &l.c, rwMutexType
+	}
+	return nil, ""
+}
+
+// SetName gives a lock a name that reports, profiles and spans use instead
+// of its first acquire site, e.g. SetName(&c.mu, "cache.mu"). l is a *Mutex,
+// a *RWMutex or an RLocker() of one; other Lockers are ignored. Call it
+// before or after first use; it is cheap and safe from any goroutine.
+func SetName(l sync.Locker, name string) {
+	c, typ := coreOf(l)
+	if c == nil {
+		return
+	}
+	m := c.metaFor(typ, 0, 0)
+	m.name.Store(&name)
+}
+
+// Enabled reports whether lockscope is recording: false under the
+// nolockscope build tag or when LOCKSCOPE=off.
+func Enabled() bool { return !disabled }

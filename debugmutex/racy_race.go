@@ -1,0 +1,21 @@
+//go:build race
+
+package debugmutex
+
+import (
+	"sync/atomic"
+	"unsafe"
+)
+
+// See racy.go: under the race detector, observer-visible words are atomics.
+
+func ldInt64(p *int64) int64                    { return atomic.LoadInt64(p) }
+func stInt64(p *int64, v int64)                 { atomic.StoreInt64(p, v) }
+func ldUint64(p *uint64) uint64                 { return atomic.LoadUint64(p) }
+func stUint64(p *uint64, v uint64)              { atomic.StoreUint64(p, v) }
+func ldInt32(p *int32) int32                    { return atomic.LoadInt32(p) }
+func stInt32(p *int32, v int32)                 { atomic.StoreInt32(p, v) }
+func ldUintptr(p *uintptr) uintptr              { return atomic.LoadUintptr(p) }
+func stUintptr(p *uintptr, v uintptr)           { atomic.StoreUintptr(p, v) }
+func ldPtr(p *unsafe.Pointer) unsafe.Pointer    { return atomic.LoadPointer(p) }
+func stPtr(p *unsafe.Pointer, v unsafe.Pointer) { atomic.StorePointer(p, v) }

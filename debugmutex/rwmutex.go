@@ -1,0 +1,216 @@
+//go:build !nolockscope
+
+package debugmutex
+
+import (
+	"context"
+	"sync"
+	"unsafe"
+	"sync/atomic"
+)
+
+// An RWMutex is a reader/writer mutual exclusion lock, a drop-in for
+// sync.RWMutex. The lock can be held by an arbitrary number of readers or a
+// single writer. The zero value for a RWMutex is an unlocked mutex.
+//
+// An RWMutex must not be copied after first use.
+//
+// If any goroutine calls Lock while the lock is already held by one or more
+// readers, concurrent calls to RLock will block until the writer has acquired
+// (and released) the lock, to ensure that the lock eventually becomes
+// available to the writer. Note that this prohibits recursive read-locking:
+// lockscope reports it (KindRecursiveRead) the first time it happens, and as
+// a deadlock when a writer is queued in between.
+//
+// The real sync.RWMutex sits inside, so Go's memory model holds unchanged:
+// the n'th call to Unlock "synchronizes before" the m'th call to Lock for any
+// n < m, just as for Mutex, and for any call to RLock there exists an n such
+// that the n'th call to Unlock "synchronizes before" that call to RLock, and
+// the corresponding call to RUnlock "synchronizes before" the n+1'th call to
+// Lock.
+//
+// Recorded: as for Mutex, for the writer and for every reader (each reader's
+// hold is in its own goroutine's record). The lock is 80 bytes
+// (sync.RWMutex: 24).
+type RWMutex struct {
+	rw sync.RWMutex
+	c  lockCore
+}
+
+
+// RLock locks rw for reading.
+//
+// It should not be used for recursive read locking; a blocked Lock call
+// excludes new readers from acquiring the lock. See the documentation on the
+// RWMutex type.
+//go:noinline
+func (rw *RWMutex) RLock() {
+	if disabled {
+		rw.rw.RLock()
+		return
+	}
+	rw.rlock(getfp(), nil)
+}
+
+// TryRLock tries to lock rw for reading and reports whether it succeeded.
+//
+// Note that while correct uses of TryRLock do exist, they are rare, and use
+// of TryRLock is often a sign of a deeper problem in a particular use of
+// mutexes.
+//go:noinline
+func (rw *RWMutex) TryRLock() bool {
+	if disabled {
+		return rw.rw.TryRLock()
+	}
+	return rw.tryRLock(getfp(), nil)
+}
+
+// RUnlock undoes a single RLock call; it does not affect other simultaneous
+// readers. It is a run-time error if rw is not locked for reading on entry
+// to RUnlock; lockscope prints its diagnosis first.
+//go:noinline
+func (rw *RWMutex) RUnlock() {
+	if disabled {
+		rw.rw.RUnlock()
+		return
+	}
+	rw.runlock(getfp())
+}
+
+// Lock locks rw for writing. If the lock is already locked for reading or
+// writing, Lock blocks until the lock is available.
+//go:noinline
+func (rw *RWMutex) Lock() {
+	if disabled {
+		rw.rw.Lock()
+		return
+	}
+	rw.lock(getfp(), nil)
+}
+
+// TryLock tries to lock rw for writing and reports whether it succeeded.
+//
+// Note that while correct uses of TryLock do exist, they are rare, and use
+// of TryLock is often a sign of a deeper problem in a particular use of
+// mutexes.
+//go:noinline
+func (rw *RWMutex) TryLock() bool {
+	if disabled {
+		return rw.rw.TryLock()
+	}
+	return rw.tryLock(getfp(), nil)
+}
+
+// Unlock unlocks rw for writing. It is a run-time error if rw is not locked
+// for writing on entry to Unlock; lockscope prints its diagnosis first.
+//
+// As with Mutexes, a locked RWMutex is not associated with a particular
+// goroutine. One goroutine may RLock (Lock) a RWMutex and then arrange for
+// another goroutine to RUnlock (Unlock) it.
+//go:noinline
+func (rw *RWMutex) Unlock() {
+	if disabled {
+		rw.rw.Unlock()
+		return
+	}
+	rw.unlock(getfp())
+}
+
+// RLocker returns a Locker interface that implements the Lock and Unlock
+// methods by calling rw.RLock and rw.RUnlock. Its read holds are recorded
+// like any other.
+func (rw *RWMutex) RLocker() sync.Locker {
+	return (*rlocker)(rw)
+}
+
+type rlocker RWMutex
+
+func (r *rlocker) Lock()   { (*RWMutex)(r).RLock() }
+func (r *rlocker) Unlock() { (*RWMutex)(r).RUnlock() }
+
+func (rw *RWMutex) lock(fp unsafe.Pointer, ctx context.Context) {
+	id := curGoid()
+	g := lookupG(id)
+	if rw.rw.TryLock() {
+		rw.c.acquired(g, id, fp, rwMutexType, Write, false, ctx, 0)
+		return
+	}
+	w := rw.c.beginWait(g, id, fp, rwMutexType, Write, ctx)
+	rw.rw.Lock()
+	rw.c.endWait(w, g, id, fp, rwMutexType, Write, ctx)
+}
+
+func (rw *RWMutex) tryLock(fp unsafe.Pointer, ctx context.Context) bool {
+	if rw.rw.TryLock() {
+		id := curGoid()
+		rw.c.acquired(lookupG(id), id, fp, rwMutexType, Write, true, ctx, 0)
+		return true
+	}
+	rw.c.tryFailed(fp, rwMutexType, Write)
+	return false
+}
+
+func (rw *RWMutex) unlock(fp unsafe.Pointer) {
+	id := curGoid()
+	if ldInt64(&rw.c.holder) == 0 {
+		rw.c.unlockOfUnlocked(id, fp, rwMutexType, Write)
+	} else {
+		rw.c.releaseWrite(id, fp)
+	}
+	rw.rw.Unlock()
+}
+
+func (rw *RWMutex) rlock(fp unsafe.Pointer, ctx context.Context) {
+	id := curGoid()
+	g := lookupG(id)
+	if g != nil && g.n > 0 {
+		if prev := g.findHeld(&rw.c, Read); prev != nil {
+			rw.c.recursiveRead(g, id, fp, prev)
+		}
+	}
+	if rw.rw.TryRLock() {
+		rw.c.acquired(g, id, fp, rwMutexType, Read, false, ctx, 0)
+		return
+	}
+	w := rw.c.beginWait(g, id, fp, rwMutexType, Read, ctx)
+	rw.rw.RLock()
+	rw.c.endWait(w, g, id, fp, rwMutexType, Read, ctx)
+}
+
+func (rw *RWMutex) tryRLock(fp unsafe.Pointer, ctx context.Context) bool {
+	if rw.rw.TryRLock() {
+		id := curGoid()
+		rw.c.acquired(lookupG(id), id, fp, rwMutexType, Read, true, ctx, 0)
+		return true
+	}
+	rw.c.tryFailed(fp, rwMutexType, Read)
+	return false
+}
+
+func (rw *RWMutex) runlock(fp unsafe.Pointer) {
+	id := curGoid()
+	c := &rw.c
+	var e *heldEntry
+	if g := lookupG(id); g != nil {
+		e = g.findHeld(c, Read)
+	}
+	if e == nil {
+		if atomic.LoadInt32(&c.readers) <= 0 {
+			c.unlockOfUnlocked(id, fp, rwMutexType, Read)
+			rw.rw.RUnlock() // sync's fatal error
+			return
+		}
+		// Another goroutine's read hold, released on its behalf (legal).
+		c.releaseReadFor(id)
+	} else {
+		if ldInt64(&e.start) != 0 {
+			c.released(e, Read)
+		}
+		e.rec.pop(e)
+	}
+	atomic.AddInt32(&c.readers, -1)
+	pc, _ := callerPCs(fp)
+	stInt64(&c.lastUnlockG, id)
+	stUintptr(&c.lastUnlockPC, pc)
+	rw.rw.RUnlock()
+}

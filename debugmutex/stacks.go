@@ -1,0 +1,220 @@
+package debugmutex
+
+import (
+	"runtime"
+	"strings"
+	"sync"
+	"unsafe"
+)
+
+// Stacks are captured by walking frame pointers (a load per frame; see
+// fp.go), interned once per distinct stack, and referred to by a uint32 id
+// everywhere else. Symbolisation (runtime.CallersFrames, which expands
+// inlined calls into frames of their own) happens only when a report or a
+// profile is made, and its per-PC answers are cached.
+
+const (
+	maxStackDepth = 64
+	stackShards   = 64
+	// maxStacksPerShard bounds the table: 64 shards x 4096 stacks. A stack
+	// seen when its shard is full gets id 0 ("not recorded") and is counted.
+	maxStacksPerShard = 4096
+)
+
+type stackShard struct {
+	mu     sync.Mutex
+	ids    map[string]uint32
+	stacks [][]uintptr
+}
+
+var (
+	stackTab     [stackShards]stackShard
+	stacksFull   int64 // stacks not interned because a shard was full (guarded by shard mutexes; read racily)
+	stacksFullMu sync.Mutex
+)
+
+// captureStack returns the interned acquire stack of the caller of the lock
+// method whose frame is fp, without lockscope's own frames on top.
+func captureStack(fp unsafe.Pointer) uint32 {
+	var buf [maxStackDepth]uintptr
+	n := fpStack(fp, buf[:])
+	pcs := buf[:n]
+	for len(pcs) > 0 && isInternalPC(pcs[0]) {
+		pcs = pcs[1:]
+	}
+	return internStack(pcs)
+}
+
+// siteStack returns the interned one-frame stack of an acquire site.
+func siteStack(pc1, pc2 uintptr) uint32 {
+	pc := sitePC(pc1, pc2)
+	if pc == 0 {
+		return 0
+	}
+	return internStack([]uintptr{pc})
+}
+
+// sitePC picks the user's call site out of the two return addresses above a
+// lock method: pc1 is it when the exported method was inlined into the
+// user's function, pc2 when pc1 is inside a method of ours.
+func sitePC(pc1, pc2 uintptr) uintptr {
+	if pc1 != 0 && isInternalPC(pc1) {
+		return pc2
+	}
+	return pc1
+}
+
+func hashPCs(pcs []uintptr) uint64 {
+	h := uint64(14695981039346656037)
+	for _, pc := range pcs {
+		h ^= uint64(pc)
+		h *= 1099511628211
+	}
+	return h
+}
+
+func internStack(pcs []uintptr) uint32 {
+	if len(pcs) == 0 {
+		return 0
+	}
+	key := unsafe.String((*byte)(unsafe.Pointer(&pcs[0])), len(pcs)*int(unsafe.Sizeof(uintptr(0))))
+	shard := hashPCs(pcs) % stackShards
+	s := &stackTab[shard]
+	s.mu.Lock()
+	id, ok := s.ids[key]
+	if !ok {
+		if len(s.stacks) >= maxStacksPerShard {
+			s.mu.Unlock()
+			stacksFullMu.Lock()
+			stacksFull++
+			stacksFullMu.Unlock()
+			return 0
+		}
+		if s.ids == nil {
+			s.ids = make(map[string]uint32)
+		}
+		cp := append([]uintptr(nil), pcs...)
+		s.stacks = append(s.stacks, cp)
+		id = uint32(shard)<<24 | uint32(len(s.stacks))
+		s.ids[unsafe.String((*byte)(unsafe.Pointer(&cp[0])), len(key))] = id
+	}
+	s.mu.Unlock()
+	return id
+}
+
+// stackPCs returns the program counters of an interned stack (shared: do not
+// modify), or nil for id 0.
+func stackPCs(id uint32) []uintptr {
+	if id == 0 {
+		return nil
+	}
+	s := &stackTab[id>>24]
+	i := int(id&0xFFFFFF) - 1
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i < 0 || i >= len(s.stacks) {
+		return nil
+	}
+	return s.stacks[i]
+}
+
+// Per-PC symbolisation cache.
+var (
+	pcInfoMu sync.RWMutex
+	pcInfo   = map[uintptr]pcFrames{}
+)
+
+type pcFrames struct {
+	frames   []Frame // the PC's frames, innermost first (inlined calls expanded)
+	internal bool    // every frame is one of lockscope's lock methods
+}
+
+// internalPrefixes are the functions whose frames are lockscope's own lock
+// methods, skipped when finding the user's acquire site.
+var internalPrefixes = []string{
+	"github.com/lockscope/lockscope/debugmutex.(*Mutex).",
+	"github.com/lockscope/lockscope/debugmutex.(*RWMutex).",
+	"github.com/lockscope/lockscope/debugmutex.(*rlocker).",
+	"github.com/lockscope/lockscope/debugmutex.LockContext",
+	"github.com/lockscope/lockscope/debugmutex.TryLockContext",
+	"github.com/lockscope/lockscope/debugmutex.(*lockCore).",
+}
+
+func isInternalFunc(name string) bool {
+	for _, p := range internalPrefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func framesOfPC(pc uintptr) pcFrames {
+	pcInfoMu.RLock()
+	f, ok := pcInfo[pc]
+	pcInfoMu.RUnlock()
+	if ok {
+		return f
+	}
+	frames := runtime.CallersFrames([]uintptr{pc})
+	f.internal = true
+	for {
+		fr, more := frames.Next()
+		if fr.Function == "" && fr.File == "" {
+			if !more {
+				break
+			}
+			continue
+		}
+		f.frames = append(f.frames, Frame{Function: fr.Function, File: fr.File, Line: fr.Line})
+		if !isInternalFunc(fr.Function) {
+			f.internal = false
+		}
+		if !more {
+			break
+		}
+	}
+	if len(f.frames) == 0 {
+		f.internal = false
+	}
+	pcInfoMu.Lock()
+	if len(pcInfo) < 1<<16 {
+		pcInfo[pc] = f
+	}
+	pcInfoMu.Unlock()
+	return f
+}
+
+func isInternalPC(pc uintptr) bool { return framesOfPC(pc).internal }
+
+// Symbolize turns return program counters (as in Record.Stack, Holding.Stack
+// and Event.Stack, or from runtime.Callers) into frames, innermost first,
+// one per call including inlined calls, without lockscope's own lock methods.
+func Symbolize(pcs []uintptr) []Frame {
+	var out []Frame
+	for _, pc := range pcs {
+		for _, f := range framesOfPC(pc).frames {
+			if len(out) == 0 && isInternalFunc(f.Function) {
+				continue
+			}
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// siteOf returns the user's frame at an acquire site.
+func siteOf(pc1, pc2 uintptr) Frame {
+	pc := sitePC(pc1, pc2)
+	if pc == 0 {
+		return Frame{Function: "(unknown)"}
+	}
+	fs := Symbolize([]uintptr{pc})
+	if len(fs) == 0 {
+		return Frame{Function: "(unknown)"}
+	}
+	return fs[0]
+}
+
+// stackFrames symbolises an interned stack.
+func stackFrames(id uint32) []Frame { return Symbolize(stackPCs(id)) }

@@ -1,0 +1,226 @@
+package debugmutex
+
+import (
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
+
+// Aggregated statistics.
+//
+// Waits (exact), sampled holds and the wait-by-holder view are added to a
+// table keyed by (kind, stack, lock name, mode) under one of 16 shard locks;
+// this happens only on contended acquisitions and sampled releases, never on
+// the uncontended fast path. The table holds at most maxStatEntries rows
+// (16 shards x 2048); rows that do not fit are added to one "(overflow)" row
+// per kind and lock, so totals stay right, and counted in StatsDropped. A row
+// is ~100 bytes plus its interned stack (shared), so the table is bounded at
+// a few MiB.
+//
+// TryLock failures are counted on their own path, which must stay within a
+// few nanoseconds of sync's failing TryLock: a lock-free table of counters
+// keyed by (call site, lock), one atomic add per failure.
+
+const (
+	statShards      = 16
+	maxStatPerShard = 2048
+	maxStatEntries  = statShards * maxStatPerShard
+)
+
+type statKey struct {
+	kind  StatKind
+	mode  Mode
+	stack uint32
+	lock  string
+	typ   string
+}
+
+type statVal struct{ count, nanos int64 }
+
+type statShard struct {
+	mu   sync.Mutex
+	rows map[statKey]*statVal
+}
+
+var (
+	statTab      [statShards]statShard
+	statsDropped atomic.Int64
+)
+
+func addStat(kind StatKind, stack uint32, meta *lockMeta, mode Mode, count, nanos int64) {
+	info := meta.info()
+	k := statKey{kind: kind, mode: mode, stack: stack, lock: info.Name, typ: info.Type}
+	s := &statTab[(uint64(stack)*31+uint64(kind)*7+uint64(info.ID))%statShards]
+	s.mu.Lock()
+	v := s.rows[k]
+	if v == nil {
+		if s.rows == nil {
+			s.rows = make(map[statKey]*statVal)
+		}
+		if len(s.rows) >= maxStatPerShard {
+			statsDropped.Add(1)
+			k.stack = 0
+			k.lock = "(overflow)"
+			v = s.rows[k]
+		}
+		if v == nil {
+			v = new(statVal)
+			s.rows[k] = v
+		}
+	}
+	v.count += count
+	v.nanos += nanos
+	s.mu.Unlock()
+}
+
+// TryLock failure counters.
+
+const (
+	trySlotsBits = 12
+	trySlots     = 1 << trySlotsBits
+)
+
+type trySlot struct {
+	state  atomic.Int32 // 0 empty, 1 being filled, 2 ready
+	pc1    uintptr
+	pc2    uintptr
+	lockID uint64
+	meta   *lockMeta // for the name; keeps at most trySlots metas alive
+	mode   Mode
+	count  atomic.Int64
+}
+
+var (
+	tryTab      [trySlots]trySlot
+	tryOverflow atomic.Int64 // failures not attributed to a site: table full
+)
+
+// tryFailed counts a failed TryLock/TryRLock at its call site. The caller's
+// frame is fp.
+func (c *lockCore) tryFailed(fp unsafe.Pointer, typ string, mode Mode) {
+	pc1, pc2 := callerPCs(fp)
+	meta := c.metaFor(typ, pc1, pc2)
+	h := (uint64(pc1)*0x9E3779B97F4A7C15 ^ meta.id*0xBF58476D1CE4E5B9 ^ uint64(mode)) >> (64 - trySlotsBits)
+	for p := uint64(0); p < 32; p++ {
+		s := &tryTab[(h+p)&(trySlots-1)]
+		switch s.state.Load() {
+		case 2:
+			if s.pc1 == pc1 && s.lockID == meta.id && s.mode == mode {
+				s.count.Add(1)
+				return
+			}
+		case 0:
+			if s.state.CompareAndSwap(0, 1) {
+				s.pc1, s.pc2, s.lockID, s.meta, s.mode = pc1, pc2, meta.id, meta, mode
+				s.count.Store(1)
+				s.state.Store(2)
+				return
+			}
+		}
+	}
+	tryOverflow.Add(1)
+}
+
+// Records returns the aggregated statistics: cumulative totals since the
+// program started, one Record per (kind, stack, lock, mode). Call it twice
+// and subtract to get the activity in between (package profiler does).
+func Records() []Record {
+	var out []Record
+	for i := range statTab {
+		s := &statTab[i]
+		s.mu.Lock()
+		for k, v := range s.rows {
+			out = append(out, Record{
+				Kind: k.kind, Lock: k.lock, LockType: k.typ, Mode: k.mode,
+				Stack: k.stackCopy(), Count: v.count, Nanos: v.nanos,
+			})
+		}
+		s.mu.Unlock()
+	}
+	for i := range tryTab {
+		s := &tryTab[i]
+		if s.state.Load() != 2 {
+			continue
+		}
+		out = append(out, Record{
+			Kind: StatTryFail, Lock: s.meta.Name(), LockType: s.meta.typ, Mode: s.mode,
+			Stack: []uintptr{sitePC(s.pc1, s.pc2)}, Count: s.count.Load(),
+		})
+	}
+	return out
+}
+
+func (k statKey) stackCopy() []uintptr {
+	return append([]uintptr(nil), stackPCs(k.stack)...)
+}
+
+// LockStats sums the statistics per lock name, worst first (by total wait,
+// then hold time).
+func LockStats() []LockStat {
+	byLock := map[string]*LockStat{}
+	for _, r := range Records() {
+		ls := byLock[r.Lock]
+		if ls == nil {
+			ls = &LockStat{Lock: r.Lock, Type: r.LockType}
+			byLock[r.Lock] = ls
+		}
+		switch r.Kind {
+		case StatHold:
+			ls.Acquisitions += r.Count
+			ls.HoldTime += time.Duration(r.Nanos)
+		case StatWait:
+			ls.Contentions += r.Count
+			ls.WaitTime += time.Duration(r.Nanos)
+		case StatTryFail:
+			ls.TryLockFailures += r.Count
+		}
+	}
+	out := make([]LockStat, 0, len(byLock))
+	for _, ls := range byLock {
+		out = append(out, *ls)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].WaitTime != out[j].WaitTime {
+			return out[i].WaitTime > out[j].WaitTime
+		}
+		if out[i].HoldTime != out[j].HoldTime {
+			return out[i].HoldTime > out[j].HoldTime
+		}
+		return out[i].Lock < out[j].Lock
+	})
+	return out
+}
+
+// Dropped says what the bounded tables could not keep.
+type Dropped struct {
+	// StatRows: rows added to an "(overflow)" row because the statistics
+	// table was full.
+	StatRows int64
+	// Stacks: stacks not interned because the stack table was full.
+	Stacks int64
+	// TryLockSites: TryLock failures not attributed to a site.
+	TryLockSites int64
+	// Goroutines: goroutines whose holds were not tracked (record table full).
+	Goroutines int64
+	// Nesting: acquisitions not tracked because more than 64 locks were held.
+	Nesting int64
+}
+
+// DroppedCounts reports what lockscope's bounded tables had to drop.
+func DroppedCounts() Dropped {
+	stacksFullMu.Lock()
+	st := stacksFull
+	stacksFullMu.Unlock()
+	d := Dropped{
+		StatRows: statsDropped.Load(), Stacks: st,
+		TryLockSites: tryOverflow.Load(), Goroutines: guntrack.Load(),
+	}
+	gtableMu.Lock()
+	forEachG(func(_ int64, g *gstate) { d.Nesting += g.untracked.Load() })
+	gtableMu.Unlock()
+	return d
+}
+
+func durationNS(ns int64) time.Duration { return time.Duration(ns) }
