@@ -1,0 +1,281 @@
+package exporter
+
+import (
+	"context"
+	"math/rand/v2"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/lockscope/lockscope/debugmutex"
+)
+
+// These tests feed the converter hand-made events, so that every field of
+// the resulting span can be checked exactly.
+
+// stackHere returns the caller's stack, innermost first, as debugmutex
+// records it, and the caller's line.
+func stackHere() ([]uintptr, int) {
+	pcs := make([]uintptr, 64)
+	n := runtime.Callers(2, pcs) // skip runtime.Callers and stackHere
+	_, _, line, _ := runtime.Caller(1)
+	return pcs[:n], line
+}
+
+func newRecorder() (*tracetest.SpanRecorder, *sdktrace.TracerProvider) {
+	sr := tracetest.NewSpanRecorder()
+	return sr, sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
+}
+
+func attrMap(kvs []attribute.KeyValue) map[attribute.Key]attribute.Value {
+	m := make(map[attribute.Key]attribute.Value, len(kvs))
+	for _, kv := range kvs {
+		m[kv.Key] = kv.Value
+	}
+	return m
+}
+
+// lockSpans returns the ended spans of lockscope's tracer.
+func lockSpans(sr *tracetest.SpanRecorder) []sdktrace.ReadOnlySpan {
+	var out []sdktrace.ReadOnlySpan
+	for _, s := range sr.Ended() {
+		if s.InstrumentationScope().Name == TracerName {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func onlySpan(t *testing.T, sr *tracetest.SpanRecorder) sdktrace.ReadOnlySpan {
+	t.Helper()
+	spans := lockSpans(sr)
+	if len(spans) != 1 {
+		t.Fatalf("got %d lockscope spans, want 1", len(spans))
+	}
+	return spans[0]
+}
+
+func TestWaitEventBecomesChildSpanOfRequest(t *testing.T) {
+	sr, tp := newRecorder()
+	conv := newConverter(tp.Tracer(TracerName))
+	ctx, req := tp.Tracer("test").Start(context.Background(), "GET /account")
+
+	waiterStack, waiterLine := stackHere()
+	holderStack, holderLine := stackHere()
+	start := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
+	ev := debugmutex.Event{
+		Kind:        debugmutex.EventWait,
+		Lock:        debugmutex.LockInfo{ID: 7, Name: "account.mu", Type: "Mutex"},
+		Mode:        debugmutex.Write,
+		Goroutine:   42,
+		Start:       start,
+		Duration:    3 * time.Millisecond,
+		Stack:       waiterStack,
+		Holder:      41,
+		HolderStack: holderStack,
+		Context:     ctx,
+	}
+	if !conv.export(ev) {
+		t.Fatal("export returned false for a wait")
+	}
+	req.End()
+
+	s := onlySpan(t, sr)
+	if s.Name() != SpanWait {
+		t.Errorf("name %q, want %q", s.Name(), SpanWait)
+	}
+	if s.Parent().SpanID() != req.SpanContext().SpanID() || s.SpanContext().TraceID() != req.SpanContext().TraceID() {
+		t.Errorf("parent %v, want the request span %v", s.Parent(), req.SpanContext())
+	}
+	if !s.StartTime().Equal(start) || !s.EndTime().Equal(start.Add(3*time.Millisecond)) {
+		t.Errorf("span %v..%v, want %v..%v", s.StartTime(), s.EndTime(), start, start.Add(3*time.Millisecond))
+	}
+	a := attrMap(s.Attributes())
+	fn := "github.com/lockscope/lockscope/exporter.TestWaitEventBecomesChildSpanOfRequest"
+	want := map[attribute.Key]attribute.Value{
+		AttrLockName:         attribute.StringValue("account.mu"),
+		AttrLockType:         attribute.StringValue("Mutex"),
+		AttrLockID:           attribute.Int64Value(7),
+		AttrLockMode:         attribute.StringValue("write"),
+		AttrGoroutine:        attribute.Int64Value(42),
+		AttrHolder:           attribute.Int64Value(41),
+		AttrWaitNanos:        attribute.Int64Value(3e6),
+		"code.function.name": attribute.StringValue(fn),
+		"code.line.number":   attribute.IntValue(waiterLine),
+		AttrHolderSite:       attribute.StringValue(fn + " at span_test.go:" + strconv.Itoa(holderLine)),
+	}
+	for k, v := range want {
+		if a[k] != v {
+			t.Errorf("%s = %v, want %v", k, a[k].Emit(), v.Emit())
+		}
+	}
+	if f := a["code.file.path"].AsString(); !strings.HasSuffix(f, "/exporter/span_test.go") {
+		t.Errorf("code.file.path = %q, want .../exporter/span_test.go", f)
+	}
+	if st := a["code.stacktrace"].AsString(); !strings.HasPrefix(st, fn+"()\n\t") {
+		t.Errorf("code.stacktrace does not start at the waiter:\n%s", st)
+	}
+	if _, ok := a[AttrHoldNanos]; ok {
+		t.Errorf("a wait span has %s", AttrHoldNanos)
+	}
+}
+
+func TestHoldEventWithoutContextBecomesRootSpan(t *testing.T) {
+	sr, tp := newRecorder()
+	conv := newConverter(tp.Tracer(TracerName))
+	stack, line := stackHere()
+	start := time.Now()
+	conv.export(debugmutex.Event{
+		Kind:      debugmutex.EventHold,
+		Lock:      debugmutex.LockInfo{ID: 9, Name: "cache.mu", Type: "RWMutex"},
+		Mode:      debugmutex.Read,
+		Goroutine: 5,
+		Start:     start,
+		Duration:  20 * time.Millisecond,
+		Stack:     stack,
+	})
+	s := onlySpan(t, sr)
+	if s.Name() != SpanHold {
+		t.Errorf("name %q, want %q", s.Name(), SpanHold)
+	}
+	if s.Parent().IsValid() {
+		t.Errorf("parent %v, want a root span", s.Parent())
+	}
+	if got := s.EndTime().Sub(s.StartTime()); got != 20*time.Millisecond {
+		t.Errorf("duration %v, want 20ms", got)
+	}
+	a := attrMap(s.Attributes())
+	for k, v := range map[attribute.Key]attribute.Value{
+		AttrLockName:       attribute.StringValue("cache.mu"),
+		AttrLockType:       attribute.StringValue("RWMutex"),
+		AttrLockMode:       attribute.StringValue("read"),
+		AttrGoroutine:      attribute.Int64Value(5),
+		AttrHoldNanos:      attribute.Int64Value(20e6),
+		"code.line.number": attribute.IntValue(line),
+	} {
+		if a[k] != v {
+			t.Errorf("%s = %v, want %v", k, a[k].Emit(), v.Emit())
+		}
+	}
+	for _, k := range []attribute.Key{AttrHolder, AttrHolderSite, AttrWaitNanos} {
+		if _, ok := a[k]; ok {
+			t.Errorf("a hold span has %s", k)
+		}
+	}
+}
+
+func TestReportBecomesErrorSpanWithEventPerGoroutineAndEdge(t *testing.T) {
+	sr, tp := newRecorder()
+	conv := newConverter(tp.Tracer(TracerName))
+	at := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	fa := debugmutex.Frame{Function: "shop.(*Bank).Transfer", File: "/src/shop/bank.go", Line: 40}
+	fb := debugmutex.Frame{Function: "shop.(*Bank).Audit", File: "/src/shop/audit.go", Line: 12}
+	inner := debugmutex.Frame{Function: "github.com/lockscope/lockscope/debugmutex.(*Mutex).Lock", File: "/x/mutex.go", Line: 1}
+	r := &debugmutex.Report{
+		Kind:    debugmutex.KindLockOrder,
+		Summary: "lock-order inversion: a.mu -> b.mu and b.mu -> a.mu",
+		Time:    at,
+		Count:   1,
+		Key:     "k1",
+		Locks:   []debugmutex.LockRef{{ID: 1, Name: "a.mu", Type: "Mutex"}, {ID: 2, Name: "b.mu", Type: "Mutex"}},
+		Goroutines: []debugmutex.GoroutineRef{
+			{ID: 10, Role: "takes b.mu holding", Lock: "a.mu", Stack: []debugmutex.Frame{inner, fa}},
+			{ID: 11, Role: "takes a.mu holding", Lock: "b.mu", For: time.Second, Exited: true, Stack: []debugmutex.Frame{fb}, Current: []debugmutex.Frame{fb}},
+		},
+		Edges: []debugmutex.Edge{
+			{From: "a.mu", To: "b.mu", Goroutine: 10, FromStack: []debugmutex.Frame{fa}, ToStack: []debugmutex.Frame{fa}},
+			{From: "b.mu", To: "a.mu", Goroutine: 11, FromStack: []debugmutex.Frame{fb}, ToStack: []debugmutex.Frame{fb}},
+		},
+	}
+	ctx, req := tp.Tracer("test").Start(context.Background(), "request")
+	conv.export(debugmutex.Event{Kind: debugmutex.EventReport, Report: r, Context: ctx})
+	req.End()
+
+	s := onlySpan(t, sr)
+	if s.Name() != "lockscope.report lock-order" {
+		t.Errorf("name %q", s.Name())
+	}
+	if s.Parent().SpanID() != req.SpanContext().SpanID() {
+		t.Errorf("parent %v, want the request span", s.Parent())
+	}
+	if s.Status().Code != codes.Error || s.Status().Description != r.Summary {
+		t.Errorf("status %+v, want Error %q", s.Status(), r.Summary)
+	}
+	if !s.StartTime().Equal(at) {
+		t.Errorf("start %v, want the report's time %v", s.StartTime(), at)
+	}
+	a := attrMap(s.Attributes())
+	if a[AttrReportKind].AsString() != "lock-order" || a[AttrReportSummary].AsString() != r.Summary ||
+		a[AttrReportKey].AsString() != "k1" || a[AttrReportCount].AsInt64() != 1 {
+		t.Errorf("report attributes %v", s.Attributes())
+	}
+	if got := a[AttrReportLocks].AsStringSlice(); len(got) != 2 || got[0] != "a.mu" || got[1] != "b.mu" {
+		t.Errorf("%s = %v", AttrReportLocks, got)
+	}
+	if a["code.function.name"].AsString() != fa.Function {
+		t.Errorf("code.function.name = %q, want the first user frame %q", a["code.function.name"].AsString(), fa.Function)
+	}
+
+	evs := s.Events()
+	if len(evs) != 4 {
+		t.Fatalf("got %d span events, want 2 goroutines + 2 edges", len(evs))
+	}
+	g1, g2, e1 := attrMap(evs[0].Attributes), attrMap(evs[1].Attributes), attrMap(evs[2].Attributes)
+	if evs[0].Name != EventGoroutine || g1[AttrGoroutine].AsInt64() != 10 || g1[AttrRole].AsString() != "takes b.mu holding" ||
+		g1[AttrGLock].AsString() != "a.mu" || g1["code.function.name"].AsString() != fa.Function {
+		t.Errorf("first goroutine event %s %v", evs[0].Name, evs[0].Attributes)
+	}
+	if g2[AttrForNanos].AsInt64() != 1e9 || !g2[AttrExited].AsBool() || g2[AttrCurrent].AsString() == "" {
+		t.Errorf("second goroutine event %v", evs[1].Attributes)
+	}
+	if evs[2].Name != EventEdge || e1[AttrEdgeFrom].AsString() != "a.mu" || e1[AttrEdgeTo].AsString() != "b.mu" ||
+		!strings.Contains(e1[AttrEdgeToAt].AsString(), "bank.go:40") {
+		t.Errorf("edge event %s %v", evs[2].Name, evs[2].Attributes)
+	}
+}
+
+func TestUserFramesSkipDebugmutexAndCacheBounded(t *testing.T) {
+	_, tp := newRecorder()
+	conv := newConverter(tp.Tracer(TracerName))
+	stack, _ := stackHere()
+	fs := conv.userFrames(stack)
+	if len(fs) == 0 || fs[0].Function != "github.com/lockscope/lockscope/exporter.TestUserFramesSkipDebugmutexAndCacheBounded" {
+		t.Fatalf("first frame %v", fs)
+	}
+	for _, f := range fs {
+		if strings.HasPrefix(f.Function, "runtime.") {
+			t.Errorf("runtime frame kept: %v", f)
+		}
+	}
+	for pc := uintptr(1); pc <= maxCachedPCs+10; pc++ {
+		conv.userFrames([]uintptr{pc})
+	}
+	if len(conv.frames) > maxCachedPCs {
+		t.Errorf("symbol cache holds %d entries, bound is %d", len(conv.frames), maxCachedPCs)
+	}
+}
+
+func TestSamplingLeavesOutWaitsButNeverReports(t *testing.T) {
+	sr, tp := newRecorder()
+	e := &Exporter{cfg: buildConfig([]Option{WithSampling(0)})}
+	e.conv = newConverter(tp.Tracer(TracerName))
+	e.rng = rand.New(rand.NewPCG(1, 2))
+	for range 10 {
+		e.handle(debugmutex.Event{Kind: debugmutex.EventWait, Start: time.Now(), Duration: time.Second})
+	}
+	e.handle(debugmutex.Event{Kind: debugmutex.EventReport, Report: &debugmutex.Report{Kind: debugmutex.KindDeadlock}})
+	if got := len(lockSpans(sr)); got != 1 {
+		t.Errorf("%d spans, want only the report's", got)
+	}
+	if e.st.events.Load() != 11 || e.st.sampledOut.Load() != 10 || e.st.spans.Load() != 1 {
+		t.Errorf("events %d sampled out %d spans %d, want 11 10 1",
+			e.st.events.Load(), e.st.sampledOut.Load(), e.st.spans.Load())
+	}
+}
