@@ -37,22 +37,48 @@ const (
 
 // heldEntry is one lock held by a goroutine.
 type heldEntry struct {
-	core     unsafe.Pointer // *lockCore; nil when the entry is free (racy)
+	// Fields other goroutines read are racy words (see racy.go): core,
+	// released, flags, pc1, pc2, start, stack.
+	core     unsafe.Pointer // *lockCore; nil when the entry is free
 	released int32          // set (atomically) by a goroutine that unlocked this hold for the owner
-	mode     Mode
-	try      bool  // taken by TryLock: cannot block, so it gets no lock-order edges into it
-	exact    bool  // start is the real acquisition time
-	idx      int32 // position in rec; constant
+	flags    int32          // flagRead, flagTry, flagExact
+	idx      int32          // position in rec; constant
 	rec      *gstate
-	pc1, pc2 uintptr // acquire site: the return address into the caller of the lock method, and above
-	start    int64   // nanotime of acquisition if known, else first time the watchdog saw it (racy)
-	weight   int32   // sampling weight of this acquisition for hold statistics; 0 = not sampled
-	stack    uint32  // interned acquire stack, 0 if not captured
-	chain    uint64  // hash of the chain of held locks up to and including this one
-	ctx      context.Context
+	pc1, pc2 uintptr         // acquire site: the return address into the caller of the lock method, and above
+	start    int64           // nanotime of acquisition if known, else first time the watchdog saw it
+	stack    uint32          // interned acquire stack, 0 if not captured
+	weight   int32           // sampling weight of this acquisition for hold statistics; 0 = not sampled (owner only)
+	chain    uint64          // hash of the chain of held locks up to and including this one (owner only)
+	ctx      context.Context // owner only
 }
 
+const (
+	flagRead  = 1 << iota // held for reading
+	flagTry               // taken by TryLock: cannot block, so no lock-order edges into it
+	flagExact             // start is the real acquisition time
+)
+
 func (e *heldEntry) lock() *lockCore { return (*lockCore)(ldPtr(&e.core)) }
+
+func (e *heldEntry) mode() Mode {
+	if ldInt32(&e.flags)&flagRead != 0 {
+		return Read
+	}
+	return Write
+}
+
+func (e *heldEntry) exact() bool { return ldInt32(&e.flags)&flagExact != 0 }
+
+// site returns the acquire site's two return addresses.
+func (e *heldEntry) site() (uintptr, uintptr) { return ldUintptr(&e.pc1), ldUintptr(&e.pc2) }
+
+// stackOrSite returns the interned acquire stack, or the site's one-frame stack.
+func (e *heldEntry) stackOrSite() uint32 {
+	if s := ldUint32(&e.stack); s != 0 {
+		return s
+	}
+	return siteStack(e.site())
+}
 
 // live says whether the entry is a hold that has not been released.
 func (e *heldEntry) live() bool {
@@ -152,7 +178,7 @@ func (g *gstate) trim() {
 			if i != j {
 				d := g.entry(j)
 				moveEntry(d, e)
-				if c := d.lock(); c != nil && d.mode == Write {
+				if c := d.lock(); c != nil && d.mode() == Write {
 					// The lock points at its writer's entry: follow the move.
 					// The entry is ours and we hold the lock, so nobody else
 					// is writing this field.
@@ -160,7 +186,7 @@ func (g *gstate) trim() {
 				}
 			}
 			d := g.entry(j)
-			chain = chainMix(chain, d.lock(), d.mode)
+			chain = chainMix(chain, d.lock(), d.mode())
 			d.chain = chain
 			j++
 		}
@@ -191,10 +217,12 @@ func (g *gstate) hasReleased() bool {
 
 // moveEntry copies the hold in src to dst and frees src. Owner only.
 func moveEntry(dst, src *heldEntry) {
-	dst.mode, dst.try, dst.exact = src.mode, src.try, src.exact
-	dst.pc1, dst.pc2 = src.pc1, src.pc2
+	stInt32(&dst.flags, src.flags)
+	stUintptr(&dst.pc1, src.pc1)
+	stUintptr(&dst.pc2, src.pc2)
 	stInt64(&dst.start, ldInt64(&src.start))
-	dst.weight, dst.stack, dst.ctx = src.weight, src.stack, src.ctx
+	stUint32(&dst.stack, src.stack)
+	dst.weight, dst.ctx, dst.chain = src.weight, src.ctx, 0
 	atomic.StoreInt32(&dst.released, 0)
 	stPtr(&dst.core, ldPtr(&src.core))
 	stPtr(&src.core, nil)
@@ -206,7 +234,7 @@ func moveEntry(dst, src *heldEntry) {
 func (g *gstate) findHeld(c *lockCore, mode Mode) *heldEntry {
 	for i := g.n - 1; i >= 0; i-- {
 		e := g.entry(i)
-		if e.lock() == c && e.mode == mode && atomic.LoadInt32(&e.released) == 0 {
+		if e.lock() == c && e.mode() == mode && atomic.LoadInt32(&e.released) == 0 {
 			return e
 		}
 	}

@@ -136,19 +136,28 @@ func (c *lockCore) acquired(g *gstate, id int64, fp unsafe.Pointer, typ string, 
 			e = g.push()
 		}
 		if e != nil {
-			e.mode, e.try = mode, try
-			e.pc1, e.pc2 = pc1, pc2
+			var flags int32
+			if mode == Read {
+				flags = flagRead
+			}
+			if try {
+				flags |= flagTry
+			}
+			stUintptr(&e.pc1, pc1)
+			stUintptr(&e.pc2, pc2)
 			e.weight = weight
 			e.chain = 0
 			if ctx != nil {
 				e.ctx = ctx
 			}
 			if weight != 0 || waitEnd != 0 {
+				flags |= flagExact
 				e.timed(fp, waitEnd)
 			} else {
-				e.exact, e.stack = false, 0
+				stUint32(&e.stack, 0)
 				stInt64(&e.start, 0)
 			}
+			stInt32(&e.flags, flags)
 			stPtr(&e.core, unsafe.Pointer(c))
 		}
 	}
@@ -185,8 +194,7 @@ func (e *heldEntry) timed(fp unsafe.Pointer, waitEnd int64) {
 	if start == 0 {
 		start = nanotime()
 	}
-	e.exact = true
-	e.stack = captureStack(fp)
+	stUint32(&e.stack, captureStack(fp))
 	stInt64(&e.start, start)
 }
 
@@ -221,7 +229,7 @@ func (g *gstate) chainOf(e *heldEntry) uint64 {
 		x := g.entry(i)
 		if x.live() {
 			if x.chain == 0 {
-				x.chain = chainMix(h, x.lock(), x.mode)
+				x.chain = chainMix(h, x.lock(), x.mode())
 			}
 			h = x.chain
 		}
@@ -249,11 +257,7 @@ func (c *lockCore) released(e *heldEntry, mode Mode) {
 	meta := c.getMeta()
 	if e.weight > 0 {
 		w := int64(e.weight)
-		stack := e.stack
-		if stack == 0 {
-			stack = siteStack(e.pc1, e.pc2)
-		}
-		addStat(StatHold, stack, meta, mode, w, hold*w)
+		addStat(StatHold, e.stackOrSite(), meta, mode, w, hold*w)
 		// Adapt the period: long holds are timed every time.
 		if mode == Write {
 			if hold >= shortHold {
@@ -269,15 +273,11 @@ func (c *lockCore) released(e *heldEntry, mode Mode) {
 			atomic.StoreInt32(&c.rcount, 1)
 		}
 	}
-	if e.exact && hold >= minHoldSubscribed() {
-		stack := e.stack
-		if stack == 0 {
-			stack = siteStack(e.pc1, e.pc2)
-		}
+	if e.exact() && hold >= minHoldSubscribed() {
 		publishEvent(Event{
 			Kind: EventHold, Lock: meta.info(), Mode: mode, Goroutine: e.rec.goid,
 			Start: wallTime(start), Duration: durationNS(hold),
-			Stack: stackPCs(stack), Context: e.ctx,
+			Stack: stackPCs(e.stackOrSite()), Context: e.ctx,
 		})
 	}
 }

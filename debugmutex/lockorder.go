@@ -83,6 +83,7 @@ func chainAdd(h uint64) {
 type node struct {
 	id   uint64
 	name string
+	typ  string
 	out  map[uint64]*edge
 	in   map[uint64]*edge
 }
@@ -107,7 +108,7 @@ var (
 func graphNode(m *lockMeta) *node {
 	n := graph[m.id]
 	if n == nil {
-		n = &node{id: m.id, name: m.Name(), out: map[uint64]*edge{}, in: map[uint64]*edge{}}
+		n = &node{id: m.id, name: m.Name(), typ: m.typ, out: map[uint64]*edge{}, in: map[uint64]*edge{}}
 		graph[m.id] = n
 		if !m.inGraph.Swap(true) {
 			runtime.AddCleanup(m, removeNode, m.id)
@@ -164,10 +165,7 @@ func lockOrderSlow(g *gstate, id int64, c *lockCore, meta *lockMeta, mode Mode, 
 				before = append(before, hm.id)
 				continue
 			}
-			fromStk := h.stack
-			if fromStk == 0 {
-				fromStk = siteStack(h.pc1, h.pc2)
-			}
+			fromStk := h.stackOrSite()
 			e = &edge{from: from, to: to, gates: append([]uint64(nil), before...), g: id,
 				fromStk: fromStk, fromPC: sitePC(h.pc1, h.pc2), toStk: toStk, modeTo: mode}
 			from.out[to.id] = e
@@ -251,14 +249,13 @@ func inversionReport(cycle []*edge) *Report {
 	var order, keys []string
 	for _, e := range cycle {
 		order = append(order, e.from.name)
-		r.Locks = append(r.Locks, LockRef{ID: e.from.id, Name: e.from.name})
+		r.Locks = append(r.Locks, LockRef{ID: e.from.id, Name: e.from.name, Type: e.from.typ})
 		r.Edges = append(r.Edges, Edge{
 			From: e.from.name, To: e.to.name, Goroutine: e.g,
 			FromStack: stackFrames(e.fromStk), ToStack: stackFrames(e.toStk),
 		})
 		keys = append(keys, fmt.Sprintf("%s>%s", siteOf(e.fromPC, 0).Site(), firstSite(e.toStk)))
 	}
-	// Lock types, from the graph's names only: fill from metas when known.
 	order = append(order, cycle[0].from.name)
 	last := cycle[len(cycle)-1]
 	r.Summary = fmt.Sprintf("potential deadlock: lock-order inversion %s (goroutine %d took %s then %s; it was taken the other way before)",

@@ -27,7 +27,7 @@ import (
 // contended acquisitions record the wait, the waiter's stack and the holder,
 // and are checked against the wait-for graph for deadlocks; nested
 // acquisitions are checked against the lock-order graph once per distinct
-// chain of held locks. The lock is 64 bytes (sync.Mutex: 8). See the package
+// chain of held locks. The lock is 72 bytes (sync.Mutex: 8). See the package
 // documentation for measured costs, the switches that turn it off, and what
 // is reported.
 type Mutex struct {
@@ -35,9 +35,9 @@ type Mutex struct {
 	c  lockCore
 }
 
-
 // Lock locks m. If the lock is already in use, the calling goroutine blocks
 // until the mutex is available.
+//
 //go:noinline
 func (m *Mutex) Lock() {
 	if disabled {
@@ -52,6 +52,7 @@ func (m *Mutex) Lock() {
 // Note that while correct uses of TryLock do exist, they are rare, and use
 // of TryLock is often a sign of a deeper problem in a particular use of
 // mutexes.
+//
 //go:noinline
 func (m *Mutex) TryLock() bool {
 	if disabled {
@@ -67,6 +68,7 @@ func (m *Mutex) TryLock() bool {
 // A locked Mutex is not associated with a particular goroutine. It is allowed
 // for one goroutine to lock a Mutex and then arrange for another goroutine to
 // unlock it.
+//
 //go:noinline
 func (m *Mutex) Unlock() {
 	if disabled {
@@ -122,6 +124,7 @@ var (
 // context; a service that wants its lock waits under its request spans calls
 // LockContext(ctx, &mu) where it used to call mu.Lock(). Other Lockers are
 // just locked. Under the nolockscope build tag it is l.Lock().
+//
 //go:noinline
 func LockContext(ctx context.Context, l sync.Locker) {
 	if disabled {
@@ -142,6 +145,7 @@ func LockContext(ctx context.Context, l sync.Locker) {
 
 // TryLockContext is TryLock (TryRLock for an RLocker()) with a context, like
 // LockContext. For Lockers of other types it reports false without locking.
+//
 //go:noinline
 func TryLockContext(ctx context.Context, l sync.Locker) bool {
 	if disabled {

@@ -23,3 +23,5 @@ func ldUintptr(p *uintptr) uintptr              { return *p }
 func stUintptr(p *uintptr, v uintptr)           { *p = v }
 func ldPtr(p *unsafe.Pointer) unsafe.Pointer    { return *p }
 func stPtr(p *unsafe.Pointer, v unsafe.Pointer) { *p = v }
+func ldUint32(p *uint32) uint32                 { return *p }
+func stUint32(p *uint32, v uint32)              { *p = v }

@@ -19,3 +19,5 @@ func ldUintptr(p *uintptr) uintptr              { return atomic.LoadUintptr(p) }
 func stUintptr(p *uintptr, v uintptr)           { atomic.StoreUintptr(p, v) }
 func ldPtr(p *unsafe.Pointer) unsafe.Pointer    { return atomic.LoadPointer(p) }
 func stPtr(p *unsafe.Pointer, v unsafe.Pointer) { atomic.StorePointer(p, v) }
+func ldUint32(p *uint32) uint32                 { return atomic.LoadUint32(p) }
+func stUint32(p *uint32, v uint32)              { atomic.StoreUint32(p, v) }

@@ -183,6 +183,10 @@ func writeStack(b *strings.Builder, stack []Frame) {
 		return
 	}
 	for _, f := range stack {
+		if strings.HasPrefix(f.Function, "created by ") {
+			fmt.Fprintf(b, "      %s\n          %s:%d\n", f.Function, f.File, f.Line)
+			continue
+		}
 		fmt.Fprintf(b, "      %s()\n          %s:%d\n", f.Function, f.File, f.Line)
 	}
 }

@@ -5,8 +5,8 @@ package debugmutex
 import (
 	"context"
 	"sync"
-	"unsafe"
 	"sync/atomic"
+	"unsafe"
 )
 
 // An RWMutex is a reader/writer mutual exclusion lock, a drop-in for
@@ -30,19 +30,19 @@ import (
 // Lock.
 //
 // Recorded: as for Mutex, for the writer and for every reader (each reader's
-// hold is in its own goroutine's record). The lock is 80 bytes
+// hold is in its own goroutine's record). The lock is 88 bytes
 // (sync.RWMutex: 24).
 type RWMutex struct {
 	rw sync.RWMutex
 	c  lockCore
 }
 
-
 // RLock locks rw for reading.
 //
 // It should not be used for recursive read locking; a blocked Lock call
 // excludes new readers from acquiring the lock. See the documentation on the
 // RWMutex type.
+//
 //go:noinline
 func (rw *RWMutex) RLock() {
 	if disabled {
@@ -57,6 +57,7 @@ func (rw *RWMutex) RLock() {
 // Note that while correct uses of TryRLock do exist, they are rare, and use
 // of TryRLock is often a sign of a deeper problem in a particular use of
 // mutexes.
+//
 //go:noinline
 func (rw *RWMutex) TryRLock() bool {
 	if disabled {
@@ -68,6 +69,7 @@ func (rw *RWMutex) TryRLock() bool {
 // RUnlock undoes a single RLock call; it does not affect other simultaneous
 // readers. It is a run-time error if rw is not locked for reading on entry
 // to RUnlock; lockscope prints its diagnosis first.
+//
 //go:noinline
 func (rw *RWMutex) RUnlock() {
 	if disabled {
@@ -79,6 +81,7 @@ func (rw *RWMutex) RUnlock() {
 
 // Lock locks rw for writing. If the lock is already locked for reading or
 // writing, Lock blocks until the lock is available.
+//
 //go:noinline
 func (rw *RWMutex) Lock() {
 	if disabled {
@@ -93,6 +96,7 @@ func (rw *RWMutex) Lock() {
 // Note that while correct uses of TryLock do exist, they are rare, and use
 // of TryLock is often a sign of a deeper problem in a particular use of
 // mutexes.
+//
 //go:noinline
 func (rw *RWMutex) TryLock() bool {
 	if disabled {
@@ -107,6 +111,7 @@ func (rw *RWMutex) TryLock() bool {
 // As with Mutexes, a locked RWMutex is not associated with a particular
 // goroutine. One goroutine may RLock (Lock) a RWMutex and then arrange for
 // another goroutine to RUnlock (Unlock) it.
+//
 //go:noinline
 func (rw *RWMutex) Unlock() {
 	if disabled {

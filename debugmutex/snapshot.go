@@ -31,17 +31,11 @@ func Snapshot() State {
 				atomic.CompareAndSwapInt64(&e.start, 0, now)
 				start = now
 			}
-			pc1, pc2 := e.pc1, e.pc2
-			stack := stackPCs(e.stack)
-			if stack == nil {
-				if pc := sitePC(pc1, pc2); pc != 0 {
-					stack = []uintptr{pc}
-				}
-			}
+			pc1, pc2 := e.site()
 			st.Held = append(st.Held, Holding{
-				Lock: c.getMeta().info(), Mode: e.mode, Goroutine: id,
+				Lock: c.getMeta().info(), Mode: e.mode(), Goroutine: id,
 				Site: siteOf(pc1, pc2), Since: wallTime(start), For: time.Duration(now - start),
-				Exact: e.exact, Stack: append([]uintptr(nil), stack...),
+				Exact: e.exact(), Stack: append([]uintptr(nil), stackPCs(e.stackOrSite())...),
 			})
 		}
 	})

@@ -89,11 +89,7 @@ func (c *lockCore) beginWait(g *gstate, id int64, fp unsafe.Pointer, typ string,
 	}
 	if holder != 0 {
 		if he := (*heldEntry)(ldPtr(&c.entry)); he != nil {
-			if s := he.stack; s != 0 {
-				w.holderStack = s
-			} else {
-				w.holderStack = siteStack(he.pc1, he.pc2)
-			}
+			w.holderStack = he.stackOrSite()
 		}
 	}
 
@@ -207,7 +203,7 @@ func (g *gstate) findHeldAny(c *lockCore, mode Mode) bool {
 	n := g.count()
 	for i := int32(0); i < n; i++ {
 		e := g.entry(i)
-		if e != nil && e.lock() == c && e.mode == mode && atomic.LoadInt32(&e.released) == 0 {
+		if e != nil && e.lock() == c && e.mode() == mode && atomic.LoadInt32(&e.released) == 0 {
 			return true
 		}
 	}
@@ -254,10 +250,7 @@ func holdStackOf(g *gstate, c *lockCore) []Frame {
 		if e == nil || e.lock() != c || atomic.LoadInt32(&e.released) != 0 {
 			continue
 		}
-		if e.stack != 0 {
-			return stackFrames(e.stack)
-		}
-		return []Frame{siteOf(e.pc1, e.pc2)}
+		return stackFrames(e.stackOrSite())
 	}
 	return nil
 }
@@ -298,10 +291,7 @@ func (c *lockCore) recursiveRead(g *gstate, id int64, fp unsafe.Pointer, prev *h
 	pc1, pc2 := callerPCs(fp)
 	meta := c.metaFor(rwMutexType, pc1, pc2)
 	name := meta.Name()
-	first := []Frame{siteOf(prev.pc1, prev.pc2)}
-	if prev.stack != 0 {
-		first = stackFrames(prev.stack)
-	}
+	first := stackFrames(prev.stackOrSite())
 	now := Symbolize(stackPCs(captureStack(fp)))
 	r := &Report{
 		Kind: KindRecursiveRead, Time: wallTime(nanotime()),
@@ -312,7 +302,7 @@ func (c *lockCore) recursiveRead(g *gstate, id int64, fp unsafe.Pointer, prev *h
 			{ID: id, Role: "read-locks again", Lock: name, Stack: now},
 			{ID: id, Role: "first read-locked", Lock: name, Stack: first},
 		},
-		Key: string(KindRecursiveRead) + "|" + siteOf(prev.pc1, prev.pc2).Site() + "|" + siteOf(pc1, pc2).Site(),
+		Key: string(KindRecursiveRead) + "|" + siteOf(prev.site()).Site() + "|" + siteOf(pc1, pc2).Site(),
 	}
 	emit(r, true)
 }
@@ -365,7 +355,7 @@ func (c *lockCore) releaseReadFor(id int64) {
 		n := g.count()
 		for i := int32(0); i < n; i++ {
 			e := g.entry(i)
-			if e != nil && e.lock() == c && e.mode == Read && atomic.CompareAndSwapInt32(&e.released, 0, 1) {
+			if e != nil && e.lock() == c && e.mode() == Read && atomic.CompareAndSwapInt32(&e.released, 0, 1) {
 				done = true
 				return
 			}

@@ -199,18 +199,15 @@ func longWaitReport(w *waiter, age int64) *Report {
 func longHoldReport(id int64, e *heldEntry, c *lockCore, age int64, current []Frame, exited bool) *Report {
 	meta := c.getMeta()
 	name := meta.Name()
-	acq := []Frame{siteOf(e.pc1, e.pc2)}
-	if e.stack != 0 {
-		acq = stackFrames(e.stack)
-	}
+	acq := stackFrames(e.stackOrSite())
 	held := "write"
-	if e.mode == Read {
+	if e.mode() == Read {
 		held = "read"
 	}
 	kind := KindLongHold
 	summary := fmt.Sprintf("%s %s has been %s-held by goroutine %d for %v", meta.typ, name, held, id,
 		time.Duration(age).Round(time.Millisecond))
-	if !e.exact {
+	if !e.exact() {
 		summary = fmt.Sprintf("%s %s has been %s-held by goroutine %d for at least %v", meta.typ, name, held, id,
 			time.Duration(age).Round(time.Millisecond))
 	}
@@ -223,7 +220,7 @@ func longHoldReport(id int64, e *heldEntry, c *lockCore, age int64, current []Fr
 		Locks: []LockRef{meta.ref()},
 		Goroutines: []GoroutineRef{{ID: id, Role: "acquired", Lock: name, For: time.Duration(age),
 			Stack: acq, Current: current, Exited: exited}},
-		Key: string(kind) + "|" + siteOf(e.pc1, e.pc2).Site(),
+		Key: string(kind) + "|" + siteOf(e.site()).Site(),
 	}
 }
 

@@ -1,0 +1,156 @@
+package debugmutex_test
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lockscope/lockscope/debugmutex"
+)
+
+func TestMain(m *testing.M) {
+	// Reports go to a buffer the tests can read; a short recursive grace
+	// keeps the recursive-lock tests fast.
+	debugmutex.SetOutput(&stderrCapture)
+	debugmutex.Configure(debugmutex.RecursiveGrace(50 * time.Millisecond))
+	code := m.Run()
+	if testing.Verbose() {
+		io.Copy(os.Stderr, &stderrCapture)
+	}
+	os.Exit(code)
+}
+
+var stderrCapture lockedBuffer
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Read(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// reportWatch collects the new reports made while a test runs.
+type reportWatch struct {
+	mu  sync.Mutex
+	got []debugmutex.Report
+	ch  chan debugmutex.Report
+}
+
+func watchReports(t *testing.T) *reportWatch {
+	t.Helper()
+	w := &reportWatch{ch: make(chan debugmutex.Report, 100)}
+	unregister := debugmutex.OnReport(func(r debugmutex.Report) {
+		w.mu.Lock()
+		w.got = append(w.got, r)
+		w.mu.Unlock()
+		select {
+		case w.ch <- r:
+		default:
+		}
+	})
+	t.Cleanup(unregister)
+	return w
+}
+
+func (w *reportWatch) all() []debugmutex.Report {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]debugmutex.Report(nil), w.got...)
+}
+
+// waitFor returns the first report of kind k, failing the test after a
+// deadline (a deadline, not a sleep: it returns as soon as the report comes).
+func (w *reportWatch) waitFor(t *testing.T, k debugmutex.Kind, within time.Duration) debugmutex.Report {
+	t.Helper()
+	for _, r := range w.all() {
+		if r.Kind == k {
+			return r
+		}
+	}
+	deadline := time.After(within)
+	for {
+		select {
+		case r := <-w.ch:
+			if r.Kind == k {
+				return r
+			}
+		case <-deadline:
+			t.Fatalf("no %s report within %v; got %v", k, within, kinds(w.all()))
+			return debugmutex.Report{}
+		}
+	}
+}
+
+// assertSilent fails if any report was made.
+func (w *reportWatch) assertSilent(t *testing.T) {
+	t.Helper()
+	debugmutex.WatchdogNow()
+	for _, r := range w.all() {
+		t.Errorf("unexpected report:\n%s", r.String())
+	}
+}
+
+func kinds(rs []debugmutex.Report) []debugmutex.Kind {
+	var out []debugmutex.Kind
+	for _, r := range rs {
+		out = append(out, r.Kind)
+	}
+	return out
+}
+
+// goid returns the current goroutine id the way Go prints it.
+func goid() int64 {
+	var buf [64]byte
+	s := string(buf[:runtime.Stack(buf[:], false)])
+	s = strings.TrimPrefix(s, "goroutine ")
+	id, _ := strconv.ParseInt(s[:strings.IndexByte(s, ' ')], 10, 64)
+	return id
+}
+
+// line returns the caller's line number.
+func line() int {
+	_, _, l, _ := runtime.Caller(1)
+	return l
+}
+
+func hasFrame(frames []debugmutex.Frame, fn string) bool {
+	for _, f := range frames {
+		if strings.HasSuffix(f.Function, fn) {
+			return true
+		}
+	}
+	return false
+}
+
+func within(t *testing.T, d time.Duration, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); f() }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("did not finish within %v", d)
+	}
+}

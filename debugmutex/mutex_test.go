@@ -1,0 +1,385 @@
+package debugmutex_test
+
+import (
+	"reflect"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/lockscope/lockscope/debugmutex"
+)
+
+func methodNames(t reflect.Type) []string {
+	var out []string
+	for i := 0; i < t.NumMethod(); i++ {
+		out = append(out, t.Method(i).Name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestMethodSetsMatchSync(t *testing.T) {
+	pairs := []struct{ ours, theirs any }{
+		{(*debugmutex.Mutex)(nil), (*sync.Mutex)(nil)},
+		{(*debugmutex.RWMutex)(nil), (*sync.RWMutex)(nil)},
+		{debugmutex.Mutex{}, sync.Mutex{}},
+	}
+	for _, p := range pairs {
+		got, want := methodNames(reflect.TypeOf(p.ours)), methodNames(reflect.TypeOf(p.theirs))
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%T methods %v, sync's %T has %v", p.ours, got, p.theirs, want)
+		}
+		for _, name := range want {
+			gm, _ := reflect.TypeOf(p.ours).MethodByName(name)
+			wm, _ := reflect.TypeOf(p.theirs).MethodByName(name)
+			// Compare signatures without the receiver.
+			if gm.Type.NumIn() != wm.Type.NumIn() || gm.Type.NumOut() != wm.Type.NumOut() {
+				t.Errorf("%T.%s signature %v, sync's %v", p.ours, name, gm.Type, wm.Type)
+			}
+		}
+	}
+	var _ sync.Locker = new(debugmutex.Mutex)
+	var _ sync.Locker = new(debugmutex.RWMutex)
+	var _ sync.Locker = new(debugmutex.RWMutex).RLocker()
+}
+
+func TestMutualExclusionZeroValue(t *testing.T) {
+	var mu debugmutex.Mutex // zero value, never initialised
+	var rw debugmutex.RWMutex
+	counter, shared := 0, 0
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 2000; i++ {
+				mu.Lock()
+				counter++
+				mu.Unlock()
+				if i%10 == 0 {
+					rw.Lock()
+					shared++
+					rw.Unlock()
+				} else {
+					rw.RLock()
+					_ = shared
+					rw.RUnlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if counter != 16000 || shared != 1600 {
+		t.Fatalf("counter=%d shared=%d, want 16000 and 1600", counter, shared)
+	}
+}
+
+func TestTryLock(t *testing.T) {
+	var mu debugmutex.Mutex
+	if !mu.TryLock() {
+		t.Fatal("TryLock of a free mutex failed")
+	}
+	if mu.TryLock() {
+		t.Fatal("TryLock of a held mutex succeeded")
+	}
+	mu.Unlock()
+	var rw debugmutex.RWMutex
+	if !rw.TryRLock() || !rw.TryRLock() {
+		t.Fatal("TryRLock of a read-held RWMutex failed")
+	}
+	if rw.TryLock() {
+		t.Fatal("TryLock of a read-held RWMutex succeeded")
+	}
+	rw.RUnlock()
+	rw.RUnlock()
+	if !rw.TryLock() {
+		t.Fatal("TryLock of a free RWMutex failed")
+	}
+	if rw.TryRLock() {
+		t.Fatal("TryRLock of a write-held RWMutex succeeded")
+	}
+	rw.Unlock()
+}
+
+func TestCondWithMutexAndRLocker(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		l    sync.Locker
+		w    sync.Locker // what the producer locks
+	}{
+		{"Mutex", new(debugmutex.Mutex), nil},
+		{"RLocker", nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, w := tc.l, tc.w
+			if l == nil {
+				rw := new(debugmutex.RWMutex)
+				l, w = rw.RLocker(), rw
+			} else {
+				w = l
+			}
+			cond := debugmutex.NewCond(l)
+			ready := false
+			done := make(chan struct{})
+			go func() {
+				l.Lock()
+				for !ready {
+					cond.Wait()
+				}
+				l.Unlock()
+				close(done)
+			}()
+			w.Lock()
+			ready = true
+			w.Unlock()
+			cond.Broadcast()
+			within(t, 5*time.Second, func() { <-done })
+		})
+	}
+}
+
+func TestSnapshotRecordsHolderSiteAndAge(t *testing.T) {
+	var mu debugmutex.Mutex
+	debugmutex.SetName(&mu, "snapshot.mu")
+	held, release, done := make(chan int), make(chan struct{}), make(chan struct{})
+	var holder int64
+	go func() {
+		holder = goid()
+		mu.Lock()
+		held <- line() - 1
+		<-release
+		mu.Unlock()
+		close(done)
+	}()
+	lockLine := <-held
+	var readers debugmutex.RWMutex
+	debugmutex.SetName(&readers, "snapshot.rw")
+	readers.RLock()
+	rdone := make(chan struct{})
+	rheld := make(chan struct{})
+	go func() { readers.RLock(); close(rheld); <-release; readers.RUnlock(); close(rdone) }()
+	<-rheld
+
+	st := debugmutex.Snapshot()
+	var found bool
+	nreaders := 0
+	for _, h := range st.Held {
+		switch h.Lock.Name {
+		case "snapshot.mu":
+			found = true
+			if h.Goroutine != holder {
+				t.Errorf("holder %d, want %d", h.Goroutine, holder)
+			}
+			if h.Mode != debugmutex.Write || h.Lock.Type != "Mutex" {
+				t.Errorf("mode %v type %s", h.Mode, h.Lock.Type)
+			}
+			if h.Site.Line != lockLine || !hasFrame([]debugmutex.Frame{h.Site}, "TestSnapshotRecordsHolderSiteAndAge.func1") {
+				t.Errorf("site %+v, want line %d in the test's goroutine", h.Site, lockLine)
+			}
+			if h.For <= 0 || h.Since.IsZero() {
+				t.Errorf("age %v since %v", h.For, h.Since)
+			}
+		case "snapshot.rw":
+			nreaders++
+			if h.Mode != debugmutex.Read {
+				t.Errorf("reader recorded as %v", h.Mode)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("held mutex not in snapshot: %+v", st.Held)
+	}
+	if nreaders != 2 {
+		t.Errorf("snapshot shows %d readers of snapshot.rw, want 2", nreaders)
+	}
+	close(release)
+	readers.RUnlock()
+	<-done
+	<-rdone
+	for _, h := range debugmutex.Snapshot().Held {
+		if h.Lock.Name == "snapshot.mu" || h.Lock.Name == "snapshot.rw" {
+			t.Errorf("released lock still in snapshot: %+v", h)
+		}
+	}
+}
+
+func TestWaitIsRecordedWithWaiterAndHolder(t *testing.T) {
+	var mu debugmutex.Mutex
+	debugmutex.SetName(&mu, "wait.mu")
+	mu.Lock()
+	waiting := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		close(waiting)
+		mu.Lock() // blocks: contended
+		mu.Unlock()
+		close(done)
+	}()
+	<-waiting
+	// Wait until the goroutine is registered as a waiter (a poll with a
+	// deadline on observable state, not a sleep).
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st := debugmutex.Snapshot()
+		n := 0
+		for _, w := range st.Waiting {
+			if w.Lock.Name == "wait.mu" {
+				n++
+				if w.Holder != goid() {
+					t.Errorf("waiter's holder %d, want %d", w.Holder, goid())
+				}
+			}
+		}
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("waiter never appeared in Snapshot")
+		}
+		runtime_Gosched()
+	}
+	time.Sleep(2 * time.Millisecond) // workload: hold the lock while it waits
+	mu.Unlock()
+	<-done
+
+	var wait, byHolder *debugmutex.Record
+	for _, r := range debugmutex.Records() {
+		if r.Lock != "wait.mu" {
+			continue
+		}
+		r := r
+		switch r.Kind {
+		case debugmutex.StatWait:
+			wait = &r
+		case debugmutex.StatWaitByHolder:
+			byHolder = &r
+		}
+	}
+	if wait == nil || byHolder == nil {
+		t.Fatalf("missing wait records: wait=%v byHolder=%v", wait, byHolder)
+	}
+	if wait.Count != 1 || wait.Nanos < int64(2*time.Millisecond) {
+		t.Errorf("wait record count=%d nanos=%d, want 1 and >= 2ms", wait.Count, wait.Nanos)
+	}
+	if !hasFrame(debugmutex.Symbolize(wait.Stack), "TestWaitIsRecordedWithWaiterAndHolder.func1") {
+		t.Errorf("wait stack is not the waiter's: %v", debugmutex.Symbolize(wait.Stack))
+	}
+	if !hasFrame(debugmutex.Symbolize(byHolder.Stack), "TestWaitIsRecordedWithWaiterAndHolder") ||
+		hasFrame(debugmutex.Symbolize(byHolder.Stack), "func1") {
+		t.Errorf("wait-by-holder stack is not the holder's: %v", debugmutex.Symbolize(byHolder.Stack))
+	}
+}
+
+func TestTryLockFailuresCountedExactlyBySite(t *testing.T) {
+	var mu debugmutex.Mutex
+	debugmutex.SetName(&mu, "try.mu")
+	mu.Lock()
+	const n = 1000
+	failLine := 0
+	for i := 0; i < n; i++ {
+		if mu.TryLock() {
+			t.Fatal("TryLock succeeded on a held lock")
+		}
+		failLine = line() - 3
+	}
+	mu.Unlock()
+	var got int64
+	for _, r := range debugmutex.Records() {
+		if r.Kind == debugmutex.StatTryFail && r.Lock == "try.mu" {
+			got += r.Count
+			fs := debugmutex.Symbolize(r.Stack)
+			if len(fs) == 0 || fs[0].Line != failLine {
+				t.Errorf("TryLock failure site %v, want line %d", fs, failLine)
+			}
+		}
+	}
+	if got != n {
+		t.Fatalf("TryLock failures recorded: %d, want exactly %d", got, n)
+	}
+}
+
+func TestHoldStatisticsExactForLongHolds(t *testing.T) {
+	var mu debugmutex.Mutex
+	debugmutex.SetName(&mu, "hold.mu")
+	var truth time.Duration
+	const ops = 20
+	for i := 0; i < ops; i++ {
+		start := time.Now()
+		mu.Lock()
+		time.Sleep(time.Millisecond) // workload: a long hold
+		mu.Unlock()
+		truth += time.Since(start)
+	}
+	var count, nanos int64
+	for _, r := range debugmutex.Records() {
+		if r.Kind == debugmutex.StatHold && r.Lock == "hold.mu" {
+			count += r.Count
+			nanos += r.Nanos
+		}
+	}
+	// Long holds are timed on every acquisition, so counts are exact.
+	if count != ops {
+		t.Errorf("acquisitions %d, want %d", count, ops)
+	}
+	if nanos <= 0 || time.Duration(nanos) > truth || time.Duration(nanos) < truth*9/10 {
+		t.Errorf("hold total %v, truth (outer) %v", time.Duration(nanos), truth)
+	}
+}
+
+func TestHoldStatisticsSampledUnbiased(t *testing.T) {
+	var mu debugmutex.Mutex
+	debugmutex.SetName(&mu, "sampled.mu")
+	const ops = 200000
+	for i := 0; i < ops; i++ {
+		mu.Lock()
+		mu.Unlock()
+	}
+	var count int64
+	for _, r := range debugmutex.Records() {
+		if r.Kind == debugmutex.StatHold && r.Lock == "sampled.mu" {
+			count += r.Count
+		}
+	}
+	// Short holds are sampled; the weighted count estimates the truth.
+	if count < ops*8/10 || count > ops*12/10 {
+		t.Errorf("estimated acquisitions %d, want %d +-20%%", count, ops)
+	}
+}
+
+func TestSubscriptionDeliversEventsAndCountsDrops(t *testing.T) {
+	sub := debugmutex.Subscribe(debugmutex.SubscribeOptions{MinHold: time.Millisecond, MinWait: time.Millisecond, Buffer: 1})
+	defer sub.Close()
+	var mu debugmutex.Mutex
+	debugmutex.SetName(&mu, "events.mu")
+	for i := 0; i < 3; i++ {
+		mu.Lock()
+		time.Sleep(2 * time.Millisecond) // workload
+		mu.Unlock()
+	}
+	select {
+	case ev := <-sub.C():
+		if ev.Kind != debugmutex.EventHold || ev.Lock.Name != "events.mu" || ev.Duration < 2*time.Millisecond {
+			t.Errorf("event %+v", ev)
+		}
+		if ev.Goroutine != goid() || !hasFrame(debugmutex.Symbolize(ev.Stack), "TestSubscriptionDeliversEventsAndCountsDrops") {
+			t.Errorf("event goroutine %d stack %v", ev.Goroutine, debugmutex.Symbolize(ev.Stack))
+		}
+	default:
+		t.Fatal("no hold event delivered")
+	}
+	if sub.Dropped() != 2 {
+		t.Errorf("dropped %d, want 2 (buffer of 1, 3 events, never blocking)", sub.Dropped())
+	}
+}
+
+func TestLockSizes(t *testing.T) {
+	// Documented in the Mutex and RWMutex comments.
+	if s := unsafe.Sizeof(debugmutex.Mutex{}); s != 72 {
+		t.Errorf("Mutex is %d bytes; update the documentation", s)
+	}
+	if s := unsafe.Sizeof(debugmutex.RWMutex{}); s != 88 {
+		t.Errorf("RWMutex is %d bytes; update the documentation", s)
+	}
+}
