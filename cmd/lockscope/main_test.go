@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -39,12 +40,17 @@ func testMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	lockscopeBin = filepath.Join(dir, "lockscope")
-	if out, err := exec.Command("go", "build", "-o", lockscopeBin, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building lockscope: %v\n%s", err, out)
-		return 1
-	}
 	return m.Run()
 }
+
+// buildOnce builds lockscopeBin the first time an end-to-end test needs it
+// (a fuzzing worker never does).
+var buildOnce = sync.OnceValue(func() error {
+	if out, err := exec.Command("go", "build", "-o", lockscopeBin, ".").CombinedOutput(); err != nil {
+		return fmt.Errorf("building lockscope: %v\n%s", err, out)
+	}
+	return nil
+})
 
 // result is what one lockscope run did.
 type result struct {
@@ -55,6 +61,9 @@ type result struct {
 // lockscope runs the built command in dir with extra environment variables.
 func lockscope(t *testing.T, dir string, env []string, args ...string) result {
 	t.Helper()
+	if err := buildOnce(); err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(lockscopeBin, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
