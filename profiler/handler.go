@@ -2,7 +2,7 @@ package profiler
 
 import (
 	"bytes"
-		"fmt"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
