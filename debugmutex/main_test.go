@@ -17,7 +17,9 @@ import (
 func TestMain(m *testing.M) {
 	// Reports go to a buffer the tests can read; a short recursive grace
 	// keeps the recursive-lock tests fast.
-	debugmutex.SetOutput(&stderrCapture)
+	if os.Getenv("LOCKSCOPE_CHILD") == "" {
+		debugmutex.SetOutput(&stderrCapture)
+	}
 	debugmutex.Configure(debugmutex.RecursiveGrace(50 * time.Millisecond))
 	code := m.Run()
 	if testing.Verbose() {
@@ -84,8 +86,15 @@ func (w *reportWatch) all() []debugmutex.Report {
 // deadline (a deadline, not a sleep: it returns as soon as the report comes).
 func (w *reportWatch) waitFor(t *testing.T, k debugmutex.Kind, within time.Duration) debugmutex.Report {
 	t.Helper()
+	return w.waitForLock(t, k, "", within)
+}
+
+// waitForLock is waitFor for a report whose summary names lock.
+func (w *reportWatch) waitForLock(t *testing.T, k debugmutex.Kind, lock string, within time.Duration) debugmutex.Report {
+	t.Helper()
+	match := func(r debugmutex.Report) bool { return r.Kind == k && strings.Contains(r.Summary, lock) }
 	for _, r := range w.all() {
-		if r.Kind == k {
+		if match(r) {
 			return r
 		}
 	}
@@ -93,7 +102,7 @@ func (w *reportWatch) waitFor(t *testing.T, k debugmutex.Kind, within time.Durat
 	for {
 		select {
 		case r := <-w.ch:
-			if r.Kind == k {
+			if match(r) {
 				return r
 			}
 		case <-deadline:

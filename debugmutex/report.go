@@ -90,8 +90,11 @@ type GoroutineRef struct {
 	// Stack is where the goroutine is now (for waiters and unlockers) or
 	// where it acquired Lock (for holders), innermost frame first.
 	Stack []Frame `json:"stack,omitempty"`
-	// Current is, for holders, where the holder is now (what it is stuck on).
+	// Current is, for holders, where the holder is now, and State what the
+	// runtime says it is doing ("chan receive", "sync.Mutex.Lock",
+	// "running"...), as in a goroutine dump's header.
 	Current []Frame `json:"current,omitempty"`
+	State   string  `json:"state,omitempty"`
 	// Exited is true when the goroutine no longer exists.
 	Exited bool `json:"exited,omitempty"`
 }
@@ -155,7 +158,11 @@ func (r *Report) String() string {
 		b.WriteString(":\n")
 		writeStack(&b, g.Stack)
 		if len(g.Current) > 0 {
-			fmt.Fprintf(&b, "  and is now at:\n")
+			if g.State != "" {
+				fmt.Fprintf(&b, "  and is now [%s] at:\n", g.State)
+			} else {
+				fmt.Fprintf(&b, "  and is now at:\n")
+			}
 			writeStack(&b, g.Current)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -148,8 +149,8 @@ func watchdogCheck() time.Duration {
 			if h.c == nil {
 				continue
 			}
-			stk, exited := live[h.g]
-			found = append(found, longHoldReport(h.g, h.e, h.c, h.age, stk, !exited))
+			cur, alive := live[h.g]
+			found = append(found, longHoldReport(h.g, h.e, h.c, h.age, cur, !alive))
 		}
 		if reclaim {
 			gtableMu.Lock()
@@ -196,7 +197,7 @@ func longWaitReport(w *waiter, age int64) *Report {
 	return r
 }
 
-func longHoldReport(id int64, e *heldEntry, c *lockCore, age int64, current []Frame, exited bool) *Report {
+func longHoldReport(id int64, e *heldEntry, c *lockCore, age int64, current goroutineDump, exited bool) *Report {
 	meta := c.getMeta()
 	name := meta.Name()
 	acq := stackFrames(e.stackOrSite())
@@ -219,7 +220,7 @@ func longHoldReport(id int64, e *heldEntry, c *lockCore, age int64, current []Fr
 		Kind: kind, Time: wallTime(ldInt64(&e.start)), Summary: summary,
 		Locks: []LockRef{meta.ref()},
 		Goroutines: []GoroutineRef{{ID: id, Role: "acquired", Lock: name, For: time.Duration(age),
-			Stack: acq, Current: current, Exited: exited}},
+			Stack: acq, Current: current.frames, State: current.state, Exited: exited}},
 		Key: string(kind) + "|" + siteOf(e.site()).Site(),
 	}
 }
@@ -227,7 +228,13 @@ func longHoldReport(id int64, e *heldEntry, c *lockCore, age int64, current []Fr
 // liveGoroutines returns every live goroutine's id and current stack,
 // parsed from runtime.Stack. It stops the world: only the watchdog calls it,
 // and only when it has something to report or reclaim.
-func liveGoroutines() map[int64][]Frame {
+// goroutineDump is one goroutine of a runtime.Stack dump.
+type goroutineDump struct {
+	state  string
+	frames []Frame
+}
+
+func liveGoroutines() map[int64]goroutineDump {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
@@ -240,30 +247,39 @@ func liveGoroutines() map[int64][]Frame {
 		}
 		buf = make([]byte, 2*len(buf))
 	}
-	out := map[int64][]Frame{}
+	out := map[int64]goroutineDump{}
 	for _, block := range bytes.Split(buf, []byte("\n\n")) {
-		id, frames := parseGoroutine(block)
+		id, d := parseGoroutine(block)
 		if id > 0 {
-			out[id] = frames
+			out[id] = d
 		}
 	}
 	return out
 }
 
 // parseGoroutine parses one "goroutine N [state]:" block of runtime.Stack.
-func parseGoroutine(block []byte) (int64, []Frame) {
+func parseGoroutine(block []byte) (int64, goroutineDump) {
+	var d goroutineDump
 	lines := bytes.Split(bytes.TrimSpace(block), []byte("\n"))
 	if len(lines) == 0 || !bytes.HasPrefix(lines[0], []byte("goroutine ")) {
-		return 0, nil
+		return 0, d
 	}
 	head := lines[0][len("goroutine "):]
 	sp := bytes.IndexByte(head, ' ')
 	if sp < 0 {
-		return 0, nil
+		return 0, d
 	}
 	id, err := strconv.ParseInt(string(head[:sp]), 10, 64)
 	if err != nil {
-		return 0, nil
+		return 0, d
+	}
+	// "[chan receive, 2 minutes]:" -> "chan receive"
+	if i, j := bytes.IndexByte(head, '['), bytes.LastIndexByte(head, ']'); i >= 0 && j > i {
+		state := string(head[i+1 : j])
+		if c := strings.IndexByte(state, ','); c >= 0 {
+			state = state[:c]
+		}
+		d.state = state
 	}
 	var frames []Frame
 	for i := 1; i+1 < len(lines); i += 2 {
@@ -282,5 +298,6 @@ func parseGoroutine(block []byte) (int64, []Frame) {
 		}
 		frames = append(frames, Frame{Function: fn, File: file, Line: line})
 	}
-	return id, frames
+	d.frames = frames
+	return id, d
 }
