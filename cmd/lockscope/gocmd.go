@@ -29,7 +29,11 @@ complete that copy; pass your own -mod to override). Packages of other
 modules and of the standard library keep sync.
 
 All arguments after %[1]s go to the go command unchanged, and its exit
-status is lockscope's. Your own -overlay is merged; your own -modfile is used
+status is lockscope's. For test, the lock problems the tests report are
+printed again at the end, grouped: go test shows the output of a package
+only when it fails. They are also in LOCKSCOPE_REPORT_FILE if you set it
+(made absolute, as each test runs in its own directory); lockscope report
+reads that file, and exits 1 if it holds any problem, for CI. Your own -overlay is merged; your own -modfile is used
 as the base of the temporary one. LOCKSCOPE_* environment variables reach
 the program as usual: see the debugmutex documentation.
 
@@ -287,7 +291,81 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 	if gl.verbose {
 		listLeftAlone(wd, childEnv, modfile, overlayFile, ga.rest, sub, stderr)
 	}
-	return runChild(exec.Command("go", goArgs...), childEnv, stderr)
+
+	// go test shows the output of a package's tests only when they fail
+	// (or with -v): the reports of passing packages would be lost. So the
+	// tests append their reports to a file too, and lockscope prints them
+	// at the end.
+	var reports *reportTail
+	if sub == "test" {
+		reports, childEnv, err = newReportTail(wd, tmp, childEnv)
+		if err != nil {
+			return fail("%v", err)
+		}
+	}
+	code := runChild(exec.Command("go", goArgs...), childEnv, stderr)
+	if reports != nil {
+		reports.print(stderr)
+	}
+	return code
+}
+
+// reportTail collects the reports written to LOCKSCOPE_REPORT_FILE during
+// one run: the user's file (from its current end) or a temporary one.
+type reportTail struct {
+	path   string
+	offset int64
+}
+
+// newReportTail sets LOCKSCOPE_REPORT_FILE in env, made absolute because
+// every test binary runs in its own package directory.
+func newReportTail(wd, tmp string, env []string) (*reportTail, []string, error) {
+	path := os.Getenv("LOCKSCOPE_REPORT_FILE")
+	if path == "" {
+		path = filepath.Join(tmp, "reports.jsonl")
+	}
+	path = absIn(wd, path)
+	t := &reportTail{path: path}
+	if fi, err := os.Stat(path); err == nil {
+		t.offset = fi.Size()
+	}
+	env = slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "LOCKSCOPE_REPORT_FILE=") })
+	return t, append(env, "LOCKSCOPE_REPORT_FILE="+path), nil
+}
+
+// print writes the problems reported during the run, grouped, to w.
+func (t *reportTail) print(w io.Writer) {
+	f, err := os.Open(t.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintln(w, "lockscope: no lock problems reported")
+		return
+	}
+	if err != nil {
+		fmt.Fprintf(w, "lockscope: reading reports: %v\n", err)
+		return
+	}
+	defer f.Close()
+	if _, err := f.Seek(t.offset, io.SeekStart); err != nil {
+		fmt.Fprintf(w, "lockscope: reading reports: %v\n", err)
+		return
+	}
+	reports, lineErrs, err := readReports(t.path, f)
+	for _, e := range lineErrs {
+		fmt.Fprintf(w, "lockscope: %v\n", e)
+	}
+	if err != nil {
+		fmt.Fprintf(w, "lockscope: reading reports: %v\n", err)
+	}
+	groups := groupReports(reports)
+	if len(groups) == 0 {
+		fmt.Fprintln(w, "lockscope: no lock problems reported")
+		return
+	}
+	fmt.Fprintf(w, "\nlockscope: the tests reported these lock problems:\n")
+	for i := range groups {
+		fmt.Fprint(w, groups[i].String())
+	}
+	fmt.Fprintln(w, summarize(groups, len(reports)))
 }
 
 // runChild runs cmd with the standard streams of lockscope, forwards
