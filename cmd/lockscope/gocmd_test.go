@@ -113,12 +113,37 @@ func TestFails(t *testing.T) { t.Fatal("this one fails on purpose") }
 }
 
 func TestTestSwapsWithoutTouchingTheModule(t *testing.T) {
-	mod := t.TempDir()
-	writeTree(t, mod, throwaway)
-	before := snapshot(t, mod)
+	root := t.TempDir()
+	mod := filepath.Join(root, "throwaway")
+	files := map[string]string{}
+	for k, v := range throwaway {
+		files[k] = v
+	}
+	// A dependency in another module, which uses sync: it is left alone.
+	files["go.mod"] += "\nrequire example.com/dep v0.0.0\n\nreplace example.com/dep => ../dep\n"
+	files["dep_test.go"] = `package throwaway
+
+import (
+	"testing"
+
+	"example.com/dep"
+)
+
+func TestDep(t *testing.T) {
+	if dep.Kind() != "sync.Mutex" {
+		t.Errorf("the dependency's lock is a %s", dep.Kind())
+	}
+}
+`
+	writeTree(t, mod, files)
+	writeTree(t, filepath.Join(root, "dep"), map[string]string{
+		"go.mod": "module example.com/dep\n\ngo 1.22\n",
+		"dep.go": "package dep\n\nimport (\n\t\"fmt\"\n\t\"sync\"\n)\n\nvar mu sync.Mutex\n\nfunc Kind() string { return fmt.Sprintf(\"%T\", mu) }\n",
+	})
+	before := snapshot(t, root)
 
 	env := []string{"LOCKSCOPE_MODULE_DIR=" + repoRoot, "CGO_ENABLED=1"}
-	r := lockscope(t, mod, env, "-v", "test", "-count=1", "-v", "-run", "TestLocksAreDebugmutex", ".", "./cgo")
+	r := lockscope(t, mod, env, "-v", "test", "-count=1", "-v", "-run", "TestLocksAreDebugmutex|TestDep", ".", "./cgo")
 	if r.code != 0 {
 		t.Fatalf("lockscope test: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -133,7 +158,10 @@ func TestTestSwapsWithoutTouchingTheModule(t *testing.T) {
 	if !strings.Contains(r.stderr, "replaces sync in 7 files of example.com/throwaway") {
 		t.Errorf("summary line missing:\n%s", r.stderr)
 	}
-	sameTree(t, before, snapshot(t, mod))
+	if !strings.Contains(r.stdout, "--- PASS: TestDep") || !strings.Contains(r.stderr, "keep sync:\n\texample.com/dep\n") {
+		t.Errorf("the dependency is not left alone, or -v does not say so:\n%s\n%s", r.stdout, r.stderr)
+	}
+	sameTree(t, before, snapshot(t, root))
 
 	// The go command's exit status passes through.
 	r = lockscope(t, mod, env, "test", "-count=1", "./fail")
@@ -144,7 +172,7 @@ func TestTestSwapsWithoutTouchingTheModule(t *testing.T) {
 	if r.code == 0 {
 		t.Errorf("build of a missing package succeeded")
 	}
-	sameTree(t, before, snapshot(t, mod))
+	sameTree(t, before, snapshot(t, root))
 }
 
 func TestUserOverlayIsMerged(t *testing.T) {
