@@ -303,7 +303,19 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 			return fail("%v", err)
 		}
 	}
-	code := runChild(exec.Command("go", goArgs...), childEnv, stderr)
+	// Name the user's files, not the rewritten copies, in what go says.
+	// go run's output is the program's own, perhaps interactive: as is.
+	var filters []*pathFilter
+	stdout, errout := io.Writer(os.Stdout), io.Writer(os.Stderr)
+	if sub != "run" {
+		from, to := copiesPattern(), relTo(wd, root)+string(filepath.Separator)
+		filters = []*pathFilter{newPathFilter(os.Stdout, from, to), newPathFilter(os.Stderr, from, to)}
+		stdout, errout = filters[0], filters[1]
+	}
+	code := runChild(exec.Command("go", goArgs...), childEnv, stdout, errout, stderr)
+	for _, f := range filters {
+		f.Flush()
+	}
 	if reports != nil {
 		reports.print(stderr)
 	}
@@ -368,11 +380,11 @@ func (t *reportTail) print(w io.Writer) {
 	fmt.Fprintln(w, summarize(groups, len(reports)))
 }
 
-// runChild runs cmd with the standard streams of lockscope, forwards
-// interrupts to it, and returns its exit status.
-func runChild(cmd *exec.Cmd, env []string, stderr io.Writer) int {
+// runChild runs cmd with lockscope's standard input and the given output
+// streams, forwards interrupts to it, and returns its exit status.
+func runChild(cmd *exec.Cmd, env []string, childOut, childErr, stderr io.Writer) int {
 	cmd.Env = env
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, childOut, childErr
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)

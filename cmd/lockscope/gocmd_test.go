@@ -251,15 +251,26 @@ func TestOlderGo(t *testing.T) {
 	}
 }
 
-func TestGoCommandRemovesItsTempDir(t *testing.T) {
-	// lockscope test removes its temporary directory when done.
+func TestVetNamesUserFilesAndCleansUp(t *testing.T) {
 	tmp := t.TempDir()
 	mod := t.TempDir()
-	writeTree(t, mod, map[string]string{"go.mod": "module example.com/tmp\n\ngo 1.22\n", "a.go": "package a\n\nimport \"sync\"\n\nvar Mu sync.Mutex\n"})
-	r := lockscope(t, mod, []string{"TMPDIR=" + tmp, "LOCKSCOPE_MODULE_DIR=" + repoRoot}, "vet", ".")
-	if r.code != 0 {
-		t.Fatalf("lockscope vet: exit %d\n%s", r.code, r.stderr)
+	writeTree(t, mod, map[string]string{
+		"go.mod": "module example.com/tmp\n\ngo 1.22\n",
+		"a.go":   "package a\n\nimport (\n\t\"fmt\"\n\t\"sync\"\n)\n\nvar Mu sync.Mutex\n\nfunc Show() { fmt.Println(Mu) }\n",
+	})
+	env := []string{"TMPDIR=" + tmp, "LOCKSCOPE_MODULE_DIR=" + repoRoot}
+	// Twice: the second run replays go vet's cached output, which names
+	// the first run's temporary copy.
+	for range 2 {
+		r := lockscope(t, mod, env, "vet", ".")
+		if r.code != 1 || !strings.Contains(r.stderr, "./a.go:10:27: call of fmt.Println copies lock value: github.com/lockscope/lockscope/debugmutex.Mutex") {
+			t.Errorf("lockscope vet: exit %d, want 1 and copylocks on ./a.go:10\n%s", r.code, r.stderr)
+		}
+		if strings.Contains(r.stderr, "lockscope-") {
+			t.Errorf("lockscope vet names its temporary copy:\n%s", r.stderr)
+		}
 	}
+	// lockscope removes its temporary directory when done.
 	entries, err := os.ReadDir(tmp)
 	if err != nil {
 		t.Fatal(err)
@@ -268,6 +279,20 @@ func TestGoCommandRemovesItsTempDir(t *testing.T) {
 		if strings.HasPrefix(e.Name(), "lockscope-") {
 			t.Errorf("temporary directory %s left behind", e.Name())
 		}
+	}
+}
+
+func TestPathFilter(t *testing.T) {
+	var b strings.Builder
+	f := newPathFilter(&b, copiesPattern(), "./")
+	f.Write([]byte("/tmp/lockscope-123/src/a.go:1: x\n../../tmp/lock"))
+	if got := b.String(); got != "./a.go:1: x\n" {
+		t.Errorf("after a line and a half: %q", got)
+	}
+	f.Write([]byte("scope-9/src/b/c.go:2: y\n{\"posn\":\"/t/lockscope-1/src/d.go:3\"}\npartial"))
+	f.Flush()
+	if got := b.String(); got != "./a.go:1: x\n./b/c.go:2: y\n{\"posn\":\"./d.go:3\"}\npartial" {
+		t.Errorf("after flush: %q", got)
 	}
 }
 

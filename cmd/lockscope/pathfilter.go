@@ -1,0 +1,75 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"time"
+)
+
+// pathFilter copies output of the go command to w, rewriting the paths of
+// the rewritten copies (under the temporary directory) to the user's own
+// files. The compiler already reports positions in the user's files, but
+// go vet, and the vet run by go test, name the files they were given.
+//
+// Whole lines are rewritten; a partial line (a prompt, a progress dot) is
+// passed on unchanged once no more output has come for flushDelay, so that
+// nothing waits for a newline that never comes.
+type pathFilter struct {
+	w   io.Writer
+	old *regexp.Regexp
+	new []byte
+
+	mu    sync.Mutex
+	buf   []byte
+	timer *time.Timer
+}
+
+const flushDelay = 50 * time.Millisecond
+
+// newPathFilter rewrites matches of old to new. Old matches the copies of
+// any lockscope run, not only this one's: go vet and go test replay cached
+// output, written when an earlier run's temporary directory held the copies.
+func newPathFilter(w io.Writer, old *regexp.Regexp, new string) *pathFilter {
+	return &pathFilter{w: w, old: old, new: []byte(new)}
+}
+
+// copiesPattern matches the directory of the rewritten copies of a lockscope
+// run: .../lockscope-NNN/src/, as an absolute path or, as go vet prints it
+// when that is shorter, relative to the current directory.
+func copiesPattern() *regexp.Regexp {
+	sep := regexp.QuoteMeta(string(filepath.Separator))
+	return regexp.MustCompile("[^\\s\"'`]*" + sep + `lockscope-[0-9]+` + sep + `src` + sep)
+}
+
+func (f *pathFilter) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.buf = append(f.buf, p...)
+	if i := bytes.LastIndexByte(f.buf, '\n'); i >= 0 {
+		if _, err := f.w.Write(f.old.ReplaceAll(f.buf[:i+1], f.new)); err != nil {
+			return 0, err
+		}
+		f.buf = append(f.buf[:0], f.buf[i+1:]...)
+	}
+	if len(f.buf) > 0 {
+		if f.timer == nil {
+			f.timer = time.AfterFunc(flushDelay, f.Flush)
+		} else {
+			f.timer.Reset(flushDelay)
+		}
+	}
+	return len(p), nil
+}
+
+// Flush writes out a pending partial line.
+func (f *pathFilter) Flush() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.buf) > 0 {
+		f.w.Write(f.old.ReplaceAll(f.buf, f.new))
+		f.buf = f.buf[:0]
+	}
+}
