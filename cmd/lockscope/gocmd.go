@@ -26,15 +26,20 @@ the module changes: rewritten copies go to a temporary directory and reach
 the go command through -overlay, and a temporary copy of go.mod that
 requires lockscope reaches it through -modfile (-mod=mod lets the go command
 complete that copy; pass your own -mod to override). Packages of other
-modules and of the standard library keep sync.
+modules and of the standard library keep sync, as does an import marked
+//lockscope:keep:
+
+	import stdsync "sync" //lockscope:keep
 
 All arguments after %[1]s go to the go command unchanged, and its exit
 status is lockscope's. For test, the lock problems the tests report are
 printed again at the end, grouped: go test shows the output of a package
 only when it fails. They are also in LOCKSCOPE_REPORT_FILE if you set it
 (made absolute, as each test runs in its own directory); lockscope report
-reads that file, and exits 1 if it holds any problem, for CI. Your own -overlay is merged; your own -modfile is used
-as the base of the temporary one. LOCKSCOPE_* environment variables reach
+reads that file, and exits 1 if it holds any problem, for CI.
+
+Your own -overlay is merged; your own -modfile (or GOFLAGS=-modfile=...)
+is the base of the temporary one. Workspace mode (go.work) is refused. LOCKSCOPE_* environment variables reach
 the program as usual: see the debugmutex documentation.
 
 The lockscope module used is, in order: -lockscope-dir or
@@ -313,8 +318,16 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 		stdout, errout = filters[0], filters[1]
 	}
 	code := runChild(exec.Command("go", goArgs...), childEnv, stdout, errout, stderr)
+	mixed := false
 	for _, f := range filters {
 		f.Flush()
+		mixed = mixed || f.mixed
+	}
+	if mixed {
+		fmt.Fprintf(stderr, "lockscope: %s hands one of its locks to code outside the module (or takes one from it)\n"+
+			"\tthat wants a sync lock; lockscope %s swaps only the module's own code. Keep that lock a sync one\n"+
+			"\twith a second import marked to stay:  stdsync \"sync\" //%s  and declare it as a stdsync.Mutex.\n",
+			mod.Module.Path, sub, keepMark)
 	}
 	if reports != nil {
 		reports.print(stderr)

@@ -435,3 +435,28 @@ func TestTestFindsInversionAndForgottenUnlock(t *testing.T) {
 		t.Errorf("lockscope report -kind lock-order: exit %d\n%s", r.code, r.stdout)
 	}
 }
+
+func TestLockHandedToAnotherModule(t *testing.T) {
+	root := t.TempDir()
+	writeTree(t, root, map[string]string{
+		"dep/go.mod": "module example.com/dep\n\ngo 1.22\n",
+		"dep/dep.go": "package dep\n\nimport \"sync\"\n\n// Use wants a sync lock.\nfunc Use(m *sync.Mutex) { m.Lock(); m.Unlock() }\n",
+		"app/go.mod": "module example.com/app\n\ngo 1.22\n\nrequire example.com/dep v0.0.0\n\nreplace example.com/dep => ../dep\n",
+		"app/app.go": "package app\n\nimport (\n\t\"sync\"\n\n\t\"example.com/dep\"\n)\n\nvar mu sync.Mutex\n\nfunc F() { dep.Use(&mu) }\n",
+	})
+	app := filepath.Join(root, "app")
+	env := []string{"LOCKSCOPE_MODULE_DIR=" + repoRoot}
+	r := lockscope(t, app, env, "build", "./...")
+	if r.code != 1 || !strings.Contains(r.stderr, "./app.go:11:20: cannot use &mu") || !strings.Contains(r.stderr, "//lockscope:keep") {
+		t.Errorf("build handing a swapped lock to a sync API: exit %d, want 1 with a hint\n%s", r.code, r.stderr)
+	}
+	// Following the hint: that lock stays a sync one, the others are swapped.
+	writeTree(t, app, map[string]string{
+		"app.go":      "package app\n\nimport (\n\t\"sync\"\n\tstdsync \"sync\" //lockscope:keep\n\n\t\"example.com/dep\"\n)\n\nvar mu stdsync.Mutex\n\nvar Other sync.Mutex\n\nfunc F() { dep.Use(&mu) }\n",
+		"app_test.go": "package app\n\nimport (\n\t\"fmt\"\n\t\"testing\"\n)\n\nfunc TestF(t *testing.T) { F(); fmt.Printf(\"TYPES %T %T\\n\", mu, Other) }\n",
+	})
+	r = lockscope(t, app, env, "test", "-count=1", "-v", ".")
+	if r.code != 0 || !strings.Contains(r.stdout, "TYPES sync.Mutex debugmutex.Mutex") {
+		t.Errorf("with //lockscope:keep: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}

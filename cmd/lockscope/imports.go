@@ -48,11 +48,13 @@ func importPath(spec *ast.ImportSpec) string {
 //	name "sync"   ->  name "github.com/lockscope/lockscope/debugmutex"
 //	. "sync"      ->  . "github.com/lockscope/lockscope/debugmutex"
 //
-// A blank import (_ "sync") is left alone: it declares nothing to swap.
+// A blank import (_ "sync") is left alone: it declares nothing to swap. So
+// is an import marked with a //lockscope:keep comment, for the locks that
+// must stay sync ones (those handed to code that wants a *sync.Mutex).
 func swapEdits(fset *token.FileSet, f *ast.File) []edit {
 	var edits []edit
 	for _, spec := range f.Imports {
-		if importPath(spec) != "sync" {
+		if importPath(spec) != "sync" || keep(spec) {
 			continue
 		}
 		start := fset.Position(spec.Path.Pos()).Offset
@@ -96,6 +98,23 @@ func unswapEdits(fset *token.FileSet, f *ast.File) ([]edit, error) {
 		edits = append(edits, edit{pathStart, end, quoteLike(spec.Path.Value, "sync")})
 	}
 	return edits, nil
+}
+
+// keepMark on an import of sync, in a comment before it or on its line,
+// keeps it from being swapped.
+const keepMark = "lockscope:keep"
+
+func keep(spec *ast.ImportSpec) bool {
+	for _, cg := range []*ast.CommentGroup{spec.Doc, spec.Comment} {
+		if cg != nil {
+			for _, c := range cg.List {
+				if strings.Contains(c.Text, keepMark) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // quoteLike quotes path the way lit, an import path literal, is quoted:

@@ -25,7 +25,15 @@ type pathFilter struct {
 	mu    sync.Mutex
 	buf   []byte
 	timer *time.Timer
+	// mixed is set when the output shows a debugmutex lock where a sync
+	// one was wanted, or the reverse (see mixedLocks).
+	mixed bool
 }
+
+// mixedLocks matches the compiler's complaint when a package of the module
+// hands one of its (now debugmutex) locks to code outside the module that
+// wants a sync lock, or takes one from it.
+var mixedLocks = regexp.MustCompile(`debugmutex\.(RW)?Mutex.*\bsync"?\.(RW)?Mutex|\bsync"?\.(RW)?Mutex.*debugmutex\.(RW)?Mutex`)
 
 const flushDelay = 50 * time.Millisecond
 
@@ -49,6 +57,7 @@ func (f *pathFilter) Write(p []byte) (int, error) {
 	defer f.mu.Unlock()
 	f.buf = append(f.buf, p...)
 	if i := bytes.LastIndexByte(f.buf, '\n'); i >= 0 {
+		f.mixed = f.mixed || mixedLocks.Match(f.buf[:i+1])
 		if _, err := f.w.Write(f.old.ReplaceAll(f.buf[:i+1], f.new)); err != nil {
 			return 0, err
 		}

@@ -18,7 +18,8 @@ swap rewrites, in place, every import of "sync" in the Go files under the
 given paths (default ".") to import github.com/lockscope/lockscope/debugmutex
 under the same name; unswap puts "sync" back. Only the import lines change,
 byte for byte: unswap after swap restores the original files exactly, and
-running either twice changes nothing the second time.
+running either twice changes nothing the second time. An import of sync
+with a //lockscope:keep comment is never swapped.
 
 Every file is parsed before any is written: if one does not parse, swap
 names it and changes nothing. Each file is replaced atomically (a temporary
