@@ -1,0 +1,285 @@
+// Command service is a small HTTP service with a hot lock: every request
+// for /item/{key} goes through a cache whose single mutex is held while a
+// missing item is fetched from the (slow) backend, so under load the
+// requests queue on that lock. It mounts lockscope's profiler at
+// /debug/locks/ (on 127.0.0.1 only) and, when the OpenTelemetry
+// environment asks for it, exports lock waits and holds as spans through
+// exporter/autoexport.
+//
+// Run it as a server:
+//
+//	go run ./examples/service
+//
+// then put load on it (any HTTP load tool on http://127.0.0.1:8080/item/42,
+// or `go run ./examples/service -load 3000 -addr 127.0.0.1:0` in another
+// terminal) and look at the lock profiles:
+//
+//	go tool pprof -top http://127.0.0.1:8080/debug/locks/contention
+//	go tool pprof -http=127.0.0.1: http://127.0.0.1:8080/debug/locks/contention
+//	open http://127.0.0.1:8080/debug/locks/ for held locks, waiters and the worst locks
+//
+// With -load N it serves on a free loopback port, sends itself N requests
+// from -clients concurrent clients, prints the worst locks (from
+// /debug/locks/?format=json) and the functions that waited longest (from the
+// contention profile), and exits 0; -profile FILE also saves the contention
+// profile for `go tool pprof`. To see the spans in Jaeger, start one
+// (docker run -p 16686:16686 -p 4318:4318 jaegertracing/jaeger) and run with
+//
+//	OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 OTEL_SERVICE_NAME=service go run ./examples/service -load 3000
+//
+// then look for the service's lockscope.wait spans, tagged
+// lockscope.lock.name=cache.mu.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/google/pprof/profile"
+
+	sync "github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/exporter/autoexport"
+	"github.com/lockscope/lockscope/profiler"
+)
+
+// Cache keeps rendered items. It holds its lock while it fetches a missing
+// item: simple, and the reason the lock is hot.
+type Cache struct {
+	mu    sync.Mutex
+	items map[string][]byte
+	order []string // insertion order, for eviction
+	size  int
+}
+
+// Get returns the item for key, fetching it on a miss.
+func (c *Cache) Get(key string) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v, ok := c.items[key]; ok {
+		return v
+	}
+	v := fetch(key) // slow, and every other request waits for it
+	if len(c.order) >= c.size {
+		delete(c.items, c.order[0])
+		c.order = c.order[1:]
+	}
+	c.items[key] = v
+	c.order = append(c.order, key)
+	return v
+}
+
+// fetch stands in for a call to the backend.
+func fetch(key string) []byte {
+	time.Sleep(200 * time.Microsecond)
+	return []byte("item " + key + "\n")
+}
+
+// Stats counts requests. Its lock is held only for an increment.
+type Stats struct {
+	mu       sync.Mutex
+	requests int
+}
+
+func (s *Stats) Inc() {
+	s.mu.Lock()
+	s.requests++
+	s.mu.Unlock()
+}
+
+func (s *Stats) Requests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests
+}
+
+// newMux builds the service's routes, and the profiler's.
+func newMux(cache *Cache, stats *Stats) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /item/{key}", func(w http.ResponseWriter, r *http.Request) {
+		stats.Inc()
+		w.Write(cache.Get(r.PathValue("key")))
+	})
+	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "requests: %d\n", stats.Requests())
+	})
+	profiler.Register(mux) // /debug/locks/
+	return mux
+}
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "listen address (loopback unless a host is given)")
+	load := flag.Int("load", 0, "send this many requests to the service itself, print the worst locks and exit")
+	clients := flag.Int("clients", 8, "concurrent clients for -load")
+	keys := flag.Int("keys", 200, "distinct keys for -load (the cache holds 64)")
+	profOut := flag.String("profile", "", "with -load: also save the contention profile to this file")
+	flag.Parse()
+	defer autoexport.Stop(context.Background()) // flush spans, if exporting
+
+	cache := &Cache{items: map[string][]byte{}, size: 64}
+	stats := &Stats{}
+	sync.SetName(&cache.mu, "cache.mu")
+	sync.SetName(&stats.mu, "stats.mu")
+
+	ln, err := net.Listen("tcp", loopback(*addr))
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := &http.Server{Handler: newMux(cache, stats)}
+	go srv.Serve(ln)
+	base := "http://" + ln.Addr().String()
+
+	if *load == 0 {
+		fmt.Printf("serving on %s\n", base)
+		fmt.Printf("  items:    %s/item/42\n", base)
+		fmt.Printf("  locks:    %s/debug/locks/\n", base)
+		fmt.Printf("  profile:  go tool pprof -http=127.0.0.1: %s/debug/locks/contention\n", base)
+		select {}
+	}
+
+	if err := runLoad(base, *load, *clients, *keys); err != nil {
+		log.Fatal(err)
+	}
+	if err := report(base, *profOut); err != nil {
+		log.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(ctx)
+	if e := autoexport.Exporter(); e != nil {
+		e.Flush(ctx)
+		s := e.Stats()
+		fmt.Printf("\nspans: %d created, %d exported, %d failed, %d dropped\n", s.Spans, s.Exported, s.FailedSpans, s.DroppedSpans)
+	}
+	fmt.Printf("reports: %d\n", len(sync.Reports()))
+}
+
+// loopback makes an address without a host listen on 127.0.0.1 only.
+func loopback(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err == nil && host == "" {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return addr
+}
+
+// runLoad sends n requests for random keys from c concurrent clients.
+func runLoad(base string, n, c, keys int) error {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c}, Timeout: time.Minute}
+	var (
+		wg    sync.WaitGroup
+		errMu sync.Mutex
+		first error
+	)
+	start := time.Now()
+	for i := range c {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(i), 1))
+			for range n/c + btoi(i < n%c) {
+				key := strconv.Itoa(rng.IntN(keys))
+				if err := get(client, base+"/item/"+key, io.Discard); err != nil {
+					errMu.Lock()
+					if first == nil {
+						first = err
+					}
+					errMu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	fmt.Printf("sent %d requests from %d clients in %v\n", n, c, time.Since(start).Round(time.Millisecond))
+	return first
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func get(client *http.Client, url string, w io.Writer) error {
+	resp, err := client.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	_, err = io.Copy(w, resp.Body)
+	return err
+}
+
+// report prints the worst locks and the functions that waited longest, as
+// the profiler's HTTP endpoint serves them.
+func report(base, profOut string) error {
+	var buf bytes.Buffer
+	if err := get(http.DefaultClient, base+"/debug/locks/?format=json", &buf); err != nil {
+		return err
+	}
+	var ov profiler.Overview
+	if err := json.Unmarshal(buf.Bytes(), &ov); err != nil {
+		return err
+	}
+	fmt.Println("\nworst locks (/debug/locks/?format=json):")
+	fmt.Printf("  %-10s %12s %12s %12s %12s\n", "lock", "acquired", "held", "contentions", "waited")
+	for _, l := range ov.Locks[:min(len(ov.Locks), 5)] {
+		fmt.Printf("  %-10s %12d %12v %12d %12v\n", l.Lock, l.Acquisitions,
+			l.HoldTime.Round(time.Millisecond), l.Contentions, l.WaitTime.Round(time.Millisecond))
+	}
+
+	buf.Reset()
+	if err := get(http.DefaultClient, base+profiler.Prefix+profiler.Contention, &buf); err != nil {
+		return err
+	}
+	if profOut != "" {
+		if err := os.WriteFile(profOut, buf.Bytes(), 0o644); err != nil {
+			return err
+		}
+	}
+	p, err := profile.Parse(&buf)
+	if err != nil {
+		return err
+	}
+	delay := slices.IndexFunc(p.SampleType, func(st *profile.ValueType) bool { return st.Type == "delay" })
+	if delay < 0 {
+		return errors.New("contention profile has no delay sample type")
+	}
+	// Delay by the innermost function of each waiting stack.
+	byFunc := map[string]int64{}
+	for _, s := range p.Sample {
+		if len(s.Location) == 0 || len(s.Location[0].Line) == 0 {
+			continue
+		}
+		byFunc[s.Location[0].Line[0].Function.Name] += s.Value[delay]
+	}
+	type row struct {
+		fn    string
+		delay time.Duration
+	}
+	var rows []row
+	for fn, d := range byFunc {
+		rows = append(rows, row{fn, time.Duration(d)})
+	}
+	slices.SortFunc(rows, func(a, b row) int { return int(b.delay - a.delay) })
+	fmt.Println("\nwhere requests waited (" + profiler.Prefix + profiler.Contention + "):")
+	for _, r := range rows[:min(len(rows), 5)] {
+		fmt.Printf("  %12v  %s\n", r.delay.Round(time.Millisecond), r.fn)
+	}
+	return nil
+}
