@@ -460,3 +460,20 @@ func TestLockHandedToAnotherModule(t *testing.T) {
 		t.Errorf("with //lockscope:keep: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+func TestWhichLockscope(t *testing.T) {
+	mod := t.TempDir()
+	writeTree(t, mod, map[string]string{"go.mod": "module example.com/which\n\ngo 1.22\n", "a.go": "package a\n\nimport \"sync\"\n\nvar Mu sync.Mutex\n"})
+	// Without LOCKSCOPE_MODULE_DIR, a development build uses the checkout
+	// it was built from.
+	t.Setenv("LOCKSCOPE_MODULE_DIR", "")
+	r := lockscope(t, mod, nil, "-v", "build", ".")
+	if r.code != 0 || !strings.Contains(r.stderr, "using lockscope "+repoRoot+" (the checkout this development build") {
+		t.Errorf("development build: exit %d\n%s", r.code, r.stderr)
+	}
+	// A directory that is not a lockscope checkout is refused clearly.
+	r = lockscope(t, mod, nil, "-lockscope-dir", mod, "build", ".")
+	if r.code != 1 || !strings.Contains(r.stderr, "holds module example.com/which, not github.com/lockscope/lockscope") {
+		t.Errorf("-lockscope-dir at the wrong module: exit %d\n%s", r.code, r.stderr)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/profiler"
 )
 
 const topUsage = `usage: lockscope top [-interval 1s] [-n 20] [-sort wait|hold|contentions|acquisitions] [-once] URL
@@ -32,12 +33,7 @@ Flags:
 `
 
 // topData is what the endpoint serves at URL?format=json.
-type topData struct {
-	Time    time.Time             `json:"time"`
-	Held    []debugmutex.Holding  `json:"held"`
-	Waiting []debugmutex.Waiting  `json:"waiting"`
-	Locks   []debugmutex.LockStat `json:"locks"`
-}
+type topData = profiler.Overview
 
 // clearScreen moves the cursor home and clears the terminal.
 const clearScreen = "\x1b[H\x1b[2J"
@@ -203,6 +199,7 @@ func renderTop(u *url.URL, d *topData, n int, sortBy string) string {
 			dur(s.WaitTime), s.Contentions, dur(s.HoldTime), s.Acquisitions, s.TryLockFailures, s.Lock, s.Type)
 	}
 	tw.Flush()
+	none(&b, len(locks), "no lock activity recorded yet")
 	more(&b, len(locks), n)
 
 	held := slices.Clone(d.Held)
@@ -218,6 +215,7 @@ func renderTop(u *url.URL, d *topData, n int, sortBy string) string {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", h.Goroutine, f, h.Mode, h.Lock.Name, site(h.Site))
 	}
 	tw.Flush()
+	none(&b, len(held), "no lock is held")
 	more(&b, len(held), n)
 
 	waiting := slices.Clone(d.Waiting)
@@ -233,8 +231,15 @@ func renderTop(u *url.URL, d *topData, n int, sortBy string) string {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", w.Goroutine, dur(w.For), w.Mode, w.Lock.Name, holder, site(w.Site))
 	}
 	tw.Flush()
+	none(&b, len(waiting), "no goroutine is waiting for a lock")
 	more(&b, len(waiting), n)
 	return b.String()
+}
+
+func none(b *strings.Builder, total int, msg string) {
+	if total == 0 {
+		fmt.Fprintf(b, "  (%s)\n", msg)
+	}
 }
 
 func more(b *strings.Builder, total, shown int) {

@@ -4,11 +4,14 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/profiler"
 )
 
 // lockEndpoint serves the JSON the profiler package serves at
@@ -104,5 +107,42 @@ func TestTopErrors(t *testing.T) {
 		if r := lockscope(t, t.TempDir(), nil, args...); r.code != 2 {
 			t.Errorf("lockscope %v: exit %d, want 2\n%s", args, r.code, r.stderr)
 		}
+	}
+}
+
+// TestTopAgainstProfiler reads a real program's locks: this test's own,
+// served by package profiler.
+func TestTopAgainstProfiler(t *testing.T) {
+	var mu debugmutex.Mutex
+	debugmutex.SetName(&mu, "top.test.hot")
+	mu.Lock()
+	waited := make(chan struct{})
+	go func() {
+		mu.Lock()
+		mu.Unlock()
+		close(waited)
+	}()
+	// Wait until the goroutine is known to be waiting.
+	for deadline := time.Now().Add(10 * time.Second); ; runtime.Gosched() {
+		if w := debugmutex.Snapshot().Waiting; slices.ContainsFunc(w, func(w debugmutex.Waiting) bool { return w.Lock.Name == "top.test.hot" }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the waiter never showed up in debugmutex.Snapshot")
+		}
+	}
+	srv := httptest.NewServer(profiler.Handler())
+	defer srv.Close()
+	r := lockscope(t, t.TempDir(), nil, "top", "-once", srv.URL+profiler.Prefix)
+	mu.Unlock()
+	<-waited
+	if r.code != 0 {
+		t.Fatalf("top -once: exit %d\n%s", r.code, r.stderr)
+	}
+	t.Logf("lockscope top -once:\n%s", r.stdout)
+	held := r.stdout[strings.Index(r.stdout, "HELD NOW"):strings.Index(r.stdout, "WAITING NOW")]
+	waiting := r.stdout[strings.Index(r.stdout, "WAITING NOW"):]
+	if !strings.Contains(held, "top.test.hot") || !strings.Contains(waiting, "top.test.hot") || !strings.Contains(waiting, "TestTopAgainstProfiler") {
+		t.Errorf("top does not show the held and awaited lock:\n%s", r.stdout)
 	}
 }
