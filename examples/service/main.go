@@ -10,7 +10,8 @@
 //
 //	go run ./examples/service
 //
-// then put load on it (any HTTP load tool on http://127.0.0.1:8080/item/42,
+// then put load on it (any HTTP load tool on http://127.0.0.1:8080/item/42
+// and /keys?prefix=4,
 // or `go run ./examples/service -load 3000 -addr 127.0.0.1:0` in another
 // terminal) and look at the lock profiles:
 //
@@ -46,6 +47,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/pprof/profile"
@@ -81,6 +83,20 @@ func (c *Cache) Get(key string) []byte {
 	return v
 }
 
+// Keys returns the cached keys that start with prefix, sorted.
+func (c *Cache) Keys(prefix string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var keys []string
+	for k := range c.items {
+		if strings.HasPrefix(k, prefix) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
 // fetch stands in for a call to the backend.
 func fetch(key string) []byte {
 	time.Sleep(200 * time.Microsecond)
@@ -105,16 +121,35 @@ func (s *Stats) Requests() int {
 	return s.requests
 }
 
+// server is the service's HTTP handlers.
+type server struct {
+	cache *Cache
+	stats *Stats
+}
+
+// item serves GET /item/{key}.
+func (s *server) item(w http.ResponseWriter, r *http.Request) {
+	s.stats.Inc()
+	w.Write(s.cache.Get(r.PathValue("key")))
+}
+
+// keys serves GET /keys?prefix=P.
+func (s *server) keys(w http.ResponseWriter, r *http.Request) {
+	s.stats.Inc()
+	fmt.Fprintln(w, strings.Join(s.cache.Keys(r.FormValue("prefix")), "\n"))
+}
+
+// requests serves GET /stats.
+func (s *server) requests(w http.ResponseWriter, r *http.Request) {
+	fmt.Fprintf(w, "requests: %d\n", s.stats.Requests())
+}
+
 // newMux builds the service's routes, and the profiler's.
-func newMux(cache *Cache, stats *Stats) *http.ServeMux {
+func newMux(s *server) *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /item/{key}", func(w http.ResponseWriter, r *http.Request) {
-		stats.Inc()
-		w.Write(cache.Get(r.PathValue("key")))
-	})
-	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "requests: %d\n", stats.Requests())
-	})
+	mux.HandleFunc("GET /item/{key}", s.item)
+	mux.HandleFunc("GET /keys", s.keys)
+	mux.HandleFunc("GET /stats", s.requests)
 	profiler.Register(mux) // /debug/locks/
 	return mux
 }
@@ -137,7 +172,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv := &http.Server{Handler: newMux(cache, stats)}
+	srv := &http.Server{Handler: newMux(&server{cache: cache, stats: stats})}
 	go srv.Serve(ln)
 	base := "http://" + ln.Addr().String()
 
@@ -188,8 +223,17 @@ func runLoad(base string, n, c, keys int) error {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(i), 1))
 			for range n/c + btoi(i < n%c) {
-				key := strconv.Itoa(rng.IntN(keys))
-				if err := get(client, base+"/item/"+key, io.Discard); err != nil {
+				// Mostly items, some key listings, a few stats.
+				var url string
+				switch p := rng.IntN(100); {
+				case p < 85:
+					url = base + "/item/" + strconv.Itoa(rng.IntN(keys))
+				case p < 95:
+					url = base + "/keys?prefix=" + strconv.Itoa(rng.IntN(10))
+				default:
+					url = base + "/stats"
+				}
+				if err := get(client, url, io.Discard); err != nil {
 					errMu.Lock()
 					if first == nil {
 						first = err
