@@ -281,7 +281,14 @@ func TestEveryExampleIsTested(t *testing.T) {
 	if !slices.Equal(dirs, examples) {
 		t.Errorf("example folders %v, tested %v", dirs, examples)
 	}
+	self, err := os.ReadFile("examples_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, name := range dirs {
+		if !strings.Contains(string(self), "binary(t, "+strconv.Quote(name)+", ") {
+			t.Errorf("no test runs example %s", name)
+		}
 		b, err := os.ReadFile(filepath.Join(name, "main.go"))
 		if err != nil {
 			t.Error(err)
