@@ -558,7 +558,7 @@ func TestServiceProfilesAndSpans(t *testing.T) {
 		"OTEL_EXPORTER_OTLP_ENDPOINT=" + otlp.URL,
 		"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
 		"OTEL_SERVICE_NAME=lockscope-example-service",
-	}, "-load", "1500", "-addr", "127.0.0.1:0", "-profile", prof)
+	}, "-load", "1500", "-profile", prof)
 	r.wantExit(t, 0)
 	r.wantSilent(t) // a hot lock is not a bug
 	r.wantStdout(t, "sent 1500 requests from 8 clients")

@@ -10,26 +10,30 @@
 //
 //	go run ./examples/service
 //
-// then put load on it (any HTTP load tool on http://127.0.0.1:8080/item/42
-// and /keys?prefix=4,
-// or `go run ./examples/service -load 3000 -addr 127.0.0.1:0` in another
-// terminal) and look at the lock profiles:
+// It serves on 127.0.0.1:8080 (-addr). Put load on it from another
+// terminal, with any HTTP load tool or with the example itself:
+//
+//	go run ./examples/service -load 3000 -target http://127.0.0.1:8080
+//
+// and look at its locks: http://127.0.0.1:8080/debug/locks/ in a browser
+// (held locks, waiters, worst locks), or the profiles with pprof:
 //
 //	go tool pprof -top http://127.0.0.1:8080/debug/locks/contention
 //	go tool pprof -http=127.0.0.1: http://127.0.0.1:8080/debug/locks/contention
-//	open http://127.0.0.1:8080/debug/locks/ for held locks, waiters and the worst locks
 //
-// With -load N it serves on a free loopback port, sends itself N requests
-// from -clients concurrent clients, prints the worst locks (from
-// /debug/locks/?format=json) and the functions that waited longest (from the
-// contention profile), and exits 0; -profile FILE also saves the contention
-// profile for `go tool pprof`. To see the spans in Jaeger, start one
-// (docker run -p 16686:16686 -p 4318:4318 jaegertracing/jaeger) and run with
+// With -load N and no -target it serves on a free loopback port, sends
+// itself N requests from -clients concurrent clients, prints the worst
+// locks (from /debug/locks/?format=json) and the functions that waited
+// longest (from /debug/locks/contention), and exits 0; -profile FILE also
+// saves the contention profile for `go tool pprof`. The tests run it so.
+//
+// To see the spans in Jaeger, start one (docker run -p 16686:16686 -p
+// 4318:4318 jaegertracing/jaeger) and run with
 //
 //	OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 OTEL_SERVICE_NAME=service go run ./examples/service -load 3000
 //
-// then look for the service's lockscope.wait spans, tagged
-// lockscope.lock.name=cache.mu.
+// then look for the service's lockscope.wait spans in Jaeger's UI
+// (http://127.0.0.1:16686), tagged lockscope.lock.name=cache.mu.
 package main
 
 import (
@@ -160,7 +164,10 @@ func main() {
 	clients := flag.Int("clients", 8, "concurrent clients for -load")
 	keys := flag.Int("keys", 200, "distinct keys for -load (the cache holds 64)")
 	profOut := flag.String("profile", "", "with -load: also save the contention profile to this file")
+	target := flag.String("target", "", "with -load: load the service at this URL instead of serving one")
 	flag.Parse()
+	addrSet := false
+	flag.Visit(func(f *flag.Flag) { addrSet = addrSet || f.Name == "addr" })
 	defer autoexport.Stop(context.Background()) // flush spans, if exporting
 
 	cache := &Cache{items: map[string][]byte{}, size: 64}
@@ -168,6 +175,18 @@ func main() {
 	sync.SetName(&cache.mu, "cache.mu")
 	sync.SetName(&stats.mu, "stats.mu")
 
+	if *load > 0 && *target != "" {
+		if err := runLoad(*target, *load, *clients, *keys); err != nil {
+			log.Fatal(err)
+		}
+		if err := report(*target, *profOut); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+	if *load > 0 && !addrSet {
+		*addr = "127.0.0.1:0" // a free port
+	}
 	ln, err := net.Listen("tcp", loopback(*addr))
 	if err != nil {
 		log.Fatal(err)

@@ -27,7 +27,7 @@ trap cleanup EXIT
 
 cd "$root"
 go build -o "$tmp/service" ./examples/service
-"$tmp/service" -load 3000 -addr 127.0.0.1:0 -profile "$tmp/contention.pb.gz"
+"$tmp/service" -load 3000 -profile "$tmp/contention.pb.gz"
 
 # pprof's web UI on a loopback port (PPROF_PORT, default 8799).
 url=http://127.0.0.1:${PPROF_PORT:-8799}
