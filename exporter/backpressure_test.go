@@ -1,3 +1,5 @@
+//go:build !nolockscope
+
 package exporter
 
 import (
@@ -143,7 +145,11 @@ func TestStuckTracerProviderDropsEventsNotLocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	holdFreshLocks(1)
-	<-p.blocked // the exporter goroutine is stuck in OnEnd
+	select {
+	case <-p.blocked: // the exporter goroutine is stuck in OnEnd
+	case <-time.After(10 * time.Second):
+		t.Fatal("the hold of a new lock made no span")
+	}
 
 	const more = 100
 	within(t, 10*time.Second, "lock operations with the exporter stuck", func() { holdFreshLocks(more) })

@@ -1,4 +1,4 @@
-//go:build e2e
+//go:build e2e && !nolockscope
 
 // End-to-end tests against a real Jaeger. They run only with the e2e build
 // tag, and then require a Jaeger to talk to (a missing one is a failure, not

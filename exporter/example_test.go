@@ -1,3 +1,5 @@
+//go:build !nolockscope
+
 package exporter_test
 
 import (

@@ -12,8 +12,8 @@
 //	OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
 //
 // and none of these: LOCKSCOPE_OTEL=0, OTEL_SDK_DISABLED=true,
-// OTEL_TRACES_EXPORTER=none. Nothing starts, and no port or connection is
-// opened, otherwise.
+// OTEL_TRACES_EXPORTER=none, LOCKSCOPE=off. Nothing starts, and no
+// connection is opened, otherwise.
 //
 // Spans are sent in batches; spans of the last moments before the program
 // exits are lost unless it calls Stop (for example deferred in main).
@@ -25,14 +25,15 @@ import (
 	"os"
 	"strings"
 
+	"github.com/lockscope/lockscope/debugmutex"
 	"github.com/lockscope/lockscope/exporter"
 )
 
 var exp *exporter.Exporter
 
 func init() {
-	if !wanted(os.Getenv) {
-		return
+	if !wanted(os.Getenv) || !debugmutex.Enabled() {
+		return // with recording off (LOCKSCOPE=off) there is nothing to export
 	}
 	e, err := exporter.Start(context.Background())
 	if err != nil {
