@@ -201,8 +201,9 @@ func TestAccuracyTryLockFailuresAreExact(t *testing.T) {
 	}
 }
 
-// parkHolding locks mu and parks, holding it, until the test ends.
-func parkHolding(t *testing.T, mu *debugmutex.Mutex) (lockedAt time.Time, goroutine int64) {
+// parkHolding locks mu, named name, in a goroutine that parks, holding it,
+// until the test ends. It returns when mu is held, with the holder's id.
+func parkHolding(t *testing.T, mu *debugmutex.Mutex, name string) (lockedAt time.Time, goroutine int64) {
 	locked := make(chan time.Time)
 	end := make(chan struct{})
 	done := make(chan struct{})
@@ -216,7 +217,7 @@ func parkHolding(t *testing.T, mu *debugmutex.Mutex) (lockedAt time.Time, gorout
 	lockedAt = <-locked
 	t.Cleanup(func() { close(end); <-done })
 	for _, h := range debugmutex.Snapshot().Held {
-		if h.Lock.Name == "accuracy.forever" {
+		if h.Lock.Name == name {
 			goroutine = h.Goroutine
 		}
 	}
@@ -232,7 +233,7 @@ func lockInlined(mu *debugmutex.Mutex) {
 func TestAccuracyHeldForeverIsInTheHeldProfileWithItsAge(t *testing.T) {
 	var mu debugmutex.Mutex
 	debugmutex.SetName(&mu, "accuracy.forever")
-	lockedAt, g := parkHolding(t, &mu)
+	lockedAt, g := parkHolding(t, &mu, "accuracy.forever")
 	if g == 0 {
 		t.Fatal("debugmutex.Snapshot does not show the parked holder")
 	}

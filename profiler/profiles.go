@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/pprof/profile"
@@ -86,6 +87,9 @@ func CollectDelta(ctx context.Context, name string, d time.Duration) (*profile.P
 		return nil, fmt.Errorf("lockscope: delta of %v: want a positive duration", d)
 	}
 	before := debugmutex.Records()
+	if f := deltaBegan.Load(); f != nil {
+		(*f)()
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -96,6 +100,10 @@ func CollectDelta(ctx context.Context, name string, d time.Duration) (*profile.P
 	after := debugmutex.Records()
 	return buildRecords(sp, subtractRecords(before, after), readMappings(), time.Now(), d, debugmutex.DroppedCounts()), nil
 }
+
+// deltaBegan, when set, is called by CollectDelta once it has read the
+// starting records (tests use it to know when to act).
+var deltaBegan atomic.Pointer[func()]
 
 // WriteProfile writes the profile name (see Collect), gzipped protobuf as
 // `go tool pprof` reads it, to w.
