@@ -102,8 +102,12 @@ type Exporter struct {
 }
 
 // Stats counts what the exporter has seen and done since Start. Every event
-// debugmutex produced is either in Events or in DroppedEvents; every span
-// ended is eventually in Exported, FailedSpans or DroppedSpans.
+// debugmutex offered the exporter is in Events or DroppedEvents. With the
+// exporter's own pipeline, every span ended in it is in Exported,
+// FailedSpans or DroppedSpans once the pipeline is idle (after a Stop that
+// finished in time); until then up to the queue size may still be waiting.
+// Those three count the program's own spans too when it creates them with
+// TracerProvider().
 type Stats struct {
 	// Events is the number of events received from debugmutex.
 	Events uint64
@@ -209,12 +213,15 @@ func (e *Exporter) Stop(ctx context.Context) error {
 		case <-e.done:
 		case <-ctx.Done():
 			e.stopErr = ctx.Err()
-			return
 		}
 		if e.own != nil {
-			e.stopErr = e.own.Shutdown(ctx)
-		} else if f, ok := e.tp.(interface{ ForceFlush(context.Context) error }); ok {
-			e.stopErr = f.ForceFlush(ctx)
+			// Even past the deadline: Shutdown then stops the pipeline's
+			// goroutines without waiting for the export under way.
+			e.stopErr = errors.Join(e.stopErr, e.own.Shutdown(ctx))
+		} else if e.stopErr == nil {
+			if f, ok := e.tp.(interface{ ForceFlush(context.Context) error }); ok {
+				e.stopErr = f.ForceFlush(ctx)
+			}
 		}
 	})
 	return e.stopErr
