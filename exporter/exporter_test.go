@@ -136,13 +136,15 @@ func TestPlainLockWaitIsRootSpanOfLockscopeTracer(t *testing.T) {
 }
 
 func TestHoldAboveThresholdIsSpan(t *testing.T) {
-	e, sr, tp := startRecorded(t, WithMinHold(2*time.Millisecond))
+	// Thresholds far apart, so that a loaded machine cannot stretch the
+	// short hold past the threshold.
+	e, sr, tp := startRecorded(t, WithMinHold(20*time.Millisecond))
 	var mu debugmutex.Mutex
 	debugmutex.SetName(&mu, "test.ledger")
 	ctx, req := tp.Tracer("test").Start(context.Background(), "POST /ledger")
 	// A new lock times its first holds (see debugmutex's sampling).
 	debugmutex.LockContext(ctx, &mu)
-	time.Sleep(3 * time.Millisecond) // the hold being measured
+	time.Sleep(25 * time.Millisecond) // the hold being measured
 	mu.Unlock()
 	mu.Lock() // a short hold: under the threshold, no span
 	mu.Unlock()
@@ -163,7 +165,7 @@ func TestHoldAboveThresholdIsSpan(t *testing.T) {
 		t.Errorf("hold span's parent %v, want the request span", s.Parent())
 	}
 	a := attrMap(s.Attributes())
-	if d := time.Duration(a[AttrHoldNanos].AsInt64()); d < 3*time.Millisecond || s.EndTime().Sub(s.StartTime()) != d {
+	if d := time.Duration(a[AttrHoldNanos].AsInt64()); d < 25*time.Millisecond || s.EndTime().Sub(s.StartTime()) != d {
 		t.Errorf("hold %v, span lasts %v", d, s.EndTime().Sub(s.StartTime()))
 	}
 	if got := a["code.function.name"].AsString(); got != "github.com/lockscope/lockscope/exporter.TestHoldAboveThresholdIsSpan" {
