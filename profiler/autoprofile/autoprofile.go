@@ -43,10 +43,15 @@ import (
 
 // The environment variables autoprofile reads.
 const (
-	EnvDir      = "LOCKSCOPE_PROFILE_DIR"
+	// EnvDir is the directory to write profiles to; unset: none written.
+	EnvDir = "LOCKSCOPE_PROFILE_DIR"
+	// EnvInterval is the interval between writes (default DefaultInterval).
 	EnvInterval = "LOCKSCOPE_PROFILE_INTERVAL"
-	EnvSignals  = "LOCKSCOPE_PROFILE_SIGNALS"
-	EnvAddr     = "LOCKSCOPE_PROFILE_ADDR"
+	// EnvSignals set to 0 stops autoprofile catching SIGINT and SIGTERM.
+	EnvSignals = "LOCKSCOPE_PROFILE_SIGNALS"
+	// EnvAddr is an address to serve /debug/locks/ on (loopback unless a
+	// host is given); unset: no port is opened.
+	EnvAddr = "LOCKSCOPE_PROFILE_ADDR"
 )
 
 // DefaultInterval is the interval between writes when EnvInterval is unset.
