@@ -47,6 +47,7 @@ func Names() []string {
 // Names.
 type UnknownProfileError struct{ Name string }
 
+// Error says which names are known.
 func (e *UnknownProfileError) Error() string {
 	return fmt.Sprintf("lockscope: unknown profile %q (want one of %s)", e.Name, strings.Join(Names(), ", "))
 }
