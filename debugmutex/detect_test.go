@@ -203,7 +203,7 @@ func TestRecursiveReadPotentialThenRealWithQueuedWriter(t *testing.T) {
 	}
 	close(writerQueued)
 	d := w.waitForLock(t, debugmutex.KindDeadlock, "rr.rw2", 5*time.Second)
-	if !strings.Contains(d.Summary, "rr.rw2") {
+	if !strings.Contains(d.Summary, "rr.rw2") || !strings.Contains(d.Summary, "queued to write-lock it") {
 		t.Errorf("summary %q", d.Summary)
 	}
 }

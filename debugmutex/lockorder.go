@@ -101,6 +101,7 @@ type edge struct {
 var (
 	graphMu      sync.Mutex
 	graph        = map[uint64]*node{}
+	graphPeak    int // the most nodes graph has held since it was last rebuilt
 	edgeCount    int
 	edgesDropped atomic.Int64
 )
@@ -110,6 +111,7 @@ func graphNode(m *lockMeta) *node {
 	if n == nil {
 		n = &node{id: m.id, name: m.Name(), typ: m.typ, out: map[uint64]*edge{}, in: map[uint64]*edge{}}
 		graph[m.id] = n
+		graphPeak = max(graphPeak, len(graph))
 		if !m.inGraph.Swap(true) {
 			runtime.AddCleanup(m, removeNode, m.id)
 		}
@@ -136,6 +138,15 @@ func removeNode(id uint64) {
 		edgeCount--
 	}
 	delete(graph, id)
+	// Go maps keep their buckets after deletes: once most nodes are gone,
+	// copy the survivors into a fresh map so the memory goes back.
+	if graphPeak > 1024 && len(graph) < graphPeak/4 {
+		fresh := make(map[uint64]*node, len(graph))
+		for k, v := range graph {
+			fresh[k] = v
+		}
+		graph, graphPeak = fresh, len(fresh)
+	}
 }
 
 // lockOrderSlow records the edges from every lock g holds to c, reports any

@@ -3,6 +3,7 @@ package debugmutex_test
 import (
 	"reflect"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -382,4 +383,25 @@ func TestLockSizes(t *testing.T) {
 	if s := unsafe.Sizeof(debugmutex.RWMutex{}); s != 88 {
 		t.Errorf("RWMutex is %d bytes; update the documentation", s)
 	}
+}
+
+func lockInlined(mu *debugmutex.Mutex) { mu.Lock() }
+
+// Frames of a function a lock call was inlined into are kept.
+func TestSymbolizeKeepsInlinedCallers(t *testing.T) {
+	var mu debugmutex.Mutex
+	debugmutex.SetName(&mu, "inline.mu")
+	lockInlined(&mu) // small enough to be inlined here
+	defer mu.Unlock()
+	for _, h := range debugmutex.Snapshot().Held {
+		if h.Lock.Name == "inline.mu" {
+			fs := debugmutex.Symbolize(h.Stack)
+			if len(fs) < 2 || !strings.HasSuffix(fs[0].Function, "lockInlined") ||
+				!strings.HasSuffix(fs[1].Function, "TestSymbolizeKeepsInlinedCallers") {
+				t.Errorf("frames %v", fs)
+			}
+			return
+		}
+	}
+	t.Fatal("lock not held")
 }

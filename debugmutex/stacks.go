@@ -156,11 +156,15 @@ func framesOfPC(pc uintptr) pcFrames {
 	if ok {
 		return f
 	}
-	frames := runtime.CallersFrames([]uintptr{pc})
+	// Given a single PC, CallersFrames expands only the innermost inlined
+	// call: it expects runtime.Callers output, where each inlined call has a
+	// PC of its own. Our stacks hold one physical PC per frame (frame-pointer
+	// walks); a trailing 0, which no function contains, makes it expand all.
+	frames := runtime.CallersFrames([]uintptr{pc, 0})
 	f.internal = true
 	for {
 		fr, more := frames.Next()
-		if fr.Function == "" && fr.File == "" {
+		if (fr.Function == "" && fr.File == "") || fr.Function == "runtime.goexit" {
 			if !more {
 				break
 			}

@@ -3,7 +3,6 @@ package debugmutex
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -223,8 +222,15 @@ func deadlockReport(cycle []*waiter) *Report {
 	for i, w := range cycle {
 		next := cycle[(i+1)%len(cycle)]
 		name := w.meta.Name()
-		parts = append(parts, fmt.Sprintf("goroutine %d waits for %s %s held by goroutine %d",
-			w.g.goid, w.wants(), name, next.g.goid))
+		if w.mode == Read && next.core == w.core && next.mode == Write {
+			// Not a holder: a writer queued for the lock, which Go's RWMutex
+			// makes new readers wait behind.
+			parts = append(parts, fmt.Sprintf("goroutine %d waits for %s %s behind goroutine %d, queued to write-lock it",
+				w.g.goid, w.wants(), name, next.g.goid))
+		} else {
+			parts = append(parts, fmt.Sprintf("goroutine %d waits for %s %s held by goroutine %d",
+				w.g.goid, w.wants(), name, next.g.goid))
+		}
 		keys = append(keys, siteOf(w.pc1, w.pc2).Site())
 		r.Locks = appendLock(r.Locks, w.meta)
 		r.Goroutines = append(r.Goroutines, GoroutineRef{
@@ -317,14 +323,12 @@ func (c *lockCore) unlockOfUnlocked(id int64, fp unsafe.Pointer, typ string, mod
 	if mode == Read {
 		verb = "RUnlock"
 	}
-	var pcs [maxStackDepth]uintptr
-	n := runtime.Callers(3, pcs[:])
 	r := &Report{
 		Kind: KindUnlockUnlocked, Time: wallTime(nanotime()),
 		Summary: fmt.Sprintf("%s of unlocked %s %s by goroutine %d", verb, typ, name, id),
 		Locks:   []LockRef{meta.ref()},
 		Goroutines: []GoroutineRef{
-			{ID: id, Role: "unlocks now", Lock: name, Stack: Symbolize(pcs[:n])},
+			{ID: id, Role: "unlocks now", Lock: name, Stack: stackFrames(captureStack(fp))},
 		},
 		Key: string(KindUnlockUnlocked) + "|" + siteOf(pc1, pc2).Site(),
 	}

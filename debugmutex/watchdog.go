@@ -82,6 +82,14 @@ func watchdogCheck() time.Duration {
 	next := int64(watchdogMaxInterval)
 	holdT := cfg.holdThreshold.Load()
 	waitT := cfg.waitThreshold.Load()
+	// A hold or wait that begins after this run is unknown to it: look again
+	// within half a threshold, so that it is reported at most 1.5 thresholds
+	// after it began.
+	for _, t := range []int64{holdT, waitT} {
+		if t > 0 && t/2 < next {
+			next = t / 2
+		}
+	}
 	var found []*Report
 
 	// Waiters: self-waits past grace, waits past threshold.
