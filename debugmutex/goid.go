@@ -33,7 +33,9 @@ func curGoid() int64 {
 	return goidSlow()
 }
 
-// goidSlow parses "goroutine 123 [" from runtime.Stack: about a microsecond.
+// goidSlow parses
+//
+//go:noinline "goroutine 123 [" from runtime.Stack: about a microsecond.
 func goidSlow() int64 {
 	var buf [64]byte
 	b := buf[:runtime.Stack(buf[:], false)]

@@ -151,15 +151,23 @@ func (g *gstate) top() *heldEntry {
 	return nil
 }
 
-// pop frees e, which the owner (the calling goroutine) holds.
+// pop frees e, which the owner (the calling goroutine) holds. Releasing
+// the newest hold (LIFO, the usual case) is a few stores.
 func (g *gstate) pop(e *heldEntry) {
 	stPtr(&e.core, nil)
-	e.ctx = nil
-	if e.idx == g.n-1 {
-		g.trim()
-	} else {
-		g.holes = true
+	if e.ctx != nil {
+		e.ctx = nil
 	}
+	n := g.n - 1
+	if e.idx != n {
+		g.holes = true
+		return
+	}
+	if g.holes || (n > 0 && ldPtr(&g.entry(n-1).core) == nil) {
+		g.trim()
+		return
+	}
+	stInt32(&g.n, n)
 }
 
 // trim drops free and released entries from the top, and, when holes were
@@ -265,7 +273,16 @@ func gslotIndex(id int64) uint64 {
 
 // lookupG returns the calling goroutine's record, claiming a slot the first
 // time. It returns nil if the table is full around this goroutine's hash.
+// The common case, the goroutine's own slot at its hash, is inlined.
 func lookupG(id int64) *gstate {
+	s := &gtable[(uint64(id)*0x9E3779B97F4A7C15)>>(64-gtableBits)]
+	if ldInt64(&s.goid) != id {
+		return lookupGSlow(id)
+	}
+	return (*gstate)(ldPtr(&s.rec))
+}
+
+func lookupGSlow(id int64) *gstate {
 	i := gslotIndex(id)
 	for p := 0; p < gtableProbe; p++ {
 		s := &gtable[(i+uint64(p))&(gtableSize-1)]

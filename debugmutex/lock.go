@@ -16,11 +16,10 @@ type lockCore struct {
 	entry  unsafe.Pointer // *heldEntry of the writer in its goroutine's record (racy)
 
 	// Sampling of hold times for writers (see acquire). Written under the lock.
-	countdown int32 // acquisitions until the next timed one
-	gap       int32 // the gap that ends at the next timed acquisition: its weight
-	period    int32 // mean gap; 1 for locks whose holds are long
+	countdown int32 // write acquisitions until the next timed one
+	gap       int32 // the gap that ends at the next timed acquisition: its weight (racy for readers)
+	period    int32 // mean gap; 1 for locks whose holds are long (racy for readers)
 
-	readers   int32 // RWMutex: read holds outstanding (atomic)
 	rcount    int32 // RWMutex: read acquisitions until the next timed one (atomic)
 	handedOff int32 // set once a goroutine unlocked a lock another one took (atomic)
 
@@ -164,8 +163,6 @@ func (c *lockCore) acquired(g *gstate, id int64, fp unsafe.Pointer, typ string, 
 	if mode == Write {
 		stInt64(&c.holder, id)
 		stPtr(&c.entry, unsafe.Pointer(e))
-	} else {
-		atomic.AddInt32(&c.readers, 1)
 	}
 }
 
@@ -180,10 +177,20 @@ func (c *lockCore) sampleWrite() int32 {
 	return weight
 }
 
+// sampleRead is sampleWrite for readers, who share the lock: the countdown
+// is an atomic, the gap and period racy words (a reader may now and then
+// use a gap another reader drew; the estimate stays unbiased on average).
+//
 //go:noinline
 func (c *lockCore) sampleRead() int32 {
-	atomic.StoreInt32(&c.rcount, drawGap(ldInt32(&c.period)))
-	return 1
+	weight := ldInt32(&c.gap)
+	if weight <= 0 {
+		weight = 1
+	}
+	gap := drawGap(ldInt32(&c.period))
+	stInt32(&c.gap, gap)
+	atomic.StoreInt32(&c.rcount, gap)
+	return weight
 }
 
 // timed stamps a sampled or waited-for acquisition and captures its stack.
@@ -270,7 +277,10 @@ func (c *lockCore) released(e *heldEntry, mode Mode) {
 			}
 		} else if hold >= shortHold {
 			stInt32(&c.period, 1)
+			stInt32(&c.gap, 1)
 			atomic.StoreInt32(&c.rcount, 1)
+		} else if p := ldInt32(&c.period); p < cfg.maxPeriod.Load() {
+			stInt32(&c.period, max(p, 1)*2)
 		}
 	}
 	if e.exact() && hold >= minHoldSubscribed() {
@@ -280,6 +290,29 @@ func (c *lockCore) released(e *heldEntry, mode Mode) {
 			Stack: stackPCs(e.stackOrSite()), Context: e.ctx,
 		})
 	}
+}
+
+// unlockWrite is Unlock's bookkeeping: the common case (the holder unlocks
+// an untimed hold) inline, the rest outlined.
+func (c *lockCore) unlockWrite(id int64, fp unsafe.Pointer, typ string) {
+	e := (*heldEntry)(ldPtr(&c.entry))
+	if ldInt64(&c.holder) != id || e == nil || ldInt64(&e.start) != 0 {
+		c.unlockWriteSlow(id, fp, typ)
+		return
+	}
+	stInt64(&c.lastUnlockG, id)
+	stUintptr(&c.lastUnlockPC, *(*uintptr)(unsafe.Add(fp, ptrSize)))
+	stInt64(&c.holder, 0)
+	stPtr(&c.entry, nil)
+	e.rec.pop(e)
+}
+
+func (c *lockCore) unlockWriteSlow(id int64, fp unsafe.Pointer, typ string) {
+	if ldInt64(&c.holder) == 0 {
+		c.unlockOfUnlocked(id, fp, typ, Write)
+		return
+	}
+	c.releaseWrite(id, fp)
 }
 
 // releaseWrite clears the writer's hold before the real unlock. id is the
@@ -307,19 +340,7 @@ func (c *lockCore) releaseWrite(id int64, fp unsafe.Pointer) {
 		c.markHandedOff()
 		return
 	}
-	g := e.rec
-	if n := g.n - 1; e.idx == n && !g.holes {
-		stPtr(&e.core, nil)
-		if e.ctx != nil {
-			e.ctx = nil
-		}
-		stInt32(&g.n, n)
-		if n > 0 && ldPtr(&g.entry(n-1).core) == nil {
-			g.trim()
-		}
-		return
-	}
-	g.pop(e)
+	e.rec.pop(e)
 }
 
 func (c *lockCore) markHandedOff() {

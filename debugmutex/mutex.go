@@ -27,7 +27,7 @@ import (
 // contended acquisitions record the wait, the waiter's stack and the holder,
 // and are checked against the wait-for graph for deadlocks; nested
 // acquisitions are checked against the lock-order graph once per distinct
-// chain of held locks. The lock is 72 bytes (sync.Mutex: 8). See the package
+// chain of held locks. The lock is 64 bytes (sync.Mutex: 8). See the package
 // documentation for measured costs, the switches that turn it off, and what
 // is reported.
 type Mutex struct {
@@ -44,7 +44,14 @@ func (m *Mutex) Lock() {
 		m.mu.Lock()
 		return
 	}
-	m.lock(getfp(), nil)
+	fp := getfp()
+	id := curGoid()
+	g := lookupG(id)
+	if m.mu.TryLock() {
+		m.c.acquired(g, id, fp, mutexType, Write, false, nil, 0)
+		return
+	}
+	m.lockSlow(fp, id, g, nil)
 }
 
 // TryLock tries to lock m and reports whether it succeeded.
@@ -75,7 +82,8 @@ func (m *Mutex) Unlock() {
 		m.mu.Unlock()
 		return
 	}
-	m.unlock(getfp())
+	m.c.unlockWrite(curGoid(), getfp(), mutexType)
+	m.mu.Unlock()
 }
 
 func (m *Mutex) lock(fp unsafe.Pointer, ctx context.Context) {
@@ -85,6 +93,11 @@ func (m *Mutex) lock(fp unsafe.Pointer, ctx context.Context) {
 		m.c.acquired(g, id, fp, mutexType, Write, false, ctx, 0)
 		return
 	}
+	m.lockSlow(fp, id, g, ctx)
+}
+
+// lockSlow waits for the lock: outlined so that Lock stays small.
+func (m *Mutex) lockSlow(fp unsafe.Pointer, id int64, g *gstate, ctx context.Context) {
 	w := m.c.beginWait(g, id, fp, mutexType, Write, ctx)
 	m.mu.Lock()
 	m.c.endWait(w, g, id, fp, mutexType, Write, ctx)
@@ -98,16 +111,6 @@ func (m *Mutex) tryLock(fp unsafe.Pointer, ctx context.Context) bool {
 	}
 	m.c.tryFailed(fp, mutexType, Write)
 	return false
-}
-
-func (m *Mutex) unlock(fp unsafe.Pointer) {
-	id := curGoid()
-	if ldInt64(&m.c.holder) == 0 {
-		m.c.unlockOfUnlocked(id, fp, mutexType, Write)
-	} else {
-		m.c.releaseWrite(id, fp)
-	}
-	m.mu.Unlock()
 }
 
 func (m *Mutex) core() *lockCore { return &m.c }

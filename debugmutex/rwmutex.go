@@ -30,7 +30,7 @@ import (
 // Lock.
 //
 // Recorded: as for Mutex, for the writer and for every reader (each reader's
-// hold is in its own goroutine's record). The lock is 88 bytes
+// hold is in its own goroutine's record). The lock is 80 bytes
 // (sync.RWMutex: 24).
 type RWMutex struct {
 	rw sync.RWMutex
@@ -49,7 +49,17 @@ func (rw *RWMutex) RLock() {
 		rw.rw.RLock()
 		return
 	}
-	rw.rlock(getfp(), nil)
+	fp := getfp()
+	id := curGoid()
+	g := lookupG(id)
+	if g != nil && g.n > 0 {
+		rw.c.checkRecursiveRead(g, id, fp)
+	}
+	if rw.rw.TryRLock() {
+		rw.c.acquired(g, id, fp, rwMutexType, Read, false, nil, 0)
+		return
+	}
+	rw.rlockSlow(fp, id, g, nil)
 }
 
 // TryRLock tries to lock rw for reading and reports whether it succeeded.
@@ -76,7 +86,20 @@ func (rw *RWMutex) RUnlock() {
 		rw.rw.RUnlock()
 		return
 	}
-	rw.runlock(getfp())
+	fp := getfp()
+	id := curGoid()
+	if g := lookupG(id); g != nil && g.n > 0 {
+		if e := g.entry(g.n - 1); e.lock() == &rw.c && ldInt32(&e.flags)&flagRead != 0 &&
+			ldInt64(&e.start) == 0 && atomic.LoadInt32(&e.released) == 0 {
+			// The common case: our newest hold, untimed.
+			stInt64(&rw.c.lastUnlockG, id)
+			stUintptr(&rw.c.lastUnlockPC, *(*uintptr)(unsafe.Add(fp, ptrSize)))
+			g.pop(e)
+			rw.rw.RUnlock()
+			return
+		}
+	}
+	rw.runlock(fp, id)
 }
 
 // Lock locks rw for writing. If the lock is already locked for reading or
@@ -118,7 +141,8 @@ func (rw *RWMutex) Unlock() {
 		rw.rw.Unlock()
 		return
 	}
-	rw.unlock(getfp())
+	rw.c.unlockWrite(curGoid(), getfp(), rwMutexType)
+	rw.rw.Unlock()
 }
 
 // RLocker returns a Locker interface that implements the Lock and Unlock
@@ -155,28 +179,20 @@ func (rw *RWMutex) tryLock(fp unsafe.Pointer, ctx context.Context) bool {
 	return false
 }
 
-func (rw *RWMutex) unlock(fp unsafe.Pointer) {
-	id := curGoid()
-	if ldInt64(&rw.c.holder) == 0 {
-		rw.c.unlockOfUnlocked(id, fp, rwMutexType, Write)
-	} else {
-		rw.c.releaseWrite(id, fp)
-	}
-	rw.rw.Unlock()
-}
-
 func (rw *RWMutex) rlock(fp unsafe.Pointer, ctx context.Context) {
 	id := curGoid()
 	g := lookupG(id)
 	if g != nil && g.n > 0 {
-		if prev := g.findHeld(&rw.c, Read); prev != nil {
-			rw.c.recursiveRead(g, id, fp, prev)
-		}
+		rw.c.checkRecursiveRead(g, id, fp)
 	}
 	if rw.rw.TryRLock() {
 		rw.c.acquired(g, id, fp, rwMutexType, Read, false, ctx, 0)
 		return
 	}
+	rw.rlockSlow(fp, id, g, ctx)
+}
+
+func (rw *RWMutex) rlockSlow(fp unsafe.Pointer, id int64, g *gstate, ctx context.Context) {
 	w := rw.c.beginWait(g, id, fp, rwMutexType, Read, ctx)
 	rw.rw.RLock()
 	rw.c.endWait(w, g, id, fp, rwMutexType, Read, ctx)
@@ -192,28 +208,24 @@ func (rw *RWMutex) tryRLock(fp unsafe.Pointer, ctx context.Context) bool {
 	return false
 }
 
-func (rw *RWMutex) runlock(fp unsafe.Pointer) {
-	id := curGoid()
+func (rw *RWMutex) runlock(fp unsafe.Pointer, id int64) {
 	c := &rw.c
 	var e *heldEntry
 	if g := lookupG(id); g != nil {
 		e = g.findHeld(c, Read)
 	}
 	if e == nil {
-		if atomic.LoadInt32(&c.readers) <= 0 {
+		// Not ours: another goroutine's read hold, released on its behalf
+		// (legal), or no read hold at all (sync's fatal error next).
+		if !c.releaseReadFor(id) {
 			c.unlockOfUnlocked(id, fp, rwMutexType, Read)
-			rw.rw.RUnlock() // sync's fatal error
-			return
 		}
-		// Another goroutine's read hold, released on its behalf (legal).
-		c.releaseReadFor(id)
 	} else {
 		if ldInt64(&e.start) != 0 {
 			c.released(e, Read)
 		}
 		e.rec.pop(e)
 	}
-	atomic.AddInt32(&c.readers, -1)
 	pc, _ := callerPCs(fp)
 	stInt64(&c.lastUnlockG, id)
 	stUintptr(&c.lastUnlockPC, pc)

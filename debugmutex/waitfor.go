@@ -291,6 +291,13 @@ func selfWaitReport(w *waiter) *Report {
 	return r
 }
 
+// checkRecursiveRead reports an RLock of c by a goroutine that read-holds it.
+func (c *lockCore) checkRecursiveRead(g *gstate, id int64, fp unsafe.Pointer) {
+	if prev := g.findHeld(c, Read); prev != nil {
+		c.recursiveRead(g, id, fp, prev)
+	}
+}
+
 // recursiveRead reports an RLock by a goroutine that already read-holds the
 // lock: a potential deadlock (a real one if a writer queues in between).
 func (c *lockCore) recursiveRead(g *gstate, id int64, fp unsafe.Pointer, prev *heldEntry) {
@@ -346,9 +353,8 @@ func (c *lockCore) unlockOfUnlocked(id int64, fp unsafe.Pointer, typ string, mod
 
 // releaseReadFor releases, on behalf of the goroutine that took it, one read
 // hold of c that the calling goroutine does not own (RUnlock from another
-// goroutine, which Go allows).
-func (c *lockCore) releaseReadFor(id int64) {
-	c.markHandedOff()
+// goroutine, which Go allows). It reports false if nobody read-holds c.
+func (c *lockCore) releaseReadFor(id int64) bool {
 	gtableMu.Lock()
 	defer gtableMu.Unlock()
 	done := false
@@ -365,4 +371,8 @@ func (c *lockCore) releaseReadFor(id int64) {
 			}
 		}
 	})
+	if done {
+		c.markHandedOff()
+	}
+	return done
 }
