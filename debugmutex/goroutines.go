@@ -94,6 +94,9 @@ type gstate struct {
 	more   unsafe.Pointer // *[moreHeld]heldEntry, allocated on first deep nesting (racy)
 
 	untracked atomic.Int64 // acquisitions not recorded because nesting exceeded maxHeld
+	// nreleased counts entries other goroutines have marked released since
+	// the owner last tidied: one load tells the owner whether to look.
+	nreleased atomic.Int32
 
 	// wait is the goroutine's current wait; guarded by waitMu.
 	wait waiter
@@ -176,6 +179,7 @@ func (g *gstate) pop(e *heldEntry) {
 func (g *gstate) trim() {
 	n := g.n
 	if g.holes || g.hasReleased() {
+		g.nreleased.Store(0) // every released entry is dropped below
 		j := int32(0)
 		var chain uint64
 		for i := int32(0); i < n; i++ {
@@ -214,13 +218,16 @@ func (g *gstate) trim() {
 	stInt32(&g.n, n)
 }
 
-func (g *gstate) hasReleased() bool {
-	for i := int32(0); i < g.n; i++ {
-		if atomic.LoadInt32(&g.entry(i).released) != 0 {
-			return true
-		}
+func (g *gstate) hasReleased() bool { return g.nreleased.Load() != 0 }
+
+// markReleased hands the release of e, a hold of another goroutine, to its
+// owner. It reports false if e was released already.
+func (e *heldEntry) markReleased() bool {
+	if !atomic.CompareAndSwapInt32(&e.released, 0, 1) {
+		return false
 	}
-	return false
+	e.rec.nreleased.Add(1)
+	return true
 }
 
 // moveEntry copies the hold in src to dst and frees src. Owner only.

@@ -125,8 +125,9 @@ func (c *lockCore) acquired(g *gstate, id int64, fp unsafe.Pointer, typ string, 
 
 	var e *heldEntry
 	if g != nil {
+		var chain uint64 // computed for nested acquisitions; lazily for outermost ones
 		if g.n > 0 {
-			c.nested(g, id, fp, mode, try)
+			chain = c.nested(g, id, fp, mode, try)
 		}
 		if n := g.n; n < inlineHeld {
 			e = &g.inline[n]
@@ -145,7 +146,7 @@ func (c *lockCore) acquired(g *gstate, id int64, fp unsafe.Pointer, typ string, 
 			stUintptr(&e.pc1, pc1)
 			stUintptr(&e.pc2, pc2)
 			e.weight = weight
-			e.chain = 0
+			e.chain = chain
 			if ctx != nil {
 				e.ctx = ctx
 			}
@@ -207,22 +208,22 @@ func (e *heldEntry) timed(fp unsafe.Pointer, waitEnd int64) {
 
 // nested handles an acquisition by a goroutine that already holds locks:
 // tidy its list, then check the lock order unless this chain of held locks
-// was checked before.
+// was checked before. It returns the new chain hash (0: compute it lazily).
 //
 //go:noinline
-func (c *lockCore) nested(g *gstate, id int64, fp unsafe.Pointer, mode Mode, try bool) {
+func (c *lockCore) nested(g *gstate, id int64, fp unsafe.Pointer, mode Mode, try bool) uint64 {
 	if g.holes || g.hasReleased() {
 		g.trim()
 	}
-	if try {
-		return
+	top := g.top()
+	if top == nil {
+		return 0
 	}
-	if top := g.top(); top != nil {
-		chain := chainMix(g.chainOf(top), c, mode)
-		if !chainKnown(chain) {
-			lockOrderSlow(g, id, c, c.getMeta(), mode, fp, chain)
-		}
+	chain := chainMix(g.chainOf(top), c, mode)
+	if !try && !chainKnown(chain) {
+		lockOrderSlow(g, id, c, c.getMeta(), mode, fp, chain)
 	}
+	return chain
 }
 
 // chainOf returns the chain hash of entry e (the hash of every live entry up
@@ -336,7 +337,7 @@ func (c *lockCore) releaseWrite(id int64, fp unsafe.Pointer) {
 	if holder != id {
 		// Unlocked by another goroutine than the one that locked it:
 		// legal in Go (a lock handed over). The owner drops the entry.
-		atomic.StoreInt32(&e.released, 1)
+		e.markReleased()
 		c.markHandedOff()
 		return
 	}

@@ -365,7 +365,7 @@ func (c *lockCore) releaseReadFor(id int64) bool {
 		n := g.count()
 		for i := int32(0); i < n; i++ {
 			e := g.entry(i)
-			if e != nil && e.lock() == c && e.mode() == Read && atomic.CompareAndSwapInt32(&e.released, 0, 1) {
+			if e != nil && e.lock() == c && e.mode() == Read && e.markReleased() {
 				done = true
 				return
 			}
