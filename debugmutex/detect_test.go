@@ -360,7 +360,7 @@ func TestUnlockOfUnlockedMutexDiagnosedThenFatalLikeSync(t *testing.T) {
 	if err == nil {
 		t.Fatal("child survived a double unlock")
 	}
-	for _, want := range []string{"LOCKSCOPE: Unlock of unlocked Mutex twice.mu", "unlocked it last",
+	for _, want := range []string{"LOCKSCOPE: Unlock of unlocked Mutex twice.mu", "last unlocked twice.mu",
 		"TestMain_child", "fatal error: sync: unlock of unlocked mutex"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

@@ -44,6 +44,8 @@ func (m *Mutex) Lock() {
 		m.mu.Lock()
 		return
 	}
+	// The body of lock(fp, nil), written out: this is the path the
+	// uncontended benchmarks measure, and the call it saves is ~3% of it.
 	fp := getfp()
 	id := curGoid()
 	g := lookupG(id)

@@ -49,6 +49,8 @@ func (rw *RWMutex) RLock() {
 		rw.rw.RLock()
 		return
 	}
+	// The body of rlock(fp, nil), written out to save a call on the
+	// uncontended path (as in Mutex.Lock).
 	fp := getfp()
 	id := curGoid()
 	g := lookupG(id)

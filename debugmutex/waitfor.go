@@ -335,13 +335,13 @@ func (c *lockCore) unlockOfUnlocked(id int64, fp unsafe.Pointer, typ string, mod
 		Summary: fmt.Sprintf("%s of unlocked %s %s by goroutine %d", verb, typ, name, id),
 		Locks:   []LockRef{meta.ref()},
 		Goroutines: []GoroutineRef{
-			{ID: id, Role: "unlocks now", Lock: name, Stack: stackFrames(captureStack(fp))},
+			{ID: id, Role: "unlocks", Lock: name, Stack: stackFrames(captureStack(fp))},
 		},
 		Key: string(KindUnlockUnlocked) + "|" + siteOf(pc1, pc2).Site(),
 	}
 	if lg := ldInt64(&c.lastUnlockG); lg != 0 {
 		r.Goroutines = append(r.Goroutines, GoroutineRef{
-			ID: lg, Role: "unlocked it last", Lock: name,
+			ID: lg, Role: "last unlocked", Lock: name,
 			Stack: []Frame{siteOf(ldUintptr(&c.lastUnlockPC), 0)},
 		})
 	} else {

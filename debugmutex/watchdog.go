@@ -199,7 +199,7 @@ func longWaitReport(w *waiter, age int64) *Report {
 	}
 	if w.holder != 0 {
 		r.Summary += fmt.Sprintf(" held by goroutine %d", w.holder)
-		r.Goroutines = append(r.Goroutines, GoroutineRef{ID: w.holder, Role: "held it when the wait began",
+		r.Goroutines = append(r.Goroutines, GoroutineRef{ID: w.holder, Role: "was holding",
 			Lock: name, Stack: stackFrames(w.holderStack)})
 	}
 	return r
