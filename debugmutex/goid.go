@@ -25,7 +25,9 @@ func checkGoid() bool {
 	return ok && <-done
 }
 
-// curGoid returns the current goroutine's id.
+// curGoid returns the current goroutine's id. (The lock methods' fast
+// paths write out its body instead: with goidSlow's call in it, it is just
+// over the inliner's budget.)
 func curGoid() int64 {
 	if goidFast {
 		return goid.Get()

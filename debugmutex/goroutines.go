@@ -274,17 +274,28 @@ var (
 	guntrack atomic.Int64 // goroutines that found no free slot
 )
 
-func gslotIndex(id int64) uint64 {
-	return (uint64(id) * 0x9E3779B97F4A7C15) >> (64 - gtableBits)
-}
+// gslotIndex is where goroutine id's probe sequence starts: goroutine ids
+// are handed out in sequence, so their low bits spread them evenly without
+// hashing (and lookupG's inlined fast path stays within the inliner's
+// budget). gtableBits must be 16 for the uint16 conversion in lookupG.
+func gslotIndex(id int64) uint64 { return uint64(uint16(id)) }
 
 // lookupG returns the calling goroutine's record, claiming a slot the first
 // time. It returns nil if the table is full around this goroutine's hash.
 // The common case, the goroutine's own slot at its hash, is inlined.
 func lookupG(id int64) *gstate {
-	s := &gtable[(uint64(id)*0x9E3779B97F4A7C15)>>(64-gtableBits)]
+	if g := probeG(id); g != nil {
+		return g
+	}
+	return lookupGSlow(id)
+}
+
+// probeG is lookupG's first probe, small enough to be inlined into the lock
+// methods: the goroutine's own slot at its index, or nil.
+func probeG(id int64) *gstate {
+	s := &gtable[uint16(id)]
 	if ldInt64(&s.goid) != id {
-		return lookupGSlow(id)
+		return nil
 	}
 	return (*gstate)(ldPtr(&s.rec))
 }

@@ -6,6 +6,8 @@ import (
 	"context"
 	"sync"
 	"unsafe"
+
+	"github.com/petermattis/goid"
 )
 
 // A Mutex is a mutual exclusion lock, a drop-in for sync.Mutex. The zero
@@ -47,8 +49,14 @@ func (m *Mutex) Lock() {
 	// The body of lock(fp, nil), written out: this is the path the
 	// uncontended benchmarks measure, and the call it saves is ~3% of it.
 	fp := getfp()
-	id := curGoid()
-	g := lookupG(id)
+	id := goid.Get()
+	if !goidFast {
+		id = goidSlow()
+	}
+	g := probeG(id)
+	if g == nil {
+		g = lookupG(id)
+	}
 	if m.mu.TryLock() {
 		m.c.acquired(g, id, fp, mutexType, Write, false, nil, 0)
 		return
@@ -84,7 +92,11 @@ func (m *Mutex) Unlock() {
 		m.mu.Unlock()
 		return
 	}
-	m.c.unlockWrite(curGoid(), getfp(), mutexType)
+	id := goid.Get()
+	if !goidFast {
+		id = goidSlow()
+	}
+	m.c.unlockWrite(id, getfp(), mutexType)
 	m.mu.Unlock()
 }
 

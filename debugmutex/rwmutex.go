@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/petermattis/goid"
 )
 
 // An RWMutex is a reader/writer mutual exclusion lock, a drop-in for
@@ -52,8 +54,14 @@ func (rw *RWMutex) RLock() {
 	// The body of rlock(fp, nil), written out to save a call on the
 	// uncontended path (as in Mutex.Lock).
 	fp := getfp()
-	id := curGoid()
-	g := lookupG(id)
+	id := goid.Get()
+	if !goidFast {
+		id = goidSlow()
+	}
+	g := probeG(id)
+	if g == nil {
+		g = lookupG(id)
+	}
 	if g != nil && g.n > 0 {
 		rw.c.checkRecursiveRead(g, id, fp)
 	}
@@ -89,8 +97,11 @@ func (rw *RWMutex) RUnlock() {
 		return
 	}
 	fp := getfp()
-	id := curGoid()
-	if g := lookupG(id); g != nil && g.n > 0 {
+	id := goid.Get()
+	if !goidFast {
+		id = goidSlow()
+	}
+	if g := probeG(id); g != nil && g.n > 0 {
 		if e := g.entry(g.n - 1); e.lock() == &rw.c && ldInt32(&e.flags)&flagRead != 0 &&
 			ldInt64(&e.start) == 0 && atomic.LoadInt32(&e.released) == 0 {
 			// The common case: our newest hold, untimed.
