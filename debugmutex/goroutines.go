@@ -188,14 +188,7 @@ func (g *gstate) trim() {
 				continue
 			}
 			if i != j {
-				d := g.entry(j)
-				moveEntry(d, e)
-				if c := d.lock(); c != nil && d.mode() == Write {
-					// The lock points at its writer's entry: follow the move.
-					// The entry is ours and we hold the lock, so nobody else
-					// is writing this field.
-					stPtr(&c.entry, unsafe.Pointer(d))
-				}
+				moveEntry(g.entry(j), e)
 			}
 			d := g.entry(j)
 			chain = chainMix(chain, d.lock(), d.mode())
@@ -298,6 +291,22 @@ func probeG(id int64) *gstate {
 		return nil
 	}
 	return (*gstate)(ldPtr(&s.rec))
+}
+
+// findG returns goroutine id's record without claiming one, or nil. Any
+// goroutine may call it.
+func findG(id int64) *gstate {
+	i := gslotIndex(id)
+	for p := 0; p < gtableProbe; p++ {
+		s := &gtable[(i+uint64(p))&(gtableSize-1)]
+		switch ldInt64(&s.goid) {
+		case id:
+			return (*gstate)(ldPtr(&s.rec))
+		case 0:
+			return nil
+		}
+	}
+	return nil
 }
 
 func lookupGSlow(id int64) *gstate {

@@ -12,8 +12,7 @@ import (
 // with racy word loads (see racy.go).
 type lockCore struct {
 	meta   unsafe.Pointer // *lockMeta, set once on first acquisition (atomic CAS)
-	holder int64          // goroutine id of the writer holding the lock, 0 if none (racy)
-	entry  unsafe.Pointer // *heldEntry of the writer in its goroutine's record (racy)
+	holder int64          // goroutine id of the writer holding the lock, 0 if none (racy); its hold is in its record
 
 	// Sampling of hold times for writers (see acquire). Written under the lock.
 	countdown int32 // write acquisitions until the next timed one
@@ -163,7 +162,6 @@ func (c *lockCore) acquired(g *gstate, id int64, fp unsafe.Pointer, typ string, 
 	}
 	if mode == Write {
 		stInt64(&c.holder, id)
-		stPtr(&c.entry, unsafe.Pointer(e))
 	}
 }
 
@@ -294,18 +292,20 @@ func (c *lockCore) released(e *heldEntry, mode Mode) {
 }
 
 // unlockWrite is Unlock's bookkeeping: the common case (the holder unlocks
-// an untimed hold) inline, the rest outlined.
+// its newest hold, untimed) inline, the rest outlined.
 func (c *lockCore) unlockWrite(id int64, fp unsafe.Pointer, typ string) {
-	e := (*heldEntry)(ldPtr(&c.entry))
-	if ldInt64(&c.holder) != id || e == nil || ldInt64(&e.start) != 0 {
-		c.unlockWriteSlow(id, fp, typ)
-		return
+	if ldInt64(&c.holder) == id {
+		if g := probeG(id); g != nil && g.n > 0 {
+			if e := g.entry(g.n - 1); e.lock() == c && ldInt64(&e.start) == 0 && ldInt32(&e.flags)&flagRead == 0 {
+				stInt64(&c.lastUnlockG, id)
+				stUintptr(&c.lastUnlockPC, *(*uintptr)(unsafe.Add(fp, ptrSize)))
+				stInt64(&c.holder, 0)
+				g.pop(e)
+				return
+			}
+		}
 	}
-	stInt64(&c.lastUnlockG, id)
-	stUintptr(&c.lastUnlockPC, *(*uintptr)(unsafe.Add(fp, ptrSize)))
-	stInt64(&c.holder, 0)
-	stPtr(&c.entry, nil)
-	e.rec.pop(e)
+	c.unlockWriteSlow(id, fp, typ)
 }
 
 func (c *lockCore) unlockWriteSlow(id int64, fp unsafe.Pointer, typ string) {
@@ -316,32 +316,46 @@ func (c *lockCore) unlockWriteSlow(id int64, fp unsafe.Pointer, typ string) {
 	c.releaseWrite(id, fp)
 }
 
-// releaseWrite clears the writer's hold before the real unlock. id is the
-// unlocking goroutine, fp the frame of the unlock method.
+// writerEntry finds the writer's hold of c in the holder's record, or nil.
+// Any goroutine may call it: it reads the record with racy loads.
+func (c *lockCore) writerEntry(holder int64) *heldEntry {
+	g := findG(holder)
+	if g == nil {
+		return nil
+	}
+	for i := g.count() - 1; i >= 0; i-- {
+		e := g.entry(i)
+		if e != nil && e.lock() == c && ldInt32(&e.flags)&flagRead == 0 && atomic.LoadInt32(&e.released) == 0 {
+			return e
+		}
+	}
+	return nil
+}
+
+// releaseWrite clears the writer's hold before the real unlock, in the
+// general case: timed holds, and unlocks by a goroutine other than the
+// holder. id is the unlocking goroutine, fp the frame of the unlock method.
 func (c *lockCore) releaseWrite(id int64, fp unsafe.Pointer) {
-	e := (*heldEntry)(ldPtr(&c.entry))
 	holder := ldInt64(&c.holder)
+	e := c.writerEntry(holder)
 	if e != nil && ldInt64(&e.start) != 0 {
 		c.released(e, Write)
 	}
 	stInt64(&c.lastUnlockG, id)
 	stUintptr(&c.lastUnlockPC, *(*uintptr)(unsafe.Add(fp, ptrSize)))
 	stInt64(&c.holder, 0)
-	stPtr(&c.entry, nil)
-	if e == nil {
-		if holder != id {
-			c.markHandedOff()
-		}
-		return
-	}
 	if holder != id {
 		// Unlocked by another goroutine than the one that locked it:
 		// legal in Go (a lock handed over). The owner drops the entry.
-		e.markReleased()
+		if e != nil {
+			e.markReleased()
+		}
 		c.markHandedOff()
 		return
 	}
-	e.rec.pop(e)
+	if e != nil {
+		e.rec.pop(e)
+	}
 }
 
 func (c *lockCore) markHandedOff() {

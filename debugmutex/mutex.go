@@ -29,7 +29,7 @@ import (
 // contended acquisitions record the wait, the waiter's stack and the holder,
 // and are checked against the wait-for graph for deadlocks; nested
 // acquisitions are checked against the lock-order graph once per distinct
-// chain of held locks. The lock is 72 bytes (sync.Mutex: 8). See the package
+// chain of held locks. The lock is 64 bytes, one cache line (sync.Mutex: 8). See the package
 // documentation for measured costs, the switches that turn it off, and what
 // is reported.
 type Mutex struct {

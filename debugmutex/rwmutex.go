@@ -32,7 +32,7 @@ import (
 // Lock.
 //
 // Recorded: as for Mutex, for the writer and for every reader (each reader's
-// hold is in its own goroutine's record). The lock is 88 bytes
+// hold is in its own goroutine's record). The lock is 80 bytes
 // (sync.RWMutex: 24).
 type RWMutex struct {
 	rw sync.RWMutex

@@ -87,7 +87,7 @@ func (c *lockCore) beginWait(g *gstate, id int64, fp unsafe.Pointer, typ string,
 		pc1: pc1, pc2: pc2, ctx: ctx, holder: holder,
 	}
 	if holder != 0 {
-		if he := (*heldEntry)(ldPtr(&c.entry)); he != nil {
+		if he := c.writerEntry(holder); he != nil {
 			w.holderStack = he.stackOrSite()
 		}
 	}
