@@ -19,6 +19,7 @@ func TestDeadlockTwoGoroutinesFoundWhenCycleCloses(t *testing.T) {
 	var a, b debugmutex.Mutex
 	debugmutex.SetName(&a, "dl.a")
 	debugmutex.SetName(&b, "dl.b")
+	abandon("dl.a", "dl.b")
 	held1, held2, go1, go2 := make(chan int64), make(chan int64), make(chan struct{}), make(chan struct{})
 	go func() { a.Lock(); held1 <- goid(); <-go1; b.Lock() }()
 	go func() { b.Lock(); held2 <- goid(); <-go2; a.Lock() }()
@@ -59,6 +60,7 @@ func TestDeadlockThreeGoroutineCycleThroughRWMutexBothSides(t *testing.T) {
 	debugmutex.SetName(&a, "cyc.a")
 	debugmutex.SetName(&b, "cyc.b")
 	debugmutex.SetName(&c, "cyc.c")
+	abandon("cyc.a", "cyc.b", "cyc.c")
 	ready := make(chan struct{}, 3)
 	gate := make(chan struct{})
 	go func() { a.Lock(); ready <- struct{}{}; <-gate; b.Lock() }()           // waits to write b
@@ -141,6 +143,7 @@ func TestRecursiveLockReportedAfterGrace(t *testing.T) {
 	w := watchReports(t)
 	var mu debugmutex.Mutex
 	debugmutex.SetName(&mu, "rec.mu")
+	abandon("rec.mu")
 	go func() {
 		mu.Lock()
 		mu.Lock() // deadlocks itself
@@ -155,6 +158,7 @@ func TestLockAfterRLockSameGoroutineReported(t *testing.T) {
 	w := watchReports(t)
 	var rw debugmutex.RWMutex
 	debugmutex.SetName(&rw, "rec.rw")
+	abandon("rec.rw")
 	go func() {
 		rw.RLock()
 		rw.Lock()
@@ -181,6 +185,7 @@ func TestRecursiveReadPotentialThenRealWithQueuedWriter(t *testing.T) {
 	// Then with a writer queued in between: a real deadlock.
 	var rw2 debugmutex.RWMutex
 	debugmutex.SetName(&rw2, "rr.rw2")
+	abandon("rr.rw2")
 	held := make(chan struct{})
 	writerQueued := make(chan struct{})
 	go func() {

@@ -112,11 +112,39 @@ func (w *reportWatch) waitForLock(t *testing.T, k debugmutex.Kind, lock string, 
 	}
 }
 
-// assertSilent fails if any report was made.
+// abandoned are the locks that detector tests leave deadlocked on purpose
+// (as they would stay under sync). The watchdog rightly reports them as held
+// and awaited too long once the default 30s threshold passes, which on a
+// slow machine can happen while a later test runs: those reports are not
+// about that test.
+var abandoned sync.Map
+
+func abandon(names ...string) {
+	for _, n := range names {
+		abandoned.Store(n, true)
+	}
+}
+
+func aboutAbandoned(r debugmutex.Report) bool {
+	if len(r.Locks) == 0 {
+		return false
+	}
+	for _, l := range r.Locks {
+		if _, ok := abandoned.Load(l.Name); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// assertSilent fails if any report was made (other than about abandoned locks).
 func (w *reportWatch) assertSilent(t *testing.T) {
 	t.Helper()
 	debugmutex.WatchdogNow()
 	for _, r := range w.all() {
+		if aboutAbandoned(r) {
+			continue
+		}
 		t.Errorf("unexpected report:\n%s", r.String())
 	}
 }
