@@ -127,12 +127,11 @@ func TestSilentMutexAsBaton(t *testing.T) {
 		}
 		close(done)
 	}()
-	for i, d := range []time.Duration{grace / 10, 2 * grace, 3 * grace} {
+	for _, d := range []time.Duration{grace / 10, 2 * grace, 3 * grace} {
 		baton.Lock()
 		pass <- d
 		baton.Lock() // waits for our own lock; the other goroutine unlocks it
 		baton.Unlock()
-		_ = i
 	}
 	close(pass)
 	<-done

@@ -25,7 +25,13 @@ import (
 // any bubble; a lock call inside a bubble may bring it forward with Reset,
 // which is allowed on a timer that is not the bubble's.
 
-const watchdogMaxInterval = time.Second
+const (
+	watchdogMaxInterval = time.Second
+	reclaimInterval     = 10 * time.Second
+)
+
+// lastReclaim is the nanotime of the last reclamation (guarded by gtableMu).
+var lastReclaim int64
 
 var (
 	watchdogMu    sync.Mutex // serialises runs and rescheduling
@@ -148,7 +154,12 @@ func watchdogCheck() time.Duration {
 			}
 		}
 	})
-	reclaim := gclaimed.Load() > gtableSize/2
+	// Reclaiming needs every live goroutine's id, which stops the world:
+	// at most once per reclaimInterval, however full the table stays.
+	reclaim := gclaimed.Load() > gtableSize/2 && now-lastReclaim >= int64(reclaimInterval)
+	if reclaim {
+		lastReclaim = now
+	}
 	gtableMu.Unlock()
 
 	if len(long) > 0 || reclaim {
