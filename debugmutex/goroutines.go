@@ -87,11 +87,12 @@ func (e *heldEntry) live() bool {
 
 // gstate is one goroutine's record.
 type gstate struct {
-	goid   int64 // owner; constant while the slot is claimed
-	n      int32 // entries in use, top+1 (racy)
-	holes  bool  // an entry below the top was freed (owner only)
-	inline [inlineHeld]heldEntry
-	more   unsafe.Pointer // *[moreHeld]heldEntry, allocated on first deep nesting (racy)
+	goid    int64 // owner; constant while the slot is claimed
+	claimed int64 // nanotime the owner claimed the slot (atomic): reclamation frees only slots claimed before its snapshot of live goroutines
+	n       int32 // entries in use, top+1 (racy)
+	holes   bool  // an entry below the top was freed (owner only)
+	inline  [inlineHeld]heldEntry
+	more    unsafe.Pointer // *[moreHeld]heldEntry, allocated on first deep nesting (racy)
 
 	untracked atomic.Int64 // acquisitions not recorded because nesting exceeded maxHeld
 	// nreleased counts entries other goroutines have marked released since
@@ -342,6 +343,7 @@ func claimG(id int64) *gstate {
 			atomic.StorePointer(&s.rec, unsafe.Pointer(g))
 		}
 		atomic.StoreInt64(&g.goid, id)
+		atomic.StoreInt64(&g.claimed, nanotime())
 		if gclaimed.Add(1) > gtableSize/2 {
 			kickWatchdog()
 		}

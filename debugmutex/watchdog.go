@@ -163,6 +163,7 @@ func watchdogCheck() time.Duration {
 	gtableMu.Unlock()
 
 	if len(long) > 0 || reclaim {
+		snapshotAt := nanotime()
 		live := liveGoroutines()
 		for _, h := range long {
 			if h.c == nil {
@@ -175,7 +176,10 @@ func watchdogCheck() time.Duration {
 			gtableMu.Lock()
 			var dead []int64
 			forEachG(func(id int64, g *gstate) {
-				if _, ok := live[id]; !ok {
+				// A goroutine that claimed its slot after the snapshot is
+				// missing from it but alive (and goroutine ids are not
+				// handed out in order across Ps, so its id proves nothing).
+				if _, ok := live[id]; !ok && atomic.LoadInt64(&g.claimed) < snapshotAt {
 					dead = append(dead, id)
 				}
 			})
