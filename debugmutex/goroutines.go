@@ -311,15 +311,8 @@ func findG(id int64) *gstate {
 }
 
 func lookupGSlow(id int64) *gstate {
-	i := gslotIndex(id)
-	for p := 0; p < gtableProbe; p++ {
-		s := &gtable[(i+uint64(p))&(gtableSize-1)]
-		switch ldInt64(&s.goid) {
-		case id:
-			return (*gstate)(ldPtr(&s.rec))
-		case 0:
-			return claimG(id)
-		}
+	if g := findG(id); g != nil {
+		return g
 	}
 	return claimG(id)
 }
