@@ -7,9 +7,6 @@ import "unsafe"
 // getfp returns the frame pointer of its caller (fp_$GOARCH.s).
 func getfp() unsafe.Pointer
 
-// haveFP says whether frame-pointer unwinding is available on this platform.
-const haveFP = true
-
 const ptrSize = unsafe.Sizeof(uintptr(0))
 
 // callerPCs returns, for the frame fp of a function that is not inlined, the

@@ -7,8 +7,6 @@ import (
 	"unsafe"
 )
 
-const haveFP = false
-
 const ptrSize = unsafe.Sizeof(uintptr(0))
 
 // getfp has no frame pointer to give on this platform: the functions below

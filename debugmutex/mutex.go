@@ -127,8 +127,6 @@ func (m *Mutex) tryLock(fp unsafe.Pointer, ctx context.Context) bool {
 	return false
 }
 
-func (m *Mutex) core() *lockCore { return &m.c }
-
 // Compile-time checks that the drop-in types are sync.Lockers.
 var (
 	_ sync.Locker = (*Mutex)(nil)

@@ -15,8 +15,6 @@ import "unsafe"
 
 func ldInt64(p *int64) int64                    { return *p }
 func stInt64(p *int64, v int64)                 { *p = v }
-func ldUint64(p *uint64) uint64                 { return *p }
-func stUint64(p *uint64, v uint64)              { *p = v }
 func ldInt32(p *int32) int32                    { return *p }
 func stInt32(p *int32, v int32)                 { *p = v }
 func ldUintptr(p *uintptr) uintptr              { return *p }

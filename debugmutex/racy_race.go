@@ -11,8 +11,6 @@ import (
 
 func ldInt64(p *int64) int64                    { return atomic.LoadInt64(p) }
 func stInt64(p *int64, v int64)                 { atomic.StoreInt64(p, v) }
-func ldUint64(p *uint64) uint64                 { return atomic.LoadUint64(p) }
-func stUint64(p *uint64, v uint64)              { atomic.StoreUint64(p, v) }
 func ldInt32(p *int32) int32                    { return atomic.LoadInt32(p) }
 func stInt32(p *int32, v int32)                 { atomic.StoreInt32(p, v) }
 func ldUintptr(p *uintptr) uintptr              { return atomic.LoadUintptr(p) }
