@@ -59,8 +59,8 @@
 // 5.9 ns on a 2-core AMD EPYC VM), with no allocation, whatever the stack
 // depth and however many locks other goroutines hold, and with no global
 // lock: goroutines on distinct locks scale as with sync. A nested
-// acquisition costs about 6 times sync's per lock. See bench/ and the
-// README for the measured table.
+// acquisition costs 6 to 9 times sync's per lock (16 deep, across runs).
+// See bench/ and the README for the measured table.
 //
 // LOCKSCOPE=off in the environment turns recording off at start: each call
 // then costs one function call and a branch more than sync's (the same as
