@@ -126,13 +126,38 @@ func (c *lockCore) tryFailed(fp unsafe.Pointer, typ string, mode Mode) {
 // Records returns the aggregated statistics: cumulative totals since the
 // program started, one Record per (kind, stack, lock, mode). Call it twice
 // and subtract to get the activity in between (package profiler does).
+//
+// The table is sharded by lock id, and TryLock counters are kept per lock,
+// so locks that share a name (SetName, or locks first taken at one site)
+// have several rows of one key: they are added up here, so that a key is
+// one Record, whichever shards its locks fell in.
 func Records() []Record {
+	type recKey struct {
+		statKey
+		site uintptr // StatTryFail: the call site
+	}
 	var out []Record
+	at := map[recKey]int{} // index in out
+	add := func(k recKey, r Record) {
+		if i, ok := at[k]; ok {
+			out[i].Count += r.Count
+			out[i].Nanos += r.Nanos
+			return
+		}
+		at[k] = len(out)
+		out = append(out, r)
+	}
 	for i := range statTab {
 		s := &statTab[i]
 		s.mu.Lock()
 		for k, v := range s.rows {
-			out = append(out, Record{
+			rk := recKey{statKey: k}
+			if j, ok := at[rk]; ok { // a repeat: no stack copy
+				out[j].Count += v.count
+				out[j].Nanos += v.nanos
+				continue
+			}
+			add(rk, Record{
 				Kind: k.kind, Lock: k.lock, LockType: k.typ, Mode: k.mode,
 				Stack: k.stackCopy(), Count: v.count, Nanos: v.nanos,
 			})
@@ -144,9 +169,11 @@ func Records() []Record {
 		if s.state.Load() != 2 {
 			continue
 		}
-		out = append(out, Record{
-			Kind: StatTryFail, Lock: s.meta.Name(), LockType: s.meta.typ, Mode: s.mode,
-			Stack: []uintptr{sitePC(s.pc1, s.pc2)}, Count: s.count.Load(),
+		site := sitePC(s.pc1, s.pc2)
+		name := s.meta.Name()
+		add(recKey{statKey: statKey{kind: StatTryFail, mode: s.mode, lock: name, typ: s.meta.typ}, site: site}, Record{
+			Kind: StatTryFail, Lock: name, LockType: s.meta.typ, Mode: s.mode,
+			Stack: []uintptr{site}, Count: s.count.Load(),
 		})
 	}
 	return out

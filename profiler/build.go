@@ -193,6 +193,9 @@ func buildRecords(sp *spec, recs []debugmutex.Record, maps []memMap, now time.Ti
 			mine = append(mine, &recs[i])
 		}
 	}
+	// One sample per key: records of one key (several locks sharing a
+	// name, however they were obtained) are added up.
+	mine = mergeRecords(mine)
 	// A stable order makes profiles of the same state identical.
 	slices.SortFunc(mine, compareRecords)
 	nvals := len(sp.sampleTypes)
@@ -267,7 +270,9 @@ func compareRecords(a, b *debugmutex.Record) int {
 	)
 }
 
-// recordKey identifies a record across two calls to debugmutex.Records.
+// recordKey identifies a record across two calls to debugmutex.Records:
+// its kind, mode, lock name, lock type and the program counters of its
+// stack.
 func recordKey(r *debugmutex.Record) string {
 	var buf bytes.Buffer
 	buf.WriteByte(byte(r.Kind))
@@ -282,23 +287,65 @@ func recordKey(r *debugmutex.Record) string {
 	return buf.String()
 }
 
+// mergeRecords returns recs with one record per key (recordKey), in the
+// order keys first appear: the counts and times of records of one key are
+// added up into a copy, so recs are left as they were. Locks that share a
+// name are several rows of one key in debugmutex's sharded tables; a key
+// must be one sample, and one row to subtract.
+func mergeRecords(recs []*debugmutex.Record) []*debugmutex.Record {
+	at := make(map[string]int, len(recs))
+	out := make([]*debugmutex.Record, 0, len(recs))
+	copied := make([]bool, 0, len(recs))
+	for _, r := range recs {
+		k := recordKey(r)
+		i, ok := at[k]
+		if !ok {
+			at[k] = len(out)
+			out = append(out, r)
+			copied = append(copied, false)
+			continue
+		}
+		if !copied[i] {
+			c := *out[i]
+			out[i], copied[i] = &c, true
+		}
+		out[i].Count += r.Count
+		out[i].Nanos += r.Nanos
+	}
+	return out
+}
+
+func pointers(recs []debugmutex.Record) []*debugmutex.Record {
+	out := make([]*debugmutex.Record, len(recs))
+	for i := range recs {
+		out[i] = &recs[i]
+	}
+	return out
+}
+
 // subtractRecords returns the activity between two calls to
-// debugmutex.Records: rows of after minus the same rows of before, without
-// rows that did not change.
+// debugmutex.Records: per key, the rows of after minus the rows of before
+// (rows of one key on either side are added up first), in the order keys
+// first appear in after. Keys whose activity is zero are left out, and so
+// are keys that went backwards: the tables only ever add, so a count or a
+// time lower than before means the rows are not comparable, and no
+// negative value is ever made of them.
 func subtractRecords(before, after []debugmutex.Record) []debugmutex.Record {
-	prev := make(map[string]*debugmutex.Record, len(before))
-	for i := range before {
-		prev[recordKey(&before[i])] = &before[i]
+	prev := map[string]*debugmutex.Record{}
+	for _, r := range mergeRecords(pointers(before)) {
+		prev[recordKey(r)] = r
 	}
 	var out []debugmutex.Record
-	for _, r := range after {
-		if p := prev[recordKey(&r)]; p != nil {
+	for _, a := range mergeRecords(pointers(after)) {
+		r := *a
+		if p := prev[recordKey(a)]; p != nil {
 			r.Count -= p.Count
 			r.Nanos -= p.Nanos
 		}
-		if r.Count != 0 || r.Nanos != 0 {
-			out = append(out, r)
+		if r.Count < 0 || r.Nanos < 0 || (r.Count == 0 && r.Nanos == 0) {
+			continue
 		}
+		out = append(out, r)
 	}
 	return out
 }
