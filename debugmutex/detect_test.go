@@ -337,10 +337,14 @@ func TestMain_child(t *testing.T) {
 		debugmutex.SetName(&rw, "file.rw")
 		rw.RLock()
 		rw.RLock()
+		rw.RUnlock()
+		rw.RUnlock() // the goroutine released its first hold itself: reported
 	case "exit-action":
 		var rw debugmutex.RWMutex
 		rw.RLock()
 		rw.RLock()
+		rw.RUnlock()
+		rw.RUnlock()
 		os.Exit(0) // not reached with LOCKSCOPE_ON_REPORT=exit
 	case "off":
 		var mu debugmutex.Mutex

@@ -5,14 +5,15 @@ import (
 	"testing"
 )
 
-// Goroutines keep their record slot while they live; once the table is
-// half full, the watchdog frees the slots of those that have exited.
+// Goroutines keep their record slot while they live; once the records have
+// grown, the watchdog frees the slots of those that have exited.
 func TestExitedGoroutinesSlotsAreReclaimed(t *testing.T) {
-	before := gclaimed.Load()
-	n := gtableSize/2 + 1000 - int(before)
-	for done := 0; done < n; {
+	before := gtab.Load().claimed.Load()
+	size := func() int { return int(gtab.Load().mask + 1) }
+	n := 0
+	for done := 0; gtab.Load().claimed.Load() <= int64(size()/4) || done < 2*int(before); {
 		// Batches: the race detector allows 8128 live goroutines.
-		batch := min(1000, n-done)
+		batch := 1000
 		var wg sync.WaitGroup
 		for i := 0; i < batch; i++ {
 			wg.Add(1)
@@ -25,16 +26,14 @@ func TestExitedGoroutinesSlotsAreReclaimed(t *testing.T) {
 		}
 		wg.Wait()
 		done += batch
-	}
-	if got := gclaimed.Load(); got <= gtableSize/2 {
-		t.Fatalf("%d slots claimed after %d goroutines locked; want more than half the table", got, n)
+		n = done
 	}
 	gtableMu.Lock()
-	lastReclaim = 0
+	lastReclaim, lastSurvivors = 0, 0
 	gtableMu.Unlock()
 	watchdogCheck()
-	if got := gclaimed.Load(); got > before+100 {
-		t.Fatalf("%d slots still claimed after reclamation (%d before the test)", got, before)
+	if got := gtab.Load().claimed.Load(); got > before+100 {
+		t.Fatalf("%d slots still claimed after reclamation (%d before %d goroutines locked and exited)", got, before, n)
 	}
 	// A goroutine whose slot was freed gets one again.
 	var mu Mutex
@@ -43,4 +42,39 @@ func TestExitedGoroutinesSlotsAreReclaimed(t *testing.T) {
 		t.Error("this goroutine has no record while it holds a lock")
 	}
 	mu.Unlock()
+}
+
+// Every goroutine gets a record, however many hold locks at once: the table
+// grows rather than leaving goroutines untracked.
+func TestTableGrowsBeyondItsInitialSize(t *testing.T) {
+	n := 3 << gtableInitBits // three times the initial table
+	var wg sync.WaitGroup
+	release := make(chan struct{})
+	locked := make(chan int64, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mu Mutex
+			mu.Lock()
+			locked <- curGoid()
+			<-release
+			mu.Unlock()
+		}()
+	}
+	missing := 0
+	for i := 0; i < n; i++ {
+		id := <-locked
+		if g := findG(id); g == nil || g.count() == 0 {
+			missing++
+		}
+	}
+	close(release)
+	wg.Wait()
+	if missing > 0 {
+		t.Fatalf("%d of %d goroutines holding a lock have no record", missing, n)
+	}
+	if d := DroppedCounts(); d.Goroutines != 0 {
+		t.Errorf("Dropped.Goroutines = %d", d.Goroutines)
+	}
 }

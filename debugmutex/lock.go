@@ -2,6 +2,7 @@ package debugmutex
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"unsafe"
 )
@@ -11,25 +12,36 @@ import (
 // holds the real lock (so writers are serialised by it) and read by observers
 // with racy word loads (see racy.go).
 type lockCore struct {
-	meta   unsafe.Pointer // *lockMeta, set once on first acquisition (atomic CAS)
-	holder int64          // goroutine id of the writer holding the lock, 0 if none (racy); its hold is in its record
+	_      [0]atomic.Int64 // 64-bit alignment of holder and id on 32-bit platforms
+	holder int64           // goroutine id of the writer holding the lock, 0 if none (racy); its hold is in its record
+	id     uint64          // unique for the life of the process, set on first acquisition (racy; CAS)
+	meta   unsafe.Pointer  // *lockMeta, made by the first slow path that needs one (atomic CAS)
 
-	// Sampling of hold times for writers (see acquire). Written under the lock.
+	lastUnlockPC uintptr // where it was last unlocked (racy)
+
+	// Sampling of hold times for writers (see acquired). Written under the lock.
 	countdown int32 // write acquisitions until the next timed one
 	gap       int32 // the gap that ends at the next timed acquisition: its weight (racy for readers)
 	period    int32 // mean gap; 1 for locks whose holds are long (racy for readers)
-
 	rcount    int32 // RWMutex: read acquisitions until the next timed one (atomic)
-	handedOff int32 // set once a goroutine unlocked a lock another one took (atomic)
 
-	lastUnlockG  int64   // goroutine that last unlocked (racy)
-	lastUnlockPC uintptr // and where (racy)
+	lastUnlockG uint32 // goroutine that last unlocked, if its id fits (racy)
+	state       int32  // stateHandedOff (atomic)
 }
 
-// lockMeta is what a lock needs beyond its hot fields, allocated on first
-// acquisition and referenced only by the lock (and transiently by holders'
-// entries), so it is freed with the lock. Lock-order graph nodes are keyed by
-// id and removed by a cleanup attached to the meta.
+const (
+	// stateHandedOff: some hold of this lock was released by a goroutine
+	// other than the one that took it. Such a lock is a baton; the wait-for
+	// graph does not take its holder for the goroutine that will release it.
+	stateHandedOff = 1 << iota
+)
+
+// lockMeta is what a lock needs beyond its hot fields, allocated by the first
+// slow path that needs it (a contended wait, a failed TryLock, SetName, a
+// timed release, a lock-order edge) and referenced only by the lock, by the
+// holds taken after it existed, and transiently by waits: it never points at
+// the lock, so the lock is freed as if lockscope did not know it, and the
+// meta with it. Lock-order graph nodes are removed by a cleanup on the meta.
 type lockMeta struct {
 	id       uint64
 	typ      string // "Mutex" or "RWMutex"
@@ -37,27 +49,48 @@ type lockMeta struct {
 	name     atomic.Pointer[string] // SetName
 	label    atomic.Pointer[string] // cached display name
 	inGraph  atomic.Bool
-}
 
-var nextLockID atomic.Uint64
+	// The lock's waiters, guarded by waitMu (see waitfor.go): the goroutines
+	// waiting for it, and the waiting goroutines that read-hold it.
+	waiters   []*waiter
+	rhWaiters []rhWait
+}
 
 func (c *lockCore) getMeta() *lockMeta { return (*lockMeta)(atomic.LoadPointer(&c.meta)) }
 
-// metaFor returns the lock's meta, creating it on first use.
-func (c *lockCore) metaFor(typ string, pc1, pc2 uintptr) *lockMeta {
+// metaFor returns the lock's meta, creating it on first use. g is the
+// calling goroutine's record (for the lock's id), nil if unknown.
+func (c *lockCore) metaFor(g *gstate, typ string, pc1, pc2 uintptr) *lockMeta {
 	if m := c.getMeta(); m != nil {
 		return m
 	}
-	return c.newMeta(typ, pc1, pc2)
+	return c.newMeta(g, typ, pc1, pc2)
 }
 
 //go:noinline
-func (c *lockCore) newMeta(typ string, pc1, pc2 uintptr) *lockMeta {
-	m := &lockMeta{id: nextLockID.Add(1), typ: typ, pc1: pc1, pc2: pc2}
+func (c *lockCore) newMeta(g *gstate, typ string, pc1, pc2 uintptr) *lockMeta {
+	m := &lockMeta{id: c.lockID(g), typ: typ, pc1: pc1, pc2: pc2}
 	if atomic.CompareAndSwapPointer(&c.meta, nil, unsafe.Pointer(m)) {
 		return m
 	}
 	return c.getMeta()
+}
+
+// lockID returns the lock's id, giving it one on first use.
+func (c *lockCore) lockID(g *gstate) uint64 {
+	if id := ldUint64(&c.id); id != 0 {
+		return id
+	}
+	return c.assignID(g)
+}
+
+//go:noinline
+func (c *lockCore) assignID(g *gstate) uint64 {
+	id := newLockID(g)
+	if atomic.CompareAndSwapUint64(&c.id, 0, id) {
+		return id
+	}
+	return atomic.LoadUint64(&c.id)
 }
 
 // Name returns the lock's display name: the SetName name, or its first
@@ -86,6 +119,13 @@ func (m *lockMeta) ref() LockRef {
 	return LockRef{ID: i.ID, Name: i.Name, Type: i.Type}
 }
 
+// setName is SetName's body; the name is copied so that lockscope keeps no
+// part of a larger string of the program's alive.
+func (c *lockCore) setName(typ, name string) {
+	name = strings.Clone(name)
+	c.metaFor(nil, typ, 0, 0).name.Store(&name)
+}
+
 // shortHold is the hold time from which a lock is timed on every acquisition:
 // two clock reads (~50 ns) are then at most 0.5% of the hold.
 const shortHold = 10_000 // ns
@@ -100,8 +140,9 @@ const shortHold = 10_000 // ns
 // acquisition is a few loads, compares and plain stores.
 func (c *lockCore) acquired(g *gstate, id int64, fp unsafe.Pointer, typ string, mode Mode, try bool, ctx context.Context, waitEnd int64) {
 	pc1, pc2 := callerPCs(fp)
-	if c.getMeta() == nil {
-		c.newMeta(typ, pc1, pc2)
+	lid := ldUint64(&c.id)
+	if lid == 0 {
+		lid = c.assignID(g)
 	}
 
 	// Sampling. Two clock reads cost ten times an uncontended Lock+Unlock,
@@ -111,7 +152,10 @@ func (c *lockCore) acquired(g *gstate, id int64, fp unsafe.Pointer, typ string, 
 	// ends, so sums weighted by gap are unbiased. A lock starts with period 1
 	// and doubles it (up to the configured maximum) each time a timed hold is
 	// short; a long hold resets it to 1, so locks held for microseconds or
-	// more are timed every time, exactly.
+	// more are timed every time, exactly. The very first acquisition of a
+	// lock that has no meta yet (not named, never contended) is not timed
+	// (the second stands for it): a fresh lock used once costs no clock read
+	// and no allocation.
 	var weight int32
 	if mode == Write {
 		c.countdown--
@@ -126,7 +170,7 @@ func (c *lockCore) acquired(g *gstate, id int64, fp unsafe.Pointer, typ string, 
 	if g != nil {
 		var chain uint64 // computed for nested acquisitions; lazily for outermost ones
 		if g.n > 0 {
-			chain = c.nested(g, id, fp, mode, try)
+			chain = c.nested(g, id, fp, typ, mode, try)
 		}
 		if n := g.n; n < inlineHeld {
 			e = &g.inline[n]
@@ -135,15 +179,24 @@ func (c *lockCore) acquired(g *gstate, id int64, fp unsafe.Pointer, typ string, 
 			e = g.push()
 		}
 		if e != nil {
-			var flags int32
+			flags := int32(0)
 			if mode == Read {
 				flags = flagRead
+			}
+			if typ == rwMutexType {
+				flags |= flagRW
 			}
 			if try {
 				flags |= flagTry
 			}
+			if atomic.LoadInt32(&c.state)&stateHandedOff != 0 {
+				flags |= flagBaton
+			}
 			stUintptr(&e.pc1, pc1)
 			stUintptr(&e.pc2, pc2)
+			stUint64(&e.lockID, lid)
+			stPtr(&e.meta, atomic.LoadPointer(&c.meta))
+			stUint32(&e.gen, e.gen+1)
 			e.weight = weight
 			e.chain = chain
 			if ctx != nil {
@@ -157,7 +210,7 @@ func (c *lockCore) acquired(g *gstate, id int64, fp unsafe.Pointer, typ string, 
 				stInt64(&e.start, 0)
 			}
 			stInt32(&e.flags, flags)
-			stPtr(&e.core, unsafe.Pointer(c))
+			stUintptr(&e.lock, uintptr(unsafe.Pointer(c)))
 		}
 	}
 	if mode == Write {
@@ -167,6 +220,15 @@ func (c *lockCore) acquired(g *gstate, id int64, fp unsafe.Pointer, typ string, 
 
 //go:noinline
 func (c *lockCore) sampleWrite() int32 {
+	if c.period == 0 {
+		c.period, c.gap, c.countdown = 1, 1, 1
+		if atomic.LoadPointer(&c.meta) == nil {
+			// First acquisition of a lock nothing has asked about: not
+			// timed; the next one is, and stands for both.
+			c.gap = 2
+			return 0
+		}
+	}
 	weight := c.gap
 	if weight <= 0 {
 		weight = 1
@@ -182,6 +244,15 @@ func (c *lockCore) sampleWrite() int32 {
 //
 //go:noinline
 func (c *lockCore) sampleRead() int32 {
+	if ldInt32(&c.period) == 0 {
+		stInt32(&c.period, 1)
+		stInt32(&c.gap, 1)
+		atomic.StoreInt32(&c.rcount, 1)
+		if atomic.LoadPointer(&c.meta) == nil {
+			stInt32(&c.gap, 2)
+			return 0
+		}
+	}
 	weight := ldInt32(&c.gap)
 	if weight <= 0 {
 		weight = 1
@@ -209,7 +280,7 @@ func (e *heldEntry) timed(fp unsafe.Pointer, waitEnd int64) {
 // was checked before. It returns the new chain hash (0: compute it lazily).
 //
 //go:noinline
-func (c *lockCore) nested(g *gstate, id int64, fp unsafe.Pointer, mode Mode, try bool) uint64 {
+func (c *lockCore) nested(g *gstate, id int64, fp unsafe.Pointer, typ string, mode Mode, try bool) uint64 {
 	if g.holes || g.hasReleased() {
 		g.trim()
 	}
@@ -217,9 +288,9 @@ func (c *lockCore) nested(g *gstate, id int64, fp unsafe.Pointer, mode Mode, try
 	if top == nil {
 		return 0
 	}
-	chain := chainMix(g.chainOf(top), c, mode)
-	if !try && !chainKnown(chain) {
-		lockOrderSlow(g, id, c, c.getMeta(), mode, fp, chain)
+	chain := chainMix(g.chainOf(top), ldUint64(&c.id), mode)
+	if !try {
+		checkOrder(g, id, c, typ, mode, fp, chain)
 	}
 	return chain
 }
@@ -235,7 +306,7 @@ func (g *gstate) chainOf(e *heldEntry) uint64 {
 		x := g.entry(i)
 		if x.live() {
 			if x.chain == 0 {
-				x.chain = chainMix(h, x.lock(), x.mode())
+				x.chain = chainMix(h, x.lockID, x.mode())
 			}
 			h = x.chain
 		}
@@ -251,17 +322,19 @@ func drawGap(period int32) int32 {
 	return 1 + int32(cheaprand()%uint32(2*period-1))
 }
 
-// released finishes the bookkeeping of the hold e when it is timed: hold
+// released finishes the bookkeeping of the hold e of c when it is timed: hold
 // statistics, hold events and the lock's sampling period. Called by the
-// unlocking goroutine before the real unlock.
-func (c *lockCore) released(e *heldEntry, mode Mode) {
+// unlocking goroutine before the real unlock (so c is the program's live
+// lock).
+func (c *lockCore) released(e *heldEntry, typ string, mode Mode) {
 	start := ldInt64(&e.start)
 	if start == 0 {
 		return
 	}
 	hold := nanotime() - start
-	meta := c.getMeta()
+	var meta *lockMeta
 	if e.weight > 0 {
+		meta = c.metaFor(e.rec, typ, e.pc1, e.pc2)
 		w := int64(e.weight)
 		addStat(StatHold, e.stackOrSite(), meta, mode, w, hold*w)
 		// Adapt the period: long holds are timed every time.
@@ -283,6 +356,9 @@ func (c *lockCore) released(e *heldEntry, mode Mode) {
 		}
 	}
 	if e.exact() && hold >= minHoldSubscribed() {
+		if meta == nil {
+			meta = c.metaFor(e.rec, typ, e.pc1, e.pc2)
+		}
 		publishEvent(Event{
 			Kind: EventHold, Lock: meta.info(), Mode: mode, Goroutine: e.rec.goid,
 			Start: wallTime(start), Duration: durationNS(hold),
@@ -291,41 +367,59 @@ func (c *lockCore) released(e *heldEntry, mode Mode) {
 	}
 }
 
+// noteUnlock remembers who unlocked c last, and where, for the diagnosis of
+// a later unlock of the unlocked lock.
+func (c *lockCore) noteUnlock(id int64, fp unsafe.Pointer) {
+	g := uint32(0)
+	if id > 0 && id <= 1<<32-1 {
+		g = uint32(id)
+	}
+	stUint32(&c.lastUnlockG, g)
+	pc, _ := callerPCs(fp)
+	stUintptr(&c.lastUnlockPC, pc)
+}
+
 // unlockWrite is Unlock's bookkeeping: the common case (the holder unlocks
-// its newest hold, untimed) inline, the rest outlined.
-func (c *lockCore) unlockWrite(id int64, fp unsafe.Pointer, typ string) {
+// its newest hold, untimed, with nothing pending) inline, the rest outlined.
+// It returns the report whose configured action is a panic, if the unlock
+// made one: the caller panics with it after the real unlock.
+func (c *lockCore) unlockWrite(id int64, fp unsafe.Pointer, typ string) *Report {
 	if ldInt64(&c.holder) == id {
 		if g := probeG(id); g != nil && g.n > 0 {
-			if e := g.entry(g.n - 1); e.lock() == c && ldInt64(&e.start) == 0 && ldInt32(&e.flags)&flagRead == 0 {
-				stInt64(&c.lastUnlockG, id)
-				stUintptr(&c.lastUnlockPC, *(*uintptr)(unsafe.Add(fp, ptrSize)))
+			if e := g.entry(g.n - 1); e.lock == uintptr(unsafe.Pointer(c)) && ldInt64(&e.start) == 0 && e.flags&flagRead == 0 && e.pend == nil {
+				c.noteUnlock(id, fp)
 				stInt64(&c.holder, 0)
 				g.pop(e)
-				return
+				return nil
 			}
 		}
 	}
-	c.unlockWriteSlow(id, fp, typ)
+	return c.unlockWriteSlow(id, fp, typ)
 }
 
-func (c *lockCore) unlockWriteSlow(id int64, fp unsafe.Pointer, typ string) {
-	if ldInt64(&c.holder) == 0 {
+func (c *lockCore) unlockWriteSlow(id int64, fp unsafe.Pointer, typ string) *Report {
+	if syncUnlocked(c, typ, Write) {
 		c.unlockOfUnlocked(id, fp, typ, Write)
-		return
+		return nil
 	}
-	c.releaseWrite(id, fp)
+	return c.releaseWrite(id, fp, typ)
 }
 
 // writerEntry finds the writer's hold of c in the holder's record, or nil.
 // Any goroutine may call it: it reads the record with racy loads.
 func (c *lockCore) writerEntry(holder int64) *heldEntry {
+	if holder == 0 {
+		return nil
+	}
 	g := findG(holder)
 	if g == nil {
 		return nil
 	}
+	addr, lid := uintptr(unsafe.Pointer(c)), ldUint64(&c.id)
 	for i := g.count() - 1; i >= 0; i-- {
 		e := g.entry(i)
-		if e != nil && e.lock() == c && ldInt32(&e.flags)&flagRead == 0 && atomic.LoadInt32(&e.released) == 0 {
+		if e != nil && e.addr() == addr && ldUint64(&e.lockID) == lid && ldInt32(&e.flags)&flagRead == 0 &&
+			atomic.LoadInt32(&e.released) == 0 {
 			return e
 		}
 	}
@@ -333,43 +427,75 @@ func (c *lockCore) writerEntry(holder int64) *heldEntry {
 }
 
 // releaseWrite clears the writer's hold before the real unlock, in the
-// general case: timed holds, and unlocks by a goroutine other than the
-// holder. id is the unlocking goroutine, fp the frame of the unlock method.
-func (c *lockCore) releaseWrite(id int64, fp unsafe.Pointer) {
+// general case: timed holds, pending lock-order checks, and unlocks by a
+// goroutine other than the holder. id is the unlocking goroutine, fp the
+// frame of the unlock method.
+func (c *lockCore) releaseWrite(id int64, fp unsafe.Pointer, typ string) *Report {
 	holder := ldInt64(&c.holder)
-	e := c.writerEntry(holder)
-	if e != nil && ldInt64(&e.start) != 0 {
-		c.released(e, Write)
+	var e *heldEntry
+	if holder == id {
+		if g := probeG(id); g != nil {
+			e = g.findHeld(c, Write)
+		} else if g := findG(id); g != nil {
+			e = g.findHeld(c, Write)
+		}
+	} else {
+		e = c.writerEntry(holder)
 	}
-	stInt64(&c.lastUnlockG, id)
-	stUintptr(&c.lastUnlockPC, *(*uintptr)(unsafe.Add(fp, ptrSize)))
+	if e != nil && ldInt64(&e.start) != 0 {
+		c.released(e, typ, Write)
+	}
+	c.noteUnlock(id, fp)
 	stInt64(&c.holder, 0)
 	if holder != id {
 		// Unlocked by another goroutine than the one that locked it:
-		// legal in Go (a lock handed over). The owner drops the entry.
+		// legal in Go (a lock handed over). The owner drops the entry, and
+		// with it whatever this hold seemed to say about its lock order.
 		if e != nil {
 			e.markReleased()
 		}
 		c.markHandedOff()
-		return
+		return nil
 	}
 	if e != nil {
-		e.rec.pop(e)
+		return e.rec.popReporting(e)
 	}
+	if g := findG(id); g != nil && g.untrackedHeld > 0 {
+		g.untrackedHeld--
+	}
+	return nil
+}
+
+// popReporting pops the owner's own released hold e, committing what was
+// pending on it, and returns the report made then whose action is a panic.
+func (g *gstate) popReporting(e *heldEntry) *Report {
+	var r *Report
+	if e.pend != nil {
+		r = commitPending(g, e)
+	}
+	g.pop(e)
+	return r
 }
 
 func (c *lockCore) markHandedOff() {
-	if atomic.LoadInt32(&c.handedOff) == 0 {
-		atomic.StoreInt32(&c.handedOff, 1)
+	if atomic.LoadInt32(&c.state)&stateHandedOff == 0 {
+		atomicOr32(&c.state, stateHandedOff)
+	}
+}
+
+func (c *lockCore) handedOff() bool { return atomic.LoadInt32(&c.state)&stateHandedOff != 0 }
+
+func atomicOr32(p *int32, bits int32) {
+	for {
+		old := atomic.LoadInt32(p)
+		if old&bits == bits || atomic.CompareAndSwapInt32(p, old, old|bits) {
+			return
+		}
 	}
 }
 
 // chainMix extends a held-chain hash with one more lock.
-func chainMix(h uint64, c *lockCore, mode Mode) uint64 {
-	var id uint64
-	if m := c.getMeta(); m != nil {
-		id = m.id
-	}
+func chainMix(h uint64, id uint64, mode Mode) uint64 {
 	h ^= id*0x9E3779B97F4A7C15 + uint64(mode) + 1
 	h *= 0xBF58476D1CE4E5B9
 	h ^= h >> 31
@@ -381,3 +507,6 @@ const (
 	mutexType   = "Mutex"
 	rwMutexType = "RWMutex"
 )
+
+func ldUint64(p *uint64) uint64    { return uint64(ldInt64((*int64)(unsafe.Pointer(p)))) }
+func stUint64(p *uint64, v uint64) { stInt64((*int64)(unsafe.Pointer(p)), int64(v)) }

@@ -12,32 +12,46 @@ import (
 
 // The lock-order graph.
 //
-// Acquiring B while holding A records the edge A->B, between lock instances
+// Acquiring B while holding A is a dependency A->B between lock instances
 // (two instances of one struct type locked in a consistent order, such as by
-// account id, are correct and stay quiet). A new edge that closes a cycle is
-// a potential deadlock, reported the first time it is seen, even though no
+// account id, are correct and stay quiet). An edge that closes a cycle is a
+// potential deadlock, reported the first time it is seen, even though no
 // goroutine blocked.
+//
+// Hand-offs: a goroutine that locks A and hands it to another goroutine to
+// unlock does not hold A in any sense that matters while it goes on; what it
+// locks meanwhile is no dependency on A. Which case it is is known only when
+// A is released. So a dependency is pending on the hold of A it came from
+// and enters the graph when the goroutine that took A releases it; if
+// another goroutine releases A, the dependency is dropped. (Likewise a
+// second RLock under a read hold, see checkRecursiveRead.) A goroutine that
+// blocks forever holding A never releases it: when the wait-for graph proves
+// it deadlocked, its pending dependencies enter the graph then.
 //
 // Fast path: like Linux's lockdep, each goroutine keeps a hash of its chain
 // of held locks. A chain whose hash is in chainSet has had all its edges
-// recorded already: one lock-free lookup, no graph work. Only a new chain
-// takes graphMu and walks the graph.
+// recorded already: one lock-free lookup, no graph work. A chain pending on
+// the hold on top is skipped too.
 //
 // Quiet cases: an acquisition by TryLock cannot block, so it gets no edge
 // into it. Each edge keeps its gate set: the locks that were held before its
 // "from" lock every time the edge was seen. A cycle whose edges all share a
-// gate cannot deadlock (the gate serialises them) and is not reported.
+// gate cannot deadlock (the gate serialises them) and is not reported. A
+// cycle is reported through its shortest path, and not when a shorter cycle
+// among its locks was reported already (it would be a longer copy of it).
 //
-// Memory: nodes are lock instances, created when a lock first takes part in
-// an edge, removed (with their edges) by a cleanup when the lock is garbage;
-// a lock at a recycled address has a new id, so it never inherits edges. At
+// Memory: nodes are lock instances, keyed by id, created when a lock first
+// takes part in an edge, removed (with their edges) by a cleanup on the
+// lock's meta when the lock is garbage; nothing here points at a lock. At
 // most maxEdges edges are kept; beyond that new edges are counted, not
 // recorded. chainSet is a fixed 64K-entry table, cleared when full.
 
 const (
-	chainBits = 16
-	chainSize = 1 << chainBits
-	maxEdges  = 1 << 18
+	chainBits       = 16
+	chainSize       = 1 << chainBits
+	maxEdges        = 1 << 18
+	maxPendingEdges = 256 // per hold; beyond, counted in Dropped.Edges
+	maxCycleMemory  = 4096
 )
 
 var chainSet [chainSize]uint64
@@ -80,6 +94,37 @@ func chainAdd(h uint64) {
 	}
 }
 
+// pending is what waits for a hold's release by its owner. Owner only.
+type pending struct {
+	edges     []pendingEdge
+	rr        *pendingRR
+	lastChain uint64 // the newest chain recorded pending here
+}
+
+type pendingEdge struct {
+	to     *lockMeta
+	toMode Mode
+	toStk  uint32
+	gates  []uint64 // ids of locks held before the from lock
+	g      int64
+	chain  uint64
+}
+
+type pendingRR struct {
+	goid     int64
+	stack    uint32
+	pc1, pc2 uintptr
+}
+
+func (p *pending) has(to uint64, mode Mode) bool {
+	for i := range p.edges {
+		if p.edges[i].to.id == to && p.edges[i].toMode == mode {
+			return true
+		}
+	}
+	return false
+}
+
 type node struct {
 	id   uint64
 	name string
@@ -104,6 +149,9 @@ var (
 	graphPeak    int // the most nodes graph has held since it was last rebuilt
 	edgeCount    int
 	edgesDropped atomic.Int64
+	// reportedCycles are the lock sets of the cycles reported, for the
+	// longer-copy rule (guarded by graphMu; bounded).
+	reportedCycles []map[uint64]bool
 )
 
 func graphNode(m *lockMeta) *node {
@@ -127,14 +175,12 @@ func removeNode(id uint64) {
 	if n == nil {
 		return
 	}
-	for to, e := range n.out {
+	for _, e := range n.out {
 		delete(e.to.in, id)
-		_ = to
 		edgeCount--
 	}
-	for from, e := range n.in {
+	for _, e := range n.in {
 		delete(e.from.out, id)
-		_ = from
 		edgeCount--
 	}
 	delete(graph, id)
@@ -149,81 +195,162 @@ func removeNode(id uint64) {
 	}
 }
 
-// lockOrderSlow records the edges from every lock g holds to c, reports any
-// cycle they close, and remembers the chain.
-func lockOrderSlow(g *gstate, id int64, c *lockCore, meta *lockMeta, mode Mode, fp unsafe.Pointer, chain uint64) {
-	toStk := captureStack(fp)
-	var reports []*Report
+// checkOrder records, pending on each lock g holds, the dependency on c
+// that acquiring (or waiting for) c in mode now creates, unless this chain
+// of held locks is known. fp is the lock method's frame.
+func checkOrder(g *gstate, id int64, c *lockCore, typ string, mode Mode, fp unsafe.Pointer, chain uint64) {
+	if chainKnown(chain) {
+		return
+	}
+	top := g.top()
+	if top == nil || (top.pend != nil && top.pend.lastChain == chain) {
+		return
+	}
+	addPending(g, id, c, typ, mode, fp, chain)
+}
 
-	graphMu.Lock()
-	to := graphNode(meta)
-	var before []uint64 // ids of held locks taken before the current one
+//go:noinline
+func addPending(g *gstate, id int64, c *lockCore, typ string, mode Mode, fp unsafe.Pointer, chain uint64) {
+	pc1, pc2 := callerPCs(fp)
+	to := c.metaFor(g, typ, pc1, pc2)
+	toStk := captureStack(fp)
+	var before []uint64
+	var top *heldEntry
 	for i := int32(0); i < g.n; i++ {
 		h := g.entry(i)
 		if !h.live() {
 			continue
 		}
-		hc := h.lock()
-		hm := hc.getMeta()
-		if hm == nil || hc == c {
+		top = h
+		if h.is(c) {
+			continue // a recursive lock: the wait-for graph's business
+		}
+		if entryMeta(g, h) == nil {
 			continue
 		}
-		from := graphNode(hm)
-		e := from.out[to.id]
-		if e == nil {
-			if edgeCount >= maxEdges {
-				edgesDropped.Add(1)
-				before = append(before, hm.id)
-				continue
-			}
-			fromStk := h.stackOrSite()
-			e = &edge{from: from, to: to, gates: append([]uint64(nil), before...), g: id,
-				fromStk: fromStk, fromPC: sitePC(h.pc1, h.pc2), toStk: toStk, modeTo: mode}
-			from.out[to.id] = e
-			to.in[from.id] = e
-			edgeCount++
-			if path := findPath(to, from); path != nil {
-				if !gated(path, e) {
-					reports = append(reports, inversionReport(append(path, e)))
-				}
-			}
-		} else {
-			e.gates = intersect(e.gates, before)
+		if h.pend == nil {
+			h.pend = new(pending)
 		}
-		before = append(before, hm.id)
+		hid := h.lockID
+		if !h.pend.has(to.id, mode) {
+			if len(h.pend.edges) >= maxPendingEdges {
+				edgesDropped.Add(1)
+			} else {
+				h.pend.edges = append(h.pend.edges, pendingEdge{
+					to: to, toMode: mode, toStk: toStk, gates: append([]uint64(nil), before...), g: id, chain: chain,
+				})
+			}
+		}
+		before = append(before, hid)
 	}
-	graphMu.Unlock()
-
-	chainAdd(chain)
-	for _, r := range reports {
-		emit(r, true)
+	if top != nil && top.pend != nil {
+		top.pend.lastChain = chain
 	}
 }
 
-// findPath returns the edges of a path from a to b, or nil. graphMu held.
-func findPath(a, b *node) []*edge {
-	seen := map[uint64]bool{a.id: true}
-	var path []*edge
-	var dfs func(n *node) bool
-	dfs = func(n *node) bool {
-		if n == b {
-			return true
+// commitPending commits what was pending on the owner's hold e, which the
+// owner is releasing, and delivers the reports that makes. It reports
+// the one whose configured action is a panic, if any.
+func commitPending(g *gstate, e *heldEntry) *Report {
+	return emitAll(commitEntry(g, e))
+}
+
+// commitAllPending commits what is pending on every hold of g: g is proven
+// to hold them for good. waitMu held, g blocked.
+func commitAllPending(g *gstate) []*Report {
+	var out []*Report
+	for i := int32(0); i < g.n; i++ {
+		if e := g.entry(i); e != nil && e.live() && e.pend != nil {
+			out = append(out, commitEntry(g, e)...)
 		}
+	}
+	return out
+}
+
+// commitEntry adds the dependencies pending on hold e to the graph and
+// returns the reports they make.
+func commitEntry(g *gstate, e *heldEntry) []*Report {
+	p := e.pend
+	e.pend = nil
+	if p == nil {
+		return nil
+	}
+	var reports []*Report
+	if p.rr != nil {
+		reports = append(reports, recursiveReadReport(e, p.rr))
+	}
+	if len(p.edges) == 0 {
+		return reports
+	}
+	fm := e.getMeta()
+	if fm == nil {
+		return reports
+	}
+	fromStk := e.stackOrSite()
+	fromPC := sitePC(e.pc1, e.pc2)
+
+	graphMu.Lock()
+	from := graphNode(fm)
+	for i := range p.edges {
+		pe := &p.edges[i]
+		to := graphNode(pe.to)
+		ed := from.out[to.id]
+		if ed != nil {
+			ed.gates = intersect(ed.gates, pe.gates)
+			continue
+		}
+		if edgeCount >= maxEdges {
+			edgesDropped.Add(1)
+			continue
+		}
+		ed = &edge{from: from, to: to, gates: pe.gates, g: pe.g,
+			fromStk: fromStk, fromPC: fromPC, toStk: pe.toStk, modeTo: pe.toMode}
+		from.out[to.id] = ed
+		to.in[from.id] = ed
+		edgeCount++
+		if path := findPath(to, from); path != nil {
+			cycle := append(path, ed)
+			if !gated(path, ed) && !longerCopy(cycle) {
+				reports = append(reports, inversionReport(cycle))
+				rememberCycle(cycle)
+			}
+		}
+	}
+	graphMu.Unlock()
+	for i := range p.edges {
+		chainAdd(p.edges[i].chain)
+	}
+	return reports
+}
+
+// findPath returns the edges of a shortest path from a to b, or nil.
+// graphMu held.
+func findPath(a, b *node) []*edge {
+	if a == b {
+		return nil
+	}
+	via := map[uint64]*edge{a.id: nil}
+	queue := []*node{a}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
 		for _, e := range n.out {
-			if seen[e.to.id] {
+			if _, seen := via[e.to.id]; seen {
 				continue
 			}
-			seen[e.to.id] = true
-			path = append(path, e)
-			if dfs(e.to) {
-				return true
+			via[e.to.id] = e
+			if e.to == b {
+				var path []*edge
+				for x := e; x != nil; x = via[x.from.id] {
+					path = append(path, x)
+				}
+				for i, j := 0, len(path)-1; i < j; i, j = i+1, j-1 {
+					path[i], path[j] = path[j], path[i]
+				}
+				return path
 			}
-			path = path[:len(path)-1]
+			queue = append(queue, e.to)
 		}
-		return false
-	}
-	if dfs(a) {
-		return path
 	}
 	return nil
 }
@@ -239,6 +366,42 @@ func gated(path []*edge, e *edge) bool {
 		}
 	}
 	return len(common) > 0
+}
+
+// longerCopy reports whether a cycle on a strict subset of the locks of
+// cycle was reported already. graphMu held.
+func longerCopy(cycle []*edge) bool {
+	set := make(map[uint64]bool, len(cycle))
+	for _, e := range cycle {
+		set[e.from.id] = true
+	}
+	for _, r := range reportedCycles {
+		if len(r) >= len(set) {
+			continue
+		}
+		sub := true
+		for id := range r {
+			if !set[id] {
+				sub = false
+				break
+			}
+		}
+		if sub {
+			return true
+		}
+	}
+	return false
+}
+
+func rememberCycle(cycle []*edge) {
+	if len(reportedCycles) >= maxCycleMemory {
+		return
+	}
+	set := make(map[uint64]bool, len(cycle))
+	for _, e := range cycle {
+		set[e.from.id] = true
+	}
+	reportedCycles = append(reportedCycles, set)
 }
 
 func intersect(a, b []uint64) []uint64 {
@@ -257,20 +420,34 @@ func intersect(a, b []uint64) []uint64 {
 // inversionReport describes a lock-order cycle; cycle[i].to == cycle[i+1].from.
 func inversionReport(cycle []*edge) *Report {
 	r := &Report{Kind: KindLockOrder, Time: wallTime(nanotime())}
+	names := map[uint64]string{}
+	count := map[string]int{}
+	for _, e := range cycle {
+		if _, ok := names[e.from.id]; !ok {
+			names[e.from.id] = e.from.name
+			count[e.from.name]++
+		}
+	}
+	for id, n := range names {
+		if count[n] > 1 {
+			names[id] = fmt.Sprintf("%s (#%d)", n, id)
+		}
+	}
 	var order, keys []string
 	for _, e := range cycle {
-		order = append(order, e.from.name)
-		r.Locks = append(r.Locks, LockRef{ID: e.from.id, Name: e.from.name, Type: e.from.typ})
+		from, to := names[e.from.id], names[e.to.id]
+		order = append(order, from)
+		r.Locks = append(r.Locks, LockRef{ID: e.from.id, Name: from, Type: e.from.typ})
 		r.Edges = append(r.Edges, Edge{
-			From: e.from.name, To: e.to.name, Goroutine: e.g,
+			From: from, To: to, Goroutine: e.g,
 			FromStack: stackFrames(e.fromStk), ToStack: stackFrames(e.toStk),
 		})
 		keys = append(keys, fmt.Sprintf("%s>%s", siteOf(e.fromPC, 0).Site(), firstSite(e.toStk)))
 	}
-	order = append(order, cycle[0].from.name)
+	order = append(order, names[cycle[0].from.id])
 	last := cycle[len(cycle)-1]
 	r.Summary = fmt.Sprintf("potential deadlock: lock-order inversion %s (goroutine %d took %s then %s; it was taken the other way before)",
-		strings.Join(order, " -> "), last.g, last.from.name, last.to.name)
+		strings.Join(order, " -> "), last.g, names[last.from.id], names[last.to.id])
 	r.Key = string(KindLockOrder) + "|" + strings.Join(sortedCopy(keys), "|")
 	return r
 }

@@ -96,7 +96,10 @@ func (m *Mutex) Unlock() {
 	if !goidFast {
 		id = goidSlow()
 	}
-	m.c.unlockWrite(id, getfp(), mutexType)
+	if r := m.c.unlockWrite(id, getfp(), mutexType); r != nil {
+		m.mu.Unlock()
+		panic(r)
+	}
 	m.mu.Unlock()
 }
 
@@ -112,9 +115,13 @@ func (m *Mutex) lock(fp unsafe.Pointer, ctx context.Context) {
 
 // lockSlow waits for the lock: outlined so that Lock stays small.
 func (m *Mutex) lockSlow(fp unsafe.Pointer, id int64, g *gstate, ctx context.Context) {
-	w := m.c.beginWait(g, id, fp, mutexType, Write, ctx)
+	w, r := m.c.beginWait(g, id, fp, mutexType, Write)
+	if r != nil {
+		panic(r) // LOCKSCOPE_ON_REPORT=panic: before blocking, the lock untouched
+	}
 	m.mu.Lock()
-	m.c.endWait(w, g, id, fp, mutexType, Write, ctx)
+	now := m.c.endWait(w, id, Write, ctx)
+	m.c.acquired(g, id, fp, mutexType, Write, false, ctx, now)
 }
 
 func (m *Mutex) tryLock(fp unsafe.Pointer, ctx context.Context) bool {
@@ -211,8 +218,7 @@ func SetName(l sync.Locker, name string) {
 	if c == nil {
 		return
 	}
-	m := c.metaFor(typ, 0, 0)
-	m.name.Store(&name)
+	c.setName(typ, name)
 }
 
 // Enabled reports whether lockscope is recording: false under the

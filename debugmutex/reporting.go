@@ -23,9 +23,15 @@ import (
 const reportBurst = 20
 
 type reportState struct {
-	mu       sync.Mutex
-	byKey    map[string]*Report
-	order    []string
+	mu    sync.Mutex
+	byKey map[string]*Report
+	order []string
+	// seen remembers the keys of problems beyond maxKeptReports (by hash):
+	// they are delivered once and counted after, like the kept ones, but
+	// not kept whole. Beyond maxSeenKeys problems, new ones are dropped and
+	// counted (Dropped.Reports): a bounded table never delivers a repeat.
+	seen     map[uint64]int
+	dropped  int64
 	handlers map[int]func(Report)
 	nextH    int
 	file     *os.File
@@ -37,22 +43,46 @@ type reportState struct {
 	outMu    sync.Mutex // serialises writes so blocks do not interleave
 }
 
-var reports = reportState{byKey: map[string]*Report{}, handlers: map[int]func(Report){}, stderr: os.Stderr}
+var reports = reportState{byKey: map[string]*Report{}, seen: map[uint64]int{}, handlers: map[int]func(Report){}, stderr: os.Stderr}
 
-// maxKeptReports bounds the distinct problems remembered.
-const maxKeptReports = 10000
+const (
+	// maxKeptReports bounds the distinct problems kept whole (Reports).
+	maxKeptReports = 10000
+	// maxSeenKeys bounds the distinct problems remembered at all.
+	maxSeenKeys = 1 << 20
+)
 
-// emit delivers r and applies the configured action.
-func emit(r *Report, canPanic bool) {
-	if deliver(r, true) && canPanic {
-		switch Action(cfg.action.Load()) {
-		case Panic:
-			panic(r)
-		case Exit:
-			os.Exit(ExitCode)
+// emitAll delivers rs and applies the configured action: for Exit it exits;
+// for Panic it returns the first new report, for the caller to panic with
+// once the lock is back in the state sync would leave it in (a report
+// action never changes what the lock does).
+func emitAll(rs []*Report) *Report {
+	var panicWith *Report
+	for _, r := range rs {
+		if p := emit(r); p != nil && panicWith == nil {
+			panicWith = p
 		}
 	}
+	return panicWith
 }
+
+// emit delivers r and applies the configured action (see emitAll).
+func emit(r *Report) *Report {
+	if !deliver(r, true) {
+		return nil
+	}
+	switch Action(cfg.action.Load()) {
+	case Panic:
+		return r
+	case Exit:
+		exitForReport()
+	}
+	return nil
+}
+
+// emitNoAction delivers r whatever the configured action (the watchdog's
+// reports, made on no goroutine of the program's).
+func emitNoAction(r *Report) { deliver(r, true) }
 
 // deliver dedupes and delivers r. It reports whether r was new.
 func deliver(r *Report, applyLimit bool) bool {
@@ -68,6 +98,19 @@ func deliver(r *Report, applyLimit bool) bool {
 	if len(reports.order) < maxKeptReports {
 		reports.byKey[r.Key] = r
 		reports.order = append(reports.order, r.Key)
+	} else {
+		h := hashString(r.Key)
+		if _, ok := reports.seen[h]; ok {
+			reports.seen[h]++
+			reports.mu.Unlock()
+			return false
+		}
+		if len(reports.seen) >= maxSeenKeys {
+			reports.dropped++
+			reports.mu.Unlock()
+			return false
+		}
+		reports.seen[h] = 1
 	}
 	print := !cfg.quiet.Load()
 	if applyLimit {
@@ -92,12 +135,12 @@ func deliver(r *Report, applyLimit bool) bool {
 	}
 	f := reportFile()
 	stderr := reports.stderr
-	cp := *r
+	cp := *r // the kept report's Count changes under reports.mu: work on a copy
 	reports.mu.Unlock()
 
 	reports.outMu.Lock()
 	if print {
-		fmt.Fprint(stderr, r.String())
+		fmt.Fprint(stderr, cp.String())
 	}
 	if f != nil {
 		if b, err := json.Marshal(&cp); err == nil {
@@ -110,9 +153,31 @@ func deliver(r *Report, applyLimit bool) bool {
 		h(cp)
 	}
 	if anyRep.Load() {
-		publishEvent(Event{Kind: EventReport, Start: r.Time, Report: &cp})
+		ev := cp
+		publishEvent(Event{Kind: EventReport, Start: cp.Time, Report: &ev})
 	}
 	return true
+}
+
+func hashString(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+// exitForReport ends the process for the Exit action, after the report is
+// written (deliver wrote it synchronously).
+func exitForReport() {
+	reports.mu.Lock()
+	f := reports.file
+	reports.mu.Unlock()
+	if f != nil {
+		f.Sync()
+	}
+	os.Exit(ExitCode)
 }
 
 // reportFile opens LOCKSCOPE_REPORT_FILE once. reports.mu held.
@@ -162,6 +227,14 @@ func Reports() []Report {
 		out = append(out, *reports.byKey[k])
 	}
 	return out
+}
+
+// reportsDropped returns how many distinct problems were not delivered
+// because the table of problems seen was full.
+func reportsDropped() int64 {
+	reports.mu.Lock()
+	defer reports.mu.Unlock()
+	return reports.dropped
 }
 
 // SetOutput sends the readable reports to w instead of standard error

@@ -102,17 +102,20 @@ func (rw *RWMutex) RUnlock() {
 		id = goidSlow()
 	}
 	if g := probeG(id); g != nil && g.n > 0 {
-		if e := g.entry(g.n - 1); e.lock() == &rw.c && ldInt32(&e.flags)&flagRead != 0 &&
-			ldInt64(&e.start) == 0 && atomic.LoadInt32(&e.released) == 0 {
-			// The common case: our newest hold, untimed.
-			stInt64(&rw.c.lastUnlockG, id)
-			stUintptr(&rw.c.lastUnlockPC, *(*uintptr)(unsafe.Add(fp, ptrSize)))
+		if e := g.entry(g.n - 1); e.lock == uintptr(unsafe.Pointer(&rw.c)) && e.flags&flagRead != 0 &&
+			ldInt64(&e.start) == 0 && e.pend == nil && atomic.LoadInt32(&e.released) == 0 {
+			// The common case: our newest hold, untimed, nothing pending.
+			rw.c.noteUnlock(id, fp)
 			g.pop(e)
 			rw.rw.RUnlock()
 			return
 		}
 	}
-	rw.runlock(fp, id)
+	if r := rw.runlock(fp, id); r != nil {
+		rw.rw.RUnlock()
+		panic(r)
+	}
+	rw.rw.RUnlock()
 }
 
 // Lock locks rw for writing. If the lock is already locked for reading or
@@ -154,7 +157,10 @@ func (rw *RWMutex) Unlock() {
 		rw.rw.Unlock()
 		return
 	}
-	rw.c.unlockWrite(curGoid(), getfp(), rwMutexType)
+	if r := rw.c.unlockWrite(curGoid(), getfp(), rwMutexType); r != nil {
+		rw.rw.Unlock()
+		panic(r)
+	}
 	rw.rw.Unlock()
 }
 
@@ -177,9 +183,13 @@ func (rw *RWMutex) lock(fp unsafe.Pointer, ctx context.Context) {
 		rw.c.acquired(g, id, fp, rwMutexType, Write, false, ctx, 0)
 		return
 	}
-	w := rw.c.beginWait(g, id, fp, rwMutexType, Write, ctx)
+	w, r := rw.c.beginWait(g, id, fp, rwMutexType, Write)
+	if r != nil {
+		panic(r)
+	}
 	rw.rw.Lock()
-	rw.c.endWait(w, g, id, fp, rwMutexType, Write, ctx)
+	now := rw.c.endWait(w, id, Write, ctx)
+	rw.c.acquired(g, id, fp, rwMutexType, Write, false, ctx, now)
 }
 
 func (rw *RWMutex) tryLock(fp unsafe.Pointer, ctx context.Context) bool {
@@ -206,9 +216,13 @@ func (rw *RWMutex) rlock(fp unsafe.Pointer, ctx context.Context) {
 }
 
 func (rw *RWMutex) rlockSlow(fp unsafe.Pointer, id int64, g *gstate, ctx context.Context) {
-	w := rw.c.beginWait(g, id, fp, rwMutexType, Read, ctx)
+	w, r := rw.c.beginWait(g, id, fp, rwMutexType, Read)
+	if r != nil {
+		panic(r)
+	}
 	rw.rw.RLock()
-	rw.c.endWait(w, g, id, fp, rwMutexType, Read, ctx)
+	now := rw.c.endWait(w, id, Read, ctx)
+	rw.c.acquired(g, id, fp, rwMutexType, Read, false, ctx, now)
 }
 
 func (rw *RWMutex) tryRLock(fp unsafe.Pointer, ctx context.Context) bool {
@@ -221,26 +235,31 @@ func (rw *RWMutex) tryRLock(fp unsafe.Pointer, ctx context.Context) bool {
 	return false
 }
 
-func (rw *RWMutex) runlock(fp unsafe.Pointer, id int64) {
+// runlock is RUnlock's bookkeeping in the general case, before the real
+// RUnlock; it returns a report whose action is a panic, for the caller to
+// panic with after the real RUnlock.
+func (rw *RWMutex) runlock(fp unsafe.Pointer, id int64) *Report {
 	c := &rw.c
+	var r *Report
+	g := lookupG(id)
 	var e *heldEntry
-	if g := lookupG(id); g != nil {
+	if g != nil {
 		e = g.findHeld(c, Read)
 	}
-	if e == nil {
-		// Not ours: another goroutine's read hold, released on its behalf
-		// (legal), or no read hold at all (sync's fatal error next).
-		if !c.releaseReadFor(id) {
-			c.unlockOfUnlocked(id, fp, rwMutexType, Read)
-		}
-	} else {
+	switch {
+	case e != nil:
 		if ldInt64(&e.start) != 0 {
-			c.released(e, Read)
+			c.released(e, rwMutexType, Read)
 		}
-		e.rec.pop(e)
+		r = g.popReporting(e)
+	case g != nil && g.untrackedHeld > 0:
+		// One of our holds that nesting too deep left untracked.
+		g.untrackedHeld--
+	case c.releaseReadFor(id):
+		// Another goroutine's read hold, released on its behalf (legal).
+	case syncUnlocked(c, rwMutexType, Read):
+		c.unlockOfUnlocked(id, fp, rwMutexType, Read) // sync's fatal error next
 	}
-	pc, _ := callerPCs(fp)
-	stInt64(&c.lastUnlockG, id)
-	stUintptr(&c.lastUnlockPC, pc)
-	rw.rw.RUnlock()
+	c.noteUnlock(id, fp)
+	return r
 }

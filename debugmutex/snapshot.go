@@ -22,10 +22,6 @@ func Snapshot() State {
 			if e == nil || !e.live() {
 				continue
 			}
-			c := e.lock()
-			if c == nil {
-				continue
-			}
 			start := ldInt64(&e.start)
 			if start == 0 {
 				atomic.CompareAndSwapInt64(&e.start, 0, now)
@@ -33,23 +29,28 @@ func Snapshot() State {
 			}
 			pc1, pc2 := e.site()
 			st.Held = append(st.Held, Holding{
-				Lock: c.getMeta().info(), Mode: e.mode(), Goroutine: id,
-				Site: siteOf(pc1, pc2), Since: wallTime(start), For: time.Duration(now - start),
+				Lock: e.lockInfo(), Mode: e.mode(), Goroutine: id,
+				Site: siteOf(pc1, pc2), Since: wallTime(start), For: time.Duration(max(now-start, 0)),
 				Exact: e.exact(), Stack: append([]uintptr(nil), stackPCs(e.stackOrSite())...),
 			})
 		}
 	})
-	gtableMu.Unlock()
-
 	waitMu.Lock()
-	for _, w := range waiting {
-		st.Waiting = append(st.Waiting, Waiting{
-			Lock: w.meta.info(), Mode: w.mode, Goroutine: w.g.goid,
-			Site: siteOf(w.pc1, w.pc2), Since: wallTime(w.since), For: time.Duration(now - w.since),
-			Holder: w.holder, Stack: append([]uintptr(nil), stackPCs(w.stack)...),
+	if nwaiting > 0 {
+		forEachG(func(id int64, g *gstate) {
+			w := &g.wait
+			if !w.active {
+				return
+			}
+			st.Waiting = append(st.Waiting, Waiting{
+				Lock: w.meta.info(), Mode: w.mode, Goroutine: w.g.goid,
+				Site: siteOf(w.pc1, w.pc2), Since: wallTime(w.since), For: time.Duration(max(now-w.since, 0)),
+				Holder: w.holder, Stack: append([]uintptr(nil), stackPCs(w.stack)...),
+			})
 		})
 	}
 	waitMu.Unlock()
+	gtableMu.Unlock()
 	sort.Slice(st.Held, func(i, j int) bool { return st.Held[i].For > st.Held[j].For })
 	sort.Slice(st.Waiting, func(i, j int) bool { return st.Waiting[i].For > st.Waiting[j].For })
 	return st

@@ -52,7 +52,8 @@ var (
 func addStat(kind StatKind, stack uint32, meta *lockMeta, mode Mode, count, nanos int64) {
 	info := meta.info()
 	k := statKey{kind: kind, mode: mode, stack: stack, lock: info.Name, typ: info.Type}
-	s := &statTab[(uint64(stack)*31+uint64(kind)*7+uint64(info.ID))%statShards]
+	// Rows are keyed by name, so shard by name: one key, one shard.
+	s := &statTab[(uint64(stack)*31+uint64(kind)*7+hashString(info.Name))%statShards]
 	s.mu.Lock()
 	v := s.rows[k]
 	if v == nil {
@@ -101,7 +102,7 @@ var (
 // frame is fp.
 func (c *lockCore) tryFailed(fp unsafe.Pointer, typ string, mode Mode) {
 	pc1, pc2 := callerPCs(fp)
-	meta := c.metaFor(typ, pc1, pc2)
+	meta := c.metaFor(nil, typ, pc1, pc2)
 	h := (uint64(pc1)*0x9E3779B97F4A7C15 ^ meta.id*0xBF58476D1CE4E5B9 ^ uint64(mode)) >> (64 - trySlotsBits)
 	for p := uint64(0); p < 32; p++ {
 		s := &tryTab[(h+p)&(trySlots-1)]
@@ -229,10 +230,19 @@ type Dropped struct {
 	Stacks int64
 	// TryLockSites: TryLock failures not attributed to a site.
 	TryLockSites int64
-	// Goroutines: goroutines whose holds were not tracked (record table full).
+	// Goroutines: goroutines whose holds were not tracked. Always 0: the
+	// record table grows with the goroutines; kept for compatibility.
 	Goroutines int64
-	// Nesting: acquisitions not tracked because more than 64 locks were held.
+	// Nesting: acquisitions not tracked because a goroutine held more than
+	// 4036 locks at once. Their unlocks pay them off; nothing is reported
+	// about them.
 	Nesting int64
+	// Edges: lock-order dependencies not recorded because the graph (256K
+	// edges) or a hold's pending list (256) was full.
+	Edges int64
+	// Reports: distinct problems not delivered because a million distinct
+	// problems had been seen already (repeats of those are still counted).
+	Reports int64
 }
 
 // DroppedCounts reports what lockscope's bounded tables had to drop.
@@ -242,7 +252,7 @@ func DroppedCounts() Dropped {
 	stacksFullMu.Unlock()
 	d := Dropped{
 		StatRows: statsDropped.Load(), Stacks: st,
-		TryLockSites: tryOverflow.Load(), Goroutines: guntrack.Load(),
+		TryLockSites: tryOverflow.Load(), Edges: edgesDropped.Load(), Reports: reportsDropped(),
 	}
 	gtableMu.Lock()
 	forEachG(func(_ int64, g *gstate) { d.Nesting += g.untracked.Load() })

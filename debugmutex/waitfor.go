@@ -11,67 +11,134 @@ import (
 
 // The wait-for graph.
 //
-// A goroutine that finds a lock busy becomes a waiter: its record says which
-// lock it wants and how, and it is added to the list of waiting goroutines.
-// Then, before it blocks, the graph is searched for a cycle through it:
-// a writer is blocked by the lock's writer and by every goroutine that
-// read-holds it; a reader is blocked by the writer and by the writers queued
-// for the lock (Go's RWMutex makes new readers wait behind a queued writer).
-// Only waiting goroutines can be on a cycle, so the search walks the waiting
-// list, not every goroutine. The last goroutine to block closes the cycle
+// A goroutine that finds a lock busy becomes a waiter of that lock: its
+// record says which lock it wants and how, and it joins the lock's waiter
+// set (in the lock's meta), and, for every lock it read-holds, that lock's
+// set of waiting read-holders. Then, before it blocks, the graph is searched
+// from it through holders only: a writer is blocked by the lock's writer and
+// by the waiting goroutines that read-hold it; a reader by the writer and by
+// the writers queued for the lock (Go's RWMutex makes new readers wait
+// behind a queued writer; all queued writers of one lock are blocked by the
+// same goroutines, so one of them stands for all). Goroutines that are not
+// waiting cannot be on a cycle, so the search visits only waiting goroutines
+// reachable from this one: its cost does not grow with the number of
+// goroutines waiting elsewhere. The last goroutine to block closes a cycle
 // and finds it, at once.
 //
+// Hand-offs: Go allows a lock to be unlocked by a goroutine other than the
+// one that locked it. Once that has happened to a lock, its holder is not
+// taken for the goroutine that will release it: such a lock is not an edge
+// of the wait-for graph.
+//
 // A goroutine blocked on a lock it holds itself is usually a recursive lock,
-// but Go allows a lock to be unlocked by another goroutine (a mutex used as a
-// baton). So such a wait is reported only if it lasts the recursive grace
-// period (default 1s) with the lock still held by that goroutine, and never
-// for a lock that has already been unlocked by a goroutine other than the one
-// that locked it.
+// but the lock may be a baton another goroutine will unlock. So such a wait
+// is reported only if it lasts the recursive grace period (default 1s) with
+// the lock still held by that goroutine, and never for a lock that has been
+// unlocked by a goroutine other than the one that locked it.
+//
+// The search runs under waitMu, one mutex for the whole graph: the work done
+// under it is the registration (a few appends) and the search (the waiters
+// reachable through holders), so the critical section stays short however
+// many goroutines wait. Lock order inside lockscope: see lockrank.go.
 
 type waiter struct {
 	g      *gstate
 	active bool
-	core   *lockCore
+	// lock is the awaited lock's address. While the waiter is active the
+	// waiting goroutine, blocked inside Lock, keeps the lock alive, so a
+	// search under waitMu may follow it; nothing else may.
+	lock   uintptr
+	lockID uint64
 	meta   *lockMeta
+	typ    string
 	mode   Mode
 	since  int64 // nanotime the wait began
 	stack  uint32
 	pc1    uintptr
 	pc2    uintptr
-	ctx    context.Context
 
 	holder      int64  // writer holding the lock when the wait began
 	holderStack uint32 // its acquire stack, or site
+
+	idx   int     // position in meta.waiters
+	rh    []rhReg // registrations as a waiting read-holder
+	visit uint64  // search epoch that last visited this waiter
 
 	selfWait     bool  // waits for a lock it holds itself
 	selfSeq      int64 // nanotime after which the self-wait is reported
 	reportedLong bool
 }
 
+// rhWait is a waiting goroutine that read-holds a lock: an element of the
+// lock's meta.rhWaiters.
+type rhWait struct {
+	w   *waiter
+	e   *heldEntry
+	gen uint32 // e.gen at registration: the hold still is the one registered
+	k   int    // index of this registration in w.rh
+}
+
+type rhReg struct {
+	m   *lockMeta
+	idx int // position in m.rhWaiters
+}
+
 var (
-	waitMu  sync.Mutex
-	waiting []*waiter // guarded by waitMu
+	waitMu      sync.Mutex
+	nwaiting    int    // goroutines waiting, guarded by waitMu
+	searchEpoch uint64 // guarded by waitMu
 )
 
+// core returns the awaited lock. Only under waitMu while w is active.
+func (w *waiter) core() *lockCore { return *(**lockCore)(unsafe.Pointer(&w.lock)) }
+
+// lockOf returns the lock of the owner's entry e if its memory still holds
+// that lock, or nil. Only the owner calls it, for a lock it holds: a held
+// lock is reachable by the program unless the program dropped it while
+// holding it, and the id check rules out memory that was reused since.
+func lockOf(e *heldEntry) *lockCore {
+	c := *(**lockCore)(unsafe.Pointer(&e.lock))
+	if c == nil || ldUint64(&c.id) != e.lockID {
+		return nil
+	}
+	return c
+}
+
+// entryMeta returns the meta of the owner's held entry e, creating it if the
+// lock had none when it was taken.
+func entryMeta(g *gstate, e *heldEntry) *lockMeta {
+	if m := e.getMeta(); m != nil {
+		return m
+	}
+	c := lockOf(e)
+	if c == nil {
+		return nil
+	}
+	m := c.metaFor(g, e.typ(), e.pc1, e.pc2)
+	stPtr(&e.meta, unsafe.Pointer(m))
+	return m
+}
+
 // beginWait registers the calling goroutine as waiting for c and checks for
-// a deadlock before it blocks. fp is the lock method's frame.
-func (c *lockCore) beginWait(g *gstate, id int64, fp unsafe.Pointer, typ string, mode Mode, ctx context.Context) *waiter {
+// a deadlock before it blocks. fp is the lock method's frame. It returns the
+// report whose configured action is a panic, if one was made: the caller
+// panics with it instead of blocking.
+func (c *lockCore) beginWait(g *gstate, id int64, fp unsafe.Pointer, typ string, mode Mode) (*waiter, *Report) {
 	now := nanotime()
 	pc1, pc2 := callerPCs(fp)
-	meta := c.metaFor(typ, pc1, pc2)
+	meta := c.metaFor(g, typ, pc1, pc2)
 	stack := captureStack(fp)
+	var reports []*Report
 
-	// Lock order first: an inversion is worth reporting even (especially)
-	// when this wait then deadlocks.
+	// Lock order first: what this goroutine holds while it waits is a
+	// dependency, checked exactly as for an acquisition that did not wait.
 	if g != nil && g.n > 0 {
 		if g.holes || g.hasReleased() {
 			g.trim()
 		}
 		if top := g.top(); top != nil {
-			chain := chainMix(top.chain, c, mode)
-			if !chainKnown(chain) {
-				lockOrderSlow(g, id, c, meta, mode, fp, chain)
-			}
+			chain := chainMix(g.chainOf(top), ldUint64(&c.id), mode)
+			checkOrder(g, id, c, typ, mode, fp, chain)
 		}
 	}
 
@@ -82,128 +149,195 @@ func (c *lockCore) beginWait(g *gstate, id int64, fp unsafe.Pointer, typ string,
 		w = &waiter{g: &gstate{goid: id}}
 	}
 	holder := ldInt64(&c.holder)
-	*w = waiter{
-		g: w.g, core: c, meta: meta, mode: mode, since: now, stack: stack,
-		pc1: pc1, pc2: pc2, ctx: ctx, holder: holder,
-	}
-	if holder != 0 {
-		if he := c.writerEntry(holder); he != nil {
-			w.holderStack = he.stackOrSite()
-		}
+	var holderStack uint32
+	if he := c.writerEntry(holder); he != nil {
+		holderStack = he.stackOrSite()
 	}
 
 	waitMu.Lock()
+	rh := w.rh[:0]
+	*w = waiter{
+		g: w.g, lock: uintptr(unsafe.Pointer(c)), lockID: ldUint64(&c.id), meta: meta, typ: typ, mode: mode,
+		since: now, stack: stack, pc1: pc1, pc2: pc2, holder: holder, holderStack: holderStack, rh: rh,
+	}
 	w.active = true
-	waiting = append(waiting, w)
+	nwaiting++
+	w.idx = len(meta.waiters)
+	meta.waiters = append(meta.waiters, w)
+	if g != nil {
+		n := g.n
+		for i := int32(0); i < n; i++ {
+			e := g.entry(i)
+			if !e.live() || e.mode() != Read {
+				continue
+			}
+			if m := entryMeta(g, e); m != nil {
+				w.rh = append(w.rh, rhReg{m: m, idx: len(m.rhWaiters)})
+				m.rhWaiters = append(m.rhWaiters, rhWait{w: w, e: e, gen: e.gen, k: len(w.rh) - 1})
+			}
+		}
+	}
 	cycle := findCycle(w)
-	if len(cycle) == 1 && atomic.LoadInt32(&c.handedOff) == 0 {
+	if len(cycle) == 1 && !c.handedOff() {
 		w.selfWait = true
 		w.selfSeq = now + cfg.recursiveGrace.Load()
 	}
-	var rep *Report
 	if len(cycle) > 1 {
-		rep = deadlockReport(cycle)
+		reports = append(reports, deadlockReport(cycle))
+		// The goroutines of the cycle hold what they hold for good: what
+		// was pending on their holds is now proven, and committed (they
+		// are blocked, so their records stand still while waitMu is held).
+		for _, x := range cycle {
+			reports = append(reports, commitAllPending(x.g)...)
+		}
 	}
 	waitMu.Unlock()
 
-	if rep != nil {
-		emit(rep, true)
-	}
+	panicWith := emitAll(reports)
 	if w.selfWait {
 		kickWatchdogAfter(cfg.recursiveGrace.Load())
 	}
-	return w
+	if panicWith != nil {
+		c.endWaitAbandoned(w)
+	}
+	return w, panicWith
 }
 
-// endWait records a finished wait and the acquisition that ended it.
-func (c *lockCore) endWait(w *waiter, g *gstate, id int64, fp unsafe.Pointer, typ string, mode Mode, ctx context.Context) {
-	now := nanotime()
+// endWaitAbandoned unregisters a wait that will not happen (the configured
+// action panics instead).
+func (c *lockCore) endWaitAbandoned(w *waiter) {
 	waitMu.Lock()
-	for i, x := range waiting {
-		if x == w {
-			last := len(waiting) - 1
-			waiting[i] = waiting[last]
-			waiting[last] = nil
-			waiting = waiting[:last]
-			break
-		}
+	w.unregister()
+	waitMu.Unlock()
+}
+
+// unregister removes w from the lock's waiters and from the read-holder
+// sets, and drops its references. waitMu held.
+func (w *waiter) unregister() {
+	if !w.active {
+		return
 	}
+	m := w.meta
+	last := len(m.waiters) - 1
+	if w.idx != last {
+		m.waiters[w.idx] = m.waiters[last]
+		m.waiters[w.idx].idx = w.idx
+	}
+	m.waiters[last] = nil
+	m.waiters = m.waiters[:last]
+	if cap(m.waiters) > 64 && len(m.waiters) < cap(m.waiters)/4 {
+		m.waiters = append([]*waiter(nil), m.waiters...)
+	}
+	for k := range w.rh {
+		r := &w.rh[k]
+		rm := r.m
+		last := len(rm.rhWaiters) - 1
+		if r.idx != last {
+			moved := rm.rhWaiters[last]
+			rm.rhWaiters[r.idx] = moved
+			moved.w.rh[moved.k].idx = r.idx
+		}
+		rm.rhWaiters[last] = rhWait{}
+		rm.rhWaiters = rm.rhWaiters[:last]
+		if cap(rm.rhWaiters) > 64 && len(rm.rhWaiters) < cap(rm.rhWaiters)/4 {
+			rm.rhWaiters = append([]rhWait(nil), rm.rhWaiters...)
+		}
+		r.m = nil
+	}
+	w.rh = w.rh[:0]
 	w.active = false
+	w.selfWait = false
+	w.lock = 0
+	w.meta = nil
+	nwaiting--
+}
+
+// endWait records a finished wait; the caller then records the acquisition.
+func (c *lockCore) endWait(w *waiter, id int64, mode Mode, ctx context.Context) (now int64) {
+	now = nanotime()
+	waitMu.Lock()
+	meta, since, stack, holder, holderStack := w.meta, w.since, w.stack, w.holder, w.holderStack
+	w.unregister()
 	waitMu.Unlock()
 
-	wait := now - w.since
-	addStat(StatWait, w.stack, w.meta, mode, 1, wait)
-	addStat(StatWaitByHolder, w.holderStack, w.meta, mode, 1, wait)
+	wait := now - since
+	addStat(StatWait, stack, meta, mode, 1, wait)
+	addStat(StatWaitByHolder, holderStack, meta, mode, 1, wait)
 	if wait >= minWaitSubscribed() {
 		publishEvent(Event{
-			Kind: EventWait, Lock: w.meta.info(), Mode: mode, Goroutine: id,
-			Start: wallTime(w.since), Duration: durationNS(wait), Stack: stackPCs(w.stack),
-			Holder: w.holder, HolderStack: stackPCs(w.holderStack), Context: ctx,
+			Kind: EventWait, Lock: meta.info(), Mode: mode, Goroutine: id,
+			Start: wallTime(since), Duration: durationNS(wait), Stack: stackPCs(stack),
+			Holder: holder, HolderStack: stackPCs(holderStack), Context: ctx,
 		})
 	}
-	c.acquired(g, id, fp, typ, mode, false, ctx, now)
+	return now
 }
 
 // findCycle returns the waiters on a wait-for cycle through start, start
 // first, or nil. A cycle of one is a goroutine waiting for itself. Callers
 // hold waitMu.
 func findCycle(start *waiter) []*waiter {
-	path := []*waiter{start}
-	seen := map[*gstate]bool{start.g: true}
-	var dfs func(w *waiter) []*waiter
-	dfs = func(w *waiter) []*waiter {
-		for _, b := range blockers(w) {
-			if b == start {
-				return path
-			}
-			if seen[b.g] {
-				continue
-			}
-			seen[b.g] = true
-			path = append(path, b)
-			if r := dfs(b); r != nil {
-				return r
-			}
-			path = path[:len(path)-1]
-		}
-		return nil
+	searchEpoch++
+	s := search{start: start, epoch: searchEpoch, path: []*waiter{start}}
+	start.visit = s.epoch
+	if s.dfs(start) {
+		return s.path
 	}
-	return dfs(start)
+	return nil
 }
 
-// blockers returns the waiting goroutines (as their waiters) that keep w
-// waiting. Goroutines that are not waiting cannot be on a cycle and are
-// left out. Callers hold waitMu.
-func blockers(w *waiter) []*waiter {
-	c := w.core
-	var out []*waiter
-	handedOff := atomic.LoadInt32(&c.handedOff) != 0
-	if h := ldInt64(&c.holder); h != 0 && !handedOff {
-		for _, x := range waiting {
-			if x.g.goid == h {
-				out = append(out, x)
-			}
-		}
-	}
-	for _, x := range waiting {
-		switch {
-		case w.mode == Write && x.g.findHeldAny(c, Read):
-			out = append(out, x)
-		case w.mode == Read && x != w && x.core == c && x.mode == Write:
-			out = append(out, x)
-		}
-	}
-	return out
+type search struct {
+	start *waiter
+	epoch uint64
+	path  []*waiter
 }
 
-// findHeldAny reports whether the goroutine holds c in mode. Observers may
-// call it: it reads the entries with racy loads.
-func (g *gstate) findHeldAny(c *lockCore, mode Mode) bool {
-	n := g.count()
-	for i := int32(0); i < n; i++ {
-		e := g.entry(i)
-		if e != nil && e.lock() == c && e.mode() == mode && atomic.LoadInt32(&e.released) == 0 {
+func (s *search) dfs(x *waiter) bool {
+	return forBlockers(x, func(b *waiter) bool {
+		if b == s.start {
 			return true
+		}
+		if b.visit == s.epoch {
+			return false
+		}
+		b.visit = s.epoch
+		s.path = append(s.path, b)
+		if s.dfs(b) {
+			return true
+		}
+		s.path = s.path[:len(s.path)-1]
+		return false
+	})
+}
+
+// forBlockers calls f for each waiting goroutine (as its waiter) that keeps
+// x waiting, until f returns true; it reports whether f did. Goroutines that
+// are not waiting cannot be on a cycle and are left out. waitMu held.
+func forBlockers(x *waiter, f func(*waiter) bool) bool {
+	c := x.core()
+	if c.handedOff() {
+		return false
+	}
+	if h := ldInt64(&c.holder); h != 0 {
+		if hg := findG(h); hg != nil && hg.wait.active && hg.wait.g == hg {
+			if f(&hg.wait) {
+				return true
+			}
+		}
+	}
+	m := x.meta
+	if x.mode == Write {
+		for i := 0; i < len(m.rhWaiters); i++ {
+			r := m.rhWaiters[i]
+			if r.w.active && r.e.live() && ldUint32(&r.e.gen) == r.gen && f(r.w) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, q := range m.waiters {
+		if q != x && q.mode == Write {
+			return f(q) // every queued writer is blocked by the same goroutines
 		}
 	}
 	return false
@@ -218,11 +352,16 @@ func (w *waiter) wants() string {
 
 func deadlockReport(cycle []*waiter) *Report {
 	r := &Report{Kind: KindDeadlock, Time: wallTime(nanotime())}
+	metas := make([]*lockMeta, len(cycle))
+	for i, w := range cycle {
+		metas[i] = w.meta
+	}
+	names := displayNames(metas)
 	var parts, keys []string
 	for i, w := range cycle {
 		next := cycle[(i+1)%len(cycle)]
-		name := w.meta.Name()
-		if w.mode == Read && next.core == w.core && next.mode == Write {
+		name := names[w.meta.id]
+		if w.mode == Read && next.lock == w.lock && next.mode == Write {
 			// Not a holder: a writer queued for the lock, which Go's RWMutex
 			// makes new readers wait behind.
 			parts = append(parts, fmt.Sprintf("goroutine %d waits for %s %s behind goroutine %d, queued to write-lock it",
@@ -232,12 +371,12 @@ func deadlockReport(cycle []*waiter) *Report {
 				w.g.goid, w.wants(), name, next.g.goid))
 		}
 		keys = append(keys, siteOf(w.pc1, w.pc2).Site())
-		r.Locks = appendLock(r.Locks, w.meta)
+		r.Locks = appendLock(r.Locks, w.meta, name)
 		r.Goroutines = append(r.Goroutines, GoroutineRef{
 			ID: w.g.goid, Role: "waits for " + w.wants(), Lock: name,
 			For: durationNS(nanotime() - w.since), Stack: stackFrames(w.stack),
 		})
-		if hs := holdStackOf(next.g, w.core); len(hs) > 0 {
+		if hs := holdStackOf(next.g, w.lock, w.lockID); len(hs) > 0 {
 			r.Goroutines = append(r.Goroutines, GoroutineRef{
 				ID: next.g.goid, Role: "holds", Lock: name, Stack: hs,
 			})
@@ -248,12 +387,13 @@ func deadlockReport(cycle []*waiter) *Report {
 	return r
 }
 
-// holdStackOf returns where goroutine g acquired c, if it holds it.
-func holdStackOf(g *gstate, c *lockCore) []Frame {
+// holdStackOf returns where goroutine g acquired the lock (addr, id), if it
+// holds it.
+func holdStackOf(g *gstate, addr uintptr, id uint64) []Frame {
 	n := g.count()
 	for i := int32(0); i < n; i++ {
 		e := g.entry(i)
-		if e == nil || e.lock() != c || atomic.LoadInt32(&e.released) != 0 {
+		if e == nil || e.addr() != addr || ldUint64(&e.lockID) != id || atomic.LoadInt32(&e.released) != 0 {
 			continue
 		}
 		return stackFrames(e.stackOrSite())
@@ -261,13 +401,34 @@ func holdStackOf(g *gstate, c *lockCore) []Frame {
 	return nil
 }
 
-func appendLock(locks []LockRef, m *lockMeta) []LockRef {
+func appendLock(locks []LockRef, m *lockMeta, name string) []LockRef {
 	for _, l := range locks {
 		if l.ID == m.id {
 			return locks
 		}
 	}
-	return append(locks, m.ref())
+	return append(locks, LockRef{ID: m.id, Name: name, Type: m.typ})
+}
+
+// displayNames names the locks of one report: their names, with the lock id
+// added where two different locks would otherwise share one.
+func displayNames(metas []*lockMeta) map[uint64]string {
+	out := make(map[uint64]string, len(metas))
+	byName := map[string]map[uint64]bool{}
+	for _, m := range metas {
+		n := m.Name()
+		out[m.id] = n
+		if byName[n] == nil {
+			byName[n] = map[uint64]bool{}
+		}
+		byName[n][m.id] = true
+	}
+	for id, n := range out {
+		if len(byName[n]) > 1 {
+			out[id] = fmt.Sprintf("%s (#%d)", n, id)
+		}
+	}
+	return out
 }
 
 // selfWaitReport is made by the watchdog for a goroutine that has waited a
@@ -284,47 +445,64 @@ func selfWaitReport(w *waiter) *Report {
 			For: durationNS(nanotime() - w.since), Stack: stackFrames(w.stack),
 		}},
 	}
-	if hs := holdStackOf(w.g, w.core); len(hs) > 0 {
+	if hs := holdStackOf(w.g, w.lock, w.lockID); len(hs) > 0 {
 		r.Goroutines = append(r.Goroutines, GoroutineRef{ID: w.g.goid, Role: "holds", Lock: name, Stack: hs})
 	}
 	r.Key = string(KindDeadlock) + "|self|" + siteOf(w.pc1, w.pc2).Site()
 	return r
 }
 
-// checkRecursiveRead reports an RLock of c by a goroutine that read-holds it.
+// checkRecursiveRead notes an RLock of c by a goroutine that read-holds it.
+// Whether it is a hazard depends on who releases the first hold: if this
+// goroutine does (after the second RLock), a writer queued in between would
+// have deadlocked it; if another goroutine does (a read transaction handed
+// over), nothing was wrong. So it is pending on the first hold, and reported
+// when this goroutine releases that hold itself.
 func (c *lockCore) checkRecursiveRead(g *gstate, id int64, fp unsafe.Pointer) {
 	if prev := g.findHeld(c, Read); prev != nil {
-		c.recursiveRead(g, id, fp, prev)
+		if prev.pend == nil || prev.pend.rr == nil {
+			c.recursiveRead(g, id, fp, prev)
+		}
 	}
 }
 
-// recursiveRead reports an RLock by a goroutine that already read-holds the
-// lock: a potential deadlock (a real one if a writer queues in between).
+//go:noinline
 func (c *lockCore) recursiveRead(g *gstate, id int64, fp unsafe.Pointer, prev *heldEntry) {
 	pc1, pc2 := callerPCs(fp)
-	meta := c.metaFor(rwMutexType, pc1, pc2)
+	meta := c.metaFor(g, rwMutexType, pc1, pc2)
+	if prev.getMeta() == nil {
+		stPtr(&prev.meta, unsafe.Pointer(meta))
+	}
+	if prev.pend == nil {
+		prev.pend = new(pending)
+	}
+	prev.pend.rr = &pendingRR{goid: id, stack: captureStack(fp), pc1: pc1, pc2: pc2}
+}
+
+// recursiveReadReport is made when a goroutine releases a read hold under
+// which it read-locked the same lock again.
+func recursiveReadReport(prev *heldEntry, rr *pendingRR) *Report {
+	meta := prev.getMeta()
 	name := meta.Name()
-	first := stackFrames(prev.stackOrSite())
-	now := Symbolize(stackPCs(captureStack(fp)))
-	r := &Report{
+	return &Report{
 		Kind: KindRecursiveRead, Time: wallTime(nanotime()),
-		Summary: fmt.Sprintf("potential deadlock: goroutine %d read-locks %s again while it read-holds it; a writer queued in between would deadlock it",
-			id, name),
+		Summary: fmt.Sprintf("potential deadlock: goroutine %d read-locked %s again while it read-held it; a writer queued in between would have deadlocked it",
+			rr.goid, name),
 		Locks: []LockRef{meta.ref()},
 		Goroutines: []GoroutineRef{
-			{ID: id, Role: "read-locks again", Lock: name, Stack: now},
-			{ID: id, Role: "first read-locked", Lock: name, Stack: first},
+			{ID: rr.goid, Role: "read-locked again", Lock: name, Stack: stackFrames(rr.stack)},
+			{ID: rr.goid, Role: "first read-locked", Lock: name, Stack: stackFrames(prev.stackOrSite())},
 		},
-		Key: string(KindRecursiveRead) + "|" + siteOf(prev.site()).Site() + "|" + siteOf(pc1, pc2).Site(),
+		Key: string(KindRecursiveRead) + "|" + siteOf(prev.site()).Site() + "|" + siteOf(rr.pc1, rr.pc2).Site(),
 	}
-	emit(r, true)
 }
 
 // unlockOfUnlocked prints the diagnosis sync's fatal error lacks. The caller
-// then calls the real unlock, which fails exactly as it does under sync.
+// has checked that sync will throw, and then calls the real unlock, which
+// fails exactly as it does under sync.
 func (c *lockCore) unlockOfUnlocked(id int64, fp unsafe.Pointer, typ string, mode Mode) {
 	pc1, pc2 := callerPCs(fp)
-	meta := c.metaFor(typ, pc1, pc2)
+	meta := c.metaFor(nil, typ, pc1, pc2)
 	name := meta.Name()
 	verb := "Unlock"
 	if mode == Read {
@@ -339,10 +517,15 @@ func (c *lockCore) unlockOfUnlocked(id int64, fp unsafe.Pointer, typ string, mod
 		},
 		Key: string(KindUnlockUnlocked) + "|" + siteOf(pc1, pc2).Site(),
 	}
-	if lg := ldInt64(&c.lastUnlockG); lg != 0 {
+	if pc := ldUintptr(&c.lastUnlockPC); pc != 0 {
+		lg := int64(ldUint32(&c.lastUnlockG))
+		role := "last unlocked"
+		if lg == 0 {
+			role = "last unlocked (goroutine id not recorded)"
+		}
 		r.Goroutines = append(r.Goroutines, GoroutineRef{
-			ID: lg, Role: "last unlocked", Lock: name,
-			Stack: []Frame{siteOf(ldUintptr(&c.lastUnlockPC), 0)},
+			ID: lg, Role: role, Lock: name,
+			Stack: []Frame{siteOf(pc, 0)},
 		})
 	} else {
 		r.Summary += " (never unlocked before)"
@@ -353,8 +536,9 @@ func (c *lockCore) unlockOfUnlocked(id int64, fp unsafe.Pointer, typ string, mod
 
 // releaseReadFor releases, on behalf of the goroutine that took it, one read
 // hold of c that the calling goroutine does not own (RUnlock from another
-// goroutine, which Go allows). It reports false if nobody read-holds c.
+// goroutine, which Go allows). It reports false if no record has one.
 func (c *lockCore) releaseReadFor(id int64) bool {
+	addr, lid := uintptr(unsafe.Pointer(c)), ldUint64(&c.id)
 	gtableMu.Lock()
 	defer gtableMu.Unlock()
 	done := false
@@ -362,13 +546,8 @@ func (c *lockCore) releaseReadFor(id int64) bool {
 		if done || gid == id {
 			return
 		}
-		n := g.count()
-		for i := int32(0); i < n; i++ {
-			e := g.entry(i)
-			if e != nil && e.lock() == c && e.mode() == Read && e.markReleased() {
-				done = true
-				return
-			}
+		if e := g.findHeldAny(addr, lid, Read); e != nil && e.markReleased() {
+			done = true
 		}
 	})
 	if done {

@@ -30,8 +30,9 @@ const (
 	reclaimInterval     = 10 * time.Second
 )
 
-// lastReclaim is the nanotime of the last reclamation (guarded by gtableMu).
-var lastReclaim int64
+// lastReclaim is the nanotime of the last reclamation, and lastSurvivors the
+// records it left (guarded by gtableMu).
+var lastReclaim, lastSurvivors int64
 
 var (
 	watchdogMu    sync.Mutex // serialises runs and rescheduling
@@ -80,10 +81,53 @@ func watchdogRun() {
 
 var watchdogRunMu sync.Mutex
 
+// holdKey identifies one hold across watchdog runs: a lock taken by a
+// goroutine at a time.
+type holdKey struct {
+	goid  int64
+	lock  uint64
+	start int64
+}
+
+// holdSeen is what the watchdog remembers of a long hold it has reported,
+// so that a hold held forever costs one goroutine dump, not one per run:
+// it looks again (to learn whether the holder has exited) only when the hold
+// has doubled its age since it last looked.
+type holdSeen struct {
+	recheckAt int64 // nanotime of the next look
+	exited    bool  // reported as leaked: nothing more to learn
+	tick      uint64
+}
+
+var (
+	holdsSeen = map[holdKey]*holdSeen{} // guarded by watchdogRunMu
+	watchTick uint64                    // guarded by watchdogRunMu
+	// goroutineDumps counts the goroutine dumps (stop-the-world) the
+	// watchdog has taken, for tests and benchmarks.
+	goroutineDumps atomic.Int64
+)
+
+type longHold struct {
+	g     int64
+	e     *heldEntry
+	gen   uint32
+	lock  uint64
+	start int64
+	age   int64
+	seen  *holdSeen
+}
+
+// still reports whether the hold h is still the hold it was when listed.
+func (h *longHold) still() bool {
+	e := h.e
+	return e.live() && ldUint32(&e.gen) == h.gen && ldUint64(&e.lockID) == h.lock && ldInt64(&e.start) == h.start
+}
+
 // watchdogCheck does one round and returns when the next should be.
 func watchdogCheck() time.Duration {
 	watchdogRunMu.Lock()
 	defer watchdogRunMu.Unlock()
+	watchTick++
 	now := nanotime()
 	next := int64(watchdogMaxInterval)
 	holdT := cfg.holdThreshold.Load()
@@ -97,40 +141,42 @@ func watchdogCheck() time.Duration {
 		}
 	}
 	var found []*Report
+	var long []longHold
 
+	gtableMu.Lock()
 	// Waiters: self-waits past grace, waits past threshold.
 	waitMu.Lock()
-	for _, w := range waiting {
-		if w.selfWait {
-			if now >= w.selfSeq {
-				if ldInt64(&w.core.holder) == w.g.goid || w.g.findHeldAny(w.core, Read) {
-					found = append(found, selfWaitReport(w))
+	if nwaiting > 0 {
+		forEachG(func(id int64, g *gstate) {
+			w := &g.wait
+			if !w.active {
+				return
+			}
+			if w.selfWait {
+				if now >= w.selfSeq {
+					c := w.core()
+					if !c.handedOff() && (ldInt64(&c.holder) == w.g.goid || w.g.findHeldAny(w.lock, w.lockID, Read) != nil) {
+						found = append(found, selfWaitReport(w))
+					}
+					w.selfWait = false
+				} else if d := w.selfSeq - now; d < next {
+					next = d
 				}
-				w.selfWait = false
-			} else if d := w.selfSeq - now; d < next {
-				next = d
 			}
-		}
-		if waitT > 0 && !w.reportedLong {
-			if age := now - w.since; age >= waitT {
-				w.reportedLong = true
-				found = append(found, longWaitReport(w, age))
-			} else if d := waitT - age; d < next {
-				next = d
+			if waitT > 0 && !w.reportedLong {
+				if age := now - w.since; age >= waitT {
+					w.reportedLong = true
+					found = append(found, longWaitReport(w, age))
+				} else if d := waitT - age; d < next {
+					next = d
+				}
 			}
-		}
+		})
 	}
 	waitMu.Unlock()
 
-	// Holds: stamp untimed ones, report long ones.
-	type longHold struct {
-		g   int64
-		e   *heldEntry
-		c   *lockCore
-		age int64
-	}
-	var long []longHold
-	gtableMu.Lock()
+	// Holds: stamp untimed ones, list long ones.
+	needDump := false
 	forEachG(func(id int64, g *gstate) {
 		n := g.count()
 		for i := int32(0); i < n; i++ {
@@ -147,50 +193,95 @@ func watchdogCheck() time.Duration {
 			if holdT <= 0 {
 				continue
 			}
-			if age := now - start; age >= holdT {
-				long = append(long, longHold{id, e, e.lock(), age})
-			} else if d := holdT - age; d < next {
-				next = d
+			age := now - start
+			if age < holdT {
+				if d := holdT - age; d < next {
+					next = d
+				}
+				continue
 			}
+			k := holdKey{id, ldUint64(&e.lockID), start}
+			seen := holdsSeen[k]
+			if seen != nil {
+				seen.tick = watchTick
+				if seen.exited || now < seen.recheckAt {
+					continue
+				}
+			}
+			long = append(long, longHold{g: id, e: e, gen: ldUint32(&e.gen), lock: k.lock, start: start, age: age, seen: seen})
+			needDump = true
 		}
 	})
+	// Forget holds that ended.
+	for k, s := range holdsSeen {
+		if s.tick != watchTick {
+			delete(holdsSeen, k)
+		}
+	}
 	// Reclaiming needs every live goroutine's id, which stops the world:
-	// at most once per reclaimInterval, however full the table stays.
-	reclaim := gclaimed.Load() > gtableSize/2 && now-lastReclaim >= int64(reclaimInterval)
+	// at most once per reclaimInterval, and only when the records have
+	// doubled since the last reclamation left survivors (a steady
+	// population of live goroutines costs no dump).
+	t := gtab.Load()
+	claimed := gtab.Load().claimed.Load()
+	reclaim := uint64(claimed) > (t.mask+1)/4 && claimed > 2*lastSurvivors &&
+		now-lastReclaim >= int64(reclaimInterval)
 	if reclaim {
 		lastReclaim = now
 	}
 	gtableMu.Unlock()
 
-	if len(long) > 0 || reclaim {
+	if needDump || reclaim {
 		snapshotAt := nanotime()
-		live := liveGoroutines()
-		for _, h := range long {
-			if h.c == nil {
+		live, complete := liveGoroutines()
+		for i := range long {
+			h := &long[i]
+			// Re-check before claiming anything: the holder may have
+			// unlocked (and exited) between the listing and the dump.
+			if !h.still() {
 				continue
 			}
 			cur, alive := live[h.g]
-			found = append(found, longHoldReport(h.g, h.e, h.c, h.age, cur, !alive))
+			exited := complete && !alive
+			r := longHoldReport(h, cur, exited)
+			if !h.still() {
+				continue
+			}
+			k := holdKey{h.g, h.lock, h.start}
+			s := holdsSeen[k]
+			if s == nil {
+				s = &holdSeen{}
+				holdsSeen[k] = s
+			}
+			s.tick, s.exited = watchTick, exited
+			s.recheckAt = now + max(h.age, int64(10*time.Millisecond))
+			if h.seen != nil && !exited {
+				continue // reported as a long hold already; still alive
+			}
+			found = append(found, r)
 		}
-		if reclaim {
+		if reclaim && complete {
 			gtableMu.Lock()
 			var dead []int64
 			forEachG(func(id int64, g *gstate) {
 				// A goroutine that claimed its slot after the snapshot is
 				// missing from it but alive (and goroutine ids are not
 				// handed out in order across Ps, so its id proves nothing).
-				if _, ok := live[id]; !ok && atomic.LoadInt64(&g.claimed) < snapshotAt {
+				// A record that still holds locks or waits is kept: it is
+				// the evidence of a leaked lock.
+				if _, ok := live[id]; !ok && atomic.LoadInt64(&g.claimed) < snapshotAt && ldInt32(&g.n) == 0 && !g.waitActive() {
 					dead = append(dead, id)
 				}
 			})
 			for _, id := range dead {
 				freeG(id)
 			}
+			lastSurvivors = gtab.Load().claimed.Load()
 			gtableMu.Unlock()
 		}
 	}
 	for _, r := range found {
-		emit(r, false)
+		emitNoAction(r)
 	}
 	if next < int64(10*time.Millisecond) {
 		next = int64(10 * time.Millisecond)
@@ -199,6 +290,12 @@ func watchdogCheck() time.Duration {
 		next = int64(watchdogMaxInterval)
 	}
 	return time.Duration(next)
+}
+
+func (g *gstate) waitActive() bool {
+	waitMu.Lock()
+	defer waitMu.Unlock()
+	return g.wait.active
 }
 
 func longWaitReport(w *waiter, age int64) *Report {
@@ -220,29 +317,36 @@ func longWaitReport(w *waiter, age int64) *Report {
 	return r
 }
 
-func longHoldReport(id int64, e *heldEntry, c *lockCore, age int64, current goroutineDump, exited bool) *Report {
-	meta := c.getMeta()
-	name := meta.Name()
+func longHoldReport(h *longHold, current goroutineDump, exited bool) *Report {
+	e := h.e
+	info := e.lockInfo()
+	name := info.Name
 	acq := stackFrames(e.stackOrSite())
 	held := "write"
 	if e.mode() == Read {
 		held = "read"
 	}
+	age := time.Duration(h.age).Round(time.Millisecond)
 	kind := KindLongHold
-	summary := fmt.Sprintf("%s %s has been %s-held by goroutine %d for %v", meta.typ, name, held, id,
-		time.Duration(age).Round(time.Millisecond))
-	if !e.exact() {
-		summary = fmt.Sprintf("%s %s has been %s-held by goroutine %d for at least %v", meta.typ, name, held, id,
-			time.Duration(age).Round(time.Millisecond))
+	var summary string
+	if e.exact() {
+		summary = fmt.Sprintf("%s %s has been %s-held for %v, since goroutine %d locked it", info.Type, name, held, age, h.g)
+	} else {
+		summary = fmt.Sprintf("%s %s has been %s-held for at least %v, since goroutine %d locked it", info.Type, name, held, age, h.g)
 	}
-	if exited {
+	switch {
+	case exited && ldInt32(&e.flags)&flagBaton != 0:
+		// A baton: other goroutines have unlocked it before, and one of
+		// them may yet. A long hold, not a leak.
+		summary += "; that goroutine has exited without unlocking it, but this lock has been unlocked by other goroutines than its locker before"
+	case exited:
 		kind = KindLeakedLock
-		summary += "; the goroutine has exited, so it will never be released"
+		summary += "; that goroutine has exited without unlocking it"
 	}
 	return &Report{
-		Kind: kind, Time: wallTime(ldInt64(&e.start)), Summary: summary,
-		Locks: []LockRef{meta.ref()},
-		Goroutines: []GoroutineRef{{ID: id, Role: "acquired", Lock: name, For: time.Duration(age),
+		Kind: kind, Time: wallTime(h.start), Summary: summary,
+		Locks: []LockRef{{ID: info.ID, Name: name, Type: info.Type}},
+		Goroutines: []GoroutineRef{{ID: h.g, Role: "acquired", Lock: name, For: time.Duration(h.age),
 			Stack: acq, Current: current.frames, State: current.state, Exited: exited}},
 		Key: string(kind) + "|" + siteOf(e.site()).Site(),
 	}
@@ -257,15 +361,18 @@ type goroutineDump struct {
 	frames []Frame
 }
 
-func liveGoroutines() map[int64]goroutineDump {
+func liveGoroutines() (dump map[int64]goroutineDump, complete bool) {
+	goroutineDumps.Add(1)
 	buf := make([]byte, 1<<20)
+	complete = true
 	for {
 		n := runtime.Stack(buf, true)
 		if n < len(buf) {
 			buf = buf[:n]
 			break
 		}
-		if len(buf) >= 64<<20 {
+		if len(buf) >= 1<<30 {
+			complete = false // too many to list: nobody is taken for exited
 			break
 		}
 		buf = make([]byte, 2*len(buf))
@@ -277,7 +384,7 @@ func liveGoroutines() map[int64]goroutineDump {
 			out[id] = d
 		}
 	}
-	return out
+	return out, complete
 }
 
 // parseGoroutine parses one "goroutine N [state]:" block of runtime.Stack.
