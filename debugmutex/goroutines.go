@@ -341,8 +341,8 @@ type gtable struct {
 	tombs   atomic.Int64 // tombstones
 	sealed  atomic.Bool  // being replaced: claims must go to the next table
 	mask    uint64
-	goids []int64          // 0 = never used, tombstone = freed; else the owner (racy; claimed by CAS)
-	recs  []unsafe.Pointer // *gstate, kept across owners so records are reused
+	goids   []int64          // 0 = never used, tombstone = freed; else the owner (racy; claimed by CAS)
+	recs    []unsafe.Pointer // *gstate, kept across owners so records are reused
 }
 
 // tombstone marks a freed slot. Goroutine ids are positive; goidSlow never
