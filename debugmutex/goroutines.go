@@ -71,11 +71,12 @@ type heldEntry struct {
 }
 
 const (
-	flagRead  = 1 << iota // held for reading
-	flagTry               // taken by TryLock: cannot block, so no lock-order edges into it
-	flagExact             // start is the real acquisition time
-	flagRW                // the lock is an RWMutex
-	flagBaton             // the lock had been handed off before this hold was taken
+	flagRead       = 1 << iota // held for reading
+	flagTry                    // taken by TryLock: cannot block, so no lock-order edges into it
+	flagExact                  // start is the real acquisition time
+	flagRW                     // the lock is an RWMutex
+	flagBaton                  // the lock had been handed off before this hold was taken
+	flagRegistered             // a read hold registered in its lock's meta (stateReadHandedOff)
 )
 
 func (e *heldEntry) addr() uintptr { return ldUintptr(&e.lock) }
@@ -128,6 +129,10 @@ func (e *heldEntry) lockInfo() LockInfo {
 
 // clear frees the entry. Owner, or reclamation of an exited goroutine.
 func (e *heldEntry) clear() {
+	if ldInt32(&e.flags)&flagRegistered != 0 && ldUintptr(&e.lock) != 0 {
+		e.unregisterReader()
+		stInt32(&e.flags, 0)
+	}
 	stUintptr(&e.lock, 0)
 	stPtr(&e.meta, nil)
 	atomic.StoreInt32(&e.released, 0)
@@ -478,6 +483,12 @@ func growGtable(t *gtable) {
 			continue
 		}
 		rec := atomic.LoadPointer(&t.recs[i])
+		for rec == nil {
+			// Claimed a moment ago by a goroutine that is storing its
+			// new record: wait for it (it holds no lock meanwhile).
+			runtime.Gosched()
+			rec = atomic.LoadPointer(&t.recs[i])
+		}
 		for p := uint64(0); ; p++ {
 			j := (uint64(id) + p) & nt.mask
 			if nt.goids[j] == 0 {

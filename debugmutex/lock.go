@@ -3,6 +3,7 @@ package debugmutex
 import (
 	"context"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 )
@@ -34,6 +35,10 @@ const (
 	// other than the one that took it. Such a lock is a baton; the wait-for
 	// graph does not take its holder for the goroutine that will release it.
 	stateHandedOff = 1 << iota
+	// stateReadHandedOff: a read hold was released by another goroutine.
+	// From then on the lock's readers register in its meta, so that the
+	// next such release finds the hold without a search of all records.
+	stateReadHandedOff
 )
 
 // lockMeta is what a lock needs beyond its hot fields, allocated by the first
@@ -54,6 +59,36 @@ type lockMeta struct {
 	// waiting for it, and the waiting goroutines that read-hold it.
 	waiters   []*waiter
 	rhWaiters []rhWait
+
+	// readers, once the lock's read holds are known to be handed off: the
+	// live read holds (entry -> its gen), guarded by rmu.
+	rmu     sync.Mutex
+	readers map[*heldEntry]uint32
+}
+
+// registerReader records the read hold e of c in c's meta (see
+// stateReadHandedOff).
+//
+//go:noinline
+func (c *lockCore) registerReader(g *gstate, e *heldEntry) {
+	m := c.metaFor(g, rwMutexType, e.pc1, e.pc2)
+	stPtr(&e.meta, unsafe.Pointer(m))
+	m.rmu.Lock()
+	if m.readers == nil {
+		m.readers = map[*heldEntry]uint32{}
+	}
+	m.readers[e] = e.gen
+	m.rmu.Unlock()
+	stInt32(&e.flags, e.flags|flagRegistered)
+}
+
+// unregisterReader undoes registerReader; e is being cleared.
+func (e *heldEntry) unregisterReader() {
+	if m := e.getMeta(); m != nil {
+		m.rmu.Lock()
+		delete(m.readers, e)
+		m.rmu.Unlock()
+	}
 }
 
 func (c *lockCore) getMeta() *lockMeta { return (*lockMeta)(atomic.LoadPointer(&c.meta)) }
@@ -211,6 +246,9 @@ func (c *lockCore) acquired(g *gstate, id int64, fp unsafe.Pointer, typ string, 
 			}
 			stInt32(&e.flags, flags)
 			stUintptr(&e.lock, uintptr(unsafe.Pointer(c)))
+			if mode == Read && atomic.LoadInt32(&c.state)&stateReadHandedOff != 0 {
+				c.registerReader(g, e)
+			}
 		}
 	}
 	if mode == Write {

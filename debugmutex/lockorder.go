@@ -44,7 +44,7 @@ import (
 // takes part in an edge, removed (with their edges) by a cleanup on the
 // lock's meta when the lock is garbage; nothing here points at a lock. At
 // most maxEdges edges are kept; beyond that new edges are counted, not
-// recorded. chainSet is a fixed 64K-entry table, cleared when full.
+// recorded. chainSet is a fixed 64K-entry table that evicts at random when full.
 
 const (
 	chainBits       = 16
@@ -87,11 +87,10 @@ func chainAdd(h uint64) {
 			return
 		}
 	}
-	// Neighbourhood full: start the cache afresh. It is only a cache; the
-	// graph keeps every edge.
-	for i := range chainSet {
-		atomic.StoreUint64(&chainSet[i], 0)
-	}
+	// Neighbourhood full: evict one at random. It is only a cache; the
+	// graph keeps every edge (an evicted chain is checked again, cheaply:
+	// its edges are known).
+	atomic.StoreUint64(&chainSet[(i+uint64(cheaprand()%8))&(chainSize-1)], h)
 }
 
 // pending is what waits for a hold's release by its owner. Owner only.
@@ -129,6 +128,7 @@ type node struct {
 	id   uint64
 	name string
 	typ  string
+	ord  int // position in a topological order of the acyclic edges
 	out  map[uint64]*edge
 	in   map[uint64]*edge
 }
@@ -141,9 +141,14 @@ type edge struct {
 	fromPC   uintptr
 	toStk    uint32 // where to was acquired while from was held
 	modeTo   Mode
+	// back: the edge closes a cycle (reported, or gated). It is kept, so it
+	// is recorded once, but it is not part of the acyclic graph the
+	// searches walk: a later cycle through it would be a longer copy.
+	back bool
 }
 
 var (
+	nextOrd      int // guarded by graphMu
 	graphMu      sync.Mutex
 	graph        = map[uint64]*node{}
 	graphPeak    int // the most nodes graph has held since it was last rebuilt
@@ -157,7 +162,8 @@ var (
 func graphNode(m *lockMeta) *node {
 	n := graph[m.id]
 	if n == nil {
-		n = &node{id: m.id, name: m.Name(), typ: m.typ, out: map[uint64]*edge{}, in: map[uint64]*edge{}}
+		nextOrd++
+		n = &node{id: m.id, name: m.Name(), typ: m.typ, ord: nextOrd, out: map[uint64]*edge{}, in: map[uint64]*edge{}}
 		graph[m.id] = n
 		graphPeak = max(graphPeak, len(graph))
 		if !m.inGraph.Swap(true) {
@@ -296,7 +302,18 @@ func commitEntry(g *gstate, e *heldEntry) []*Report {
 		to := graphNode(pe.to)
 		ed := from.out[to.id]
 		if ed != nil {
+			had := len(ed.gates) > 0
 			ed.gates = intersect(ed.gates, pe.gates)
+			if ed.back && had && len(ed.gates) == 0 {
+				// A gated cycle's edge, now seen without its gate.
+				if path := findPath(to, from); path != nil {
+					cycle := append(path, ed)
+					if !gated(path, ed) && !longerCopy(cycle) {
+						reports = append(reports, inversionReport(cycle))
+						rememberCycle(cycle)
+					}
+				}
+			}
 			continue
 		}
 		if edgeCount >= maxEdges {
@@ -308,7 +325,8 @@ func commitEntry(g *gstate, e *heldEntry) []*Report {
 		from.out[to.id] = ed
 		to.in[from.id] = ed
 		edgeCount++
-		if path := findPath(to, from); path != nil {
+		if path := orderEdge(ed); path != nil {
+			ed.back = true
 			cycle := append(path, ed)
 			if !gated(path, ed) && !longerCopy(cycle) {
 				reports = append(reports, inversionReport(cycle))
@@ -323,8 +341,90 @@ func commitEntry(g *gstate, e *heldEntry) []*Report {
 	return reports
 }
 
-// findPath returns the edges of a shortest path from a to b, or nil.
-// graphMu held.
+// orderEdge keeps the topological order of the acyclic edges when e joins
+// them (Pearce and Kelly's dynamic topological sort: an edge that agrees
+// with the order costs nothing; one that does not costs a search of the
+// nodes between its ends). If e closes a cycle it returns the path from
+// e.to back to e.from and leaves e out of the order. graphMu held.
+func orderEdge(e *edge) []*edge {
+	x, y := e.from, e.to
+	if x.ord < y.ord {
+		return nil
+	}
+	if x == y {
+		return []*edge{}
+	}
+	lb, ub := y.ord, x.ord
+	// Forward from y through nodes ordered at most ub: reaching x is a cycle.
+	via := map[uint64]*edge{y.id: nil}
+	fwd := []*node{y}
+	for i := 0; i < len(fwd); i++ {
+		n := fwd[i]
+		for _, o := range n.out {
+			if o.back || o == e || o.to.ord > ub {
+				continue
+			}
+			if _, seen := via[o.to.id]; seen {
+				continue
+			}
+			via[o.to.id] = o
+			if o.to == x {
+				return pathVia(via, y, x)
+			}
+			fwd = append(fwd, o.to)
+		}
+	}
+	// Backward from x through nodes ordered at least lb.
+	seenB := map[uint64]bool{x.id: true}
+	bwd := []*node{x}
+	for i := 0; i < len(bwd); i++ {
+		for _, in := range bwd[i].in {
+			if in.back || in == e || in.from.ord < lb || seenB[in.from.id] {
+				continue
+			}
+			seenB[in.from.id] = true
+			bwd = append(bwd, in.from)
+		}
+	}
+	// Reorder: the backward set before the forward set, in the slots they
+	// held between them.
+	sort.Slice(fwd, func(i, j int) bool { return fwd[i].ord < fwd[j].ord })
+	sort.Slice(bwd, func(i, j int) bool { return bwd[i].ord < bwd[j].ord })
+	slots := make([]int, 0, len(fwd)+len(bwd))
+	for _, n := range bwd {
+		slots = append(slots, n.ord)
+	}
+	for _, n := range fwd {
+		slots = append(slots, n.ord)
+	}
+	sort.Ints(slots)
+	k := 0
+	for _, n := range bwd {
+		n.ord = slots[k]
+		k++
+	}
+	for _, n := range fwd {
+		n.ord = slots[k]
+		k++
+	}
+	return nil
+}
+
+func pathVia(via map[uint64]*edge, from, to *node) []*edge {
+	var path []*edge
+	for n := to; n != from; {
+		e := via[n.id]
+		path = append(path, e)
+		n = e.from
+	}
+	for i, j := 0, len(path)-1; i < j; i, j = i+1, j-1 {
+		path[i], path[j] = path[j], path[i]
+	}
+	return path
+}
+
+// findPath returns the edges of a shortest path from a to b through the
+// acyclic edges, or nil. graphMu held.
 func findPath(a, b *node) []*edge {
 	if a == b {
 		return nil
@@ -335,19 +435,15 @@ func findPath(a, b *node) []*edge {
 		n := queue[0]
 		queue = queue[1:]
 		for _, e := range n.out {
+			if e.back {
+				continue
+			}
 			if _, seen := via[e.to.id]; seen {
 				continue
 			}
 			via[e.to.id] = e
 			if e.to == b {
-				var path []*edge
-				for x := e; x != nil; x = via[x.from.id] {
-					path = append(path, x)
-				}
-				for i, j := 0, len(path)-1; i < j; i, j = i+1, j-1 {
-					path[i], path[j] = path[j], path[i]
-				}
-				return path
+				return pathVia(via, a, b)
 			}
 			queue = append(queue, e.to)
 		}

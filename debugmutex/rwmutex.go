@@ -102,7 +102,7 @@ func (rw *RWMutex) RUnlock() {
 		id = goidSlow()
 	}
 	if g := probeG(id); g != nil && g.n > 0 {
-		if e := g.entry(g.n - 1); e.lock == uintptr(unsafe.Pointer(&rw.c)) && e.flags&flagRead != 0 &&
+		if e := g.entry(g.n - 1); e.lock == uintptr(unsafe.Pointer(&rw.c)) && e.flags&(flagRead|flagRegistered) == flagRead &&
 			ldInt64(&e.start) == 0 && e.pend == nil && atomic.LoadInt32(&e.released) == 0 {
 			// The common case: our newest hold, untimed, nothing pending.
 			rw.c.noteUnlock(id, fp)
