@@ -90,14 +90,17 @@ type holdKey struct {
 }
 
 // holdSeen is what the watchdog remembers of a long hold it has reported,
-// so that a hold held forever costs one goroutine dump, not one per run:
-// it looks again (to learn whether the holder has exited) only when the hold
-// has doubled its age since it last looked.
+// so that a hold held forever costs one goroutine dump, not one per run.
 type holdSeen struct {
 	recheckAt int64 // nanotime of the next look
 	exited    bool  // reported as leaked: nothing more to learn
 	tick      uint64
 }
+
+// watchdogBeforeDump, when set (by tests), runs between the listing of
+// long holds and the goroutine dump: the window in which a holder may
+// unlock and exit.
+var watchdogBeforeDump func()
 
 var (
 	holdsSeen = map[holdKey]*holdSeen{} // guarded by watchdogRunMu
@@ -232,6 +235,9 @@ func watchdogCheck() time.Duration {
 	gtableMu.Unlock()
 
 	if needDump || reclaim {
+		if watchdogBeforeDump != nil {
+			watchdogBeforeDump()
+		}
 		snapshotAt := nanotime()
 		live, complete := liveGoroutines()
 		for i := range long {
@@ -254,7 +260,10 @@ func watchdogCheck() time.Duration {
 				holdsSeen[k] = s
 			}
 			s.tick, s.exited = watchTick, exited
-			s.recheckAt = now + max(h.age, int64(10*time.Millisecond))
+			// One dump per problem: a holder alive now is not looked at
+			// again while it holds this lock (its exit later goes
+			// unreported; the long hold was).
+			s.recheckAt = math.MaxInt64
 			if h.seen != nil && !exited {
 				continue // reported as a long hold already; still alive
 			}

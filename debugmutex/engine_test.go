@@ -1,0 +1,303 @@
+package debugmutex
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Engine rules that need internals to be tested: bounds, the watchdog's
+// windows, report actions.
+
+// reportsAbout collects the reports naming a lock whose name starts with
+// prefix, delivered while the test runs.
+func reportsAbout(t *testing.T, prefix string) func() []Report {
+	t.Helper()
+	var mu sync.Mutex
+	var got []Report
+	unregister := OnReport(func(r Report) {
+		for _, l := range r.Locks {
+			if strings.HasPrefix(l.Name, prefix) {
+				mu.Lock()
+				got = append(got, r)
+				mu.Unlock()
+				return
+			}
+		}
+	})
+	t.Cleanup(unregister)
+	return func() []Report {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]Report(nil), got...)
+	}
+}
+
+// LOCKSCOPE_ON_REPORT=panic must not change what the lock does: the report
+// of an inversion is made when the goroutine releases the outer lock, and
+// the panic comes after the real unlock, so both locks are free after the
+// panic is recovered.
+func TestPanicActionLeavesNoLockHeld(t *testing.T) {
+	got := reportsAbout(t, "panic.")
+	var a, b Mutex
+	SetName(&a, "panic.a")
+	SetName(&b, "panic.b")
+	a.Lock()
+	b.Lock()
+	b.Unlock()
+	a.Unlock()
+	Configure(OnReportAction(Panic))
+	defer Configure(OnReportAction(Continue))
+	var recovered any
+	func() {
+		defer func() { recovered = recover() }()
+		b.Lock()
+		a.Lock()
+		a.Unlock()
+		b.Unlock() // the inversion is committed here, then the panic
+	}()
+	r, ok := recovered.(*Report)
+	if !ok || r.Kind != KindLockOrder {
+		t.Fatalf("recovered %v, want the lock-order *Report", recovered)
+	}
+	if !a.TryLock() || !b.TryLock() {
+		t.Fatal("a lock is still held after the panic was recovered")
+	}
+	b.Unlock()
+	a.Unlock()
+	if n := len(got()); n != 1 {
+		t.Errorf("%d reports, want 1", n)
+	}
+}
+
+// A deadlock found before blocking panics instead of blocking: the panicking
+// goroutine's deferred unlock frees its lock, and the other goroutine goes
+// on. The lock it waited for was never taken.
+func TestPanicActionOnDeadlockPanicsBeforeBlocking(t *testing.T) {
+	var a, b Mutex
+	SetName(&a, "panicdl.a")
+	SetName(&b, "panicdl.b")
+	Configure(OnReportAction(Panic))
+	defer Configure(OnReportAction(Continue))
+	held1, held2 := make(chan struct{}), make(chan struct{})
+	g1waits := make(chan struct{})
+	done1, done2 := make(chan any, 1), make(chan any, 1)
+	go func() {
+		defer func() { done1 <- recover() }()
+		a.Lock()
+		defer a.Unlock()
+		close(held1)
+		<-held2
+		close(g1waits)
+		b.Lock() // waits for goroutine 2
+		b.Unlock()
+	}()
+	<-held1
+	go func() {
+		defer func() { done2 <- recover() }()
+		b.Lock()
+		defer b.Unlock()
+		close(held2)
+		<-g1waits
+		for !waitsOn("panicdl.b") {
+			time.Sleep(time.Millisecond) // poll: nothing signals that a goroutine blocked
+		}
+		a.Lock() // closes the cycle: panics instead of blocking
+		a.Unlock()
+	}()
+	var p1, p2 any
+	select {
+	case p2 = <-done2:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the goroutine closing the cycle blocked")
+	}
+	select {
+	case p1 = <-done1:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the other goroutine never got its lock")
+	}
+	if r, ok := p2.(*Report); !ok || r.Kind != KindDeadlock {
+		t.Errorf("goroutine closing the cycle recovered %v, want a deadlock *Report", p2)
+	}
+	if p1 != nil {
+		t.Errorf("the other goroutine panicked: %v", p1)
+	}
+}
+
+func waitsOn(name string) bool {
+	for _, w := range Snapshot().Waiting {
+		if w.Lock.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Past the bound of problems kept whole, a repeat is still a repeat: it is
+// counted, never delivered again.
+func TestReportDeduplicationHoldsPastTheKeptBound(t *testing.T) {
+	Configure(Quiet(true))
+	defer Configure(Quiet(false))
+	delivered := 0
+	var mu sync.Mutex
+	unregister := OnReport(func(r Report) {
+		if strings.HasPrefix(r.Key, "synthetic|") {
+			mu.Lock()
+			delivered++
+			mu.Unlock()
+		}
+	})
+	defer unregister()
+	n := maxKeptReports + 500
+	for round := 0; round < 2; round++ {
+		for i := 0; i < n; i++ {
+			deliver(&Report{Kind: KindLongHold, Key: fmt.Sprintf("synthetic|%d", i), Summary: "synthetic"}, false)
+		}
+	}
+	if delivered != n {
+		t.Fatalf("%d deliveries of %d distinct problems each seen twice, want %d", delivered, n, n)
+	}
+}
+
+// A holder that unlocks and exits between the watchdog's listing of long
+// holds and its goroutine dump is not reported as having leaked its lock.
+func TestWatchdogRechecksHoldsAfterTheDump(t *testing.T) {
+	got := reportsAbout(t, "recheck.")
+	var mu Mutex
+	SetName(&mu, "recheck.mu")
+	locked, release, exited := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		mu.Lock()
+		close(locked)
+		<-release
+		mu.Unlock()
+	}()
+	<-locked
+	time.Sleep(5 * time.Millisecond) // workload: the hold outlasts the threshold below
+	Configure(HoldThreshold(time.Millisecond))
+	defer Configure(HoldThreshold(defaultHoldThreshold))
+	watchdogBeforeDump = func() { close(release); <-exited }
+	defer func() { watchdogBeforeDump = nil }()
+	WatchdogNow()
+	for _, r := range got() {
+		t.Errorf("report about a hold that ended before the dump:\n%s", r.String())
+	}
+}
+
+// A lock leaked for good costs one goroutine dump, however many times the
+// watchdog runs, and its report is made once.
+func TestLeakedLockCostsOneDump(t *testing.T) {
+	got := reportsAbout(t, "leakonce.")
+	var mu Mutex
+	SetName(&mu, "leakonce.mu")
+	done := make(chan struct{})
+	go func() { mu.Lock(); close(done) }() // exits holding it
+	<-done
+	time.Sleep(3 * time.Millisecond) // workload: the hold outlasts the threshold
+	Configure(HoldThreshold(time.Millisecond))
+	defer Configure(HoldThreshold(defaultHoldThreshold))
+	WatchdogNow() // reports it (and whatever else is now over the threshold)
+	before := goroutineDumps.Load()
+	for i := 0; i < 20; i++ {
+		WatchdogNow()
+	}
+	if d := goroutineDumps.Load() - before; d != 0 {
+		t.Errorf("%d more goroutine dumps in 20 runs after the leak was reported", d)
+	}
+	rs := got()
+	if len(rs) != 1 || rs[0].Kind != KindLeakedLock {
+		t.Fatalf("reports %v, want one leaked-lock", rs)
+	}
+	for _, r := range Reports() {
+		if r.Key == rs[0].Key && r.Count != 1 {
+			t.Errorf("count %d after 21 watchdog runs, want 1", r.Count)
+		}
+	}
+}
+
+// A cycle on a superset of a reported cycle's locks is a longer copy of it:
+// reported once, as the short one.
+func TestLongerCopyOfAReportedCycleIsNotReported(t *testing.T) {
+	got := reportsAbout(t, "copy.")
+	var a, b, c Mutex
+	SetName(&a, "copy.a")
+	SetName(&b, "copy.b")
+	SetName(&c, "copy.c")
+	pair := func(x, y *Mutex) { x.Lock(); y.Lock(); y.Unlock(); x.Unlock() }
+	pair(&a, &b)
+	pair(&b, &a) // the 2-cycle: reported
+	pair(&b, &c)
+	pair(&c, &a) // a -> b -> c -> a: contains the reported {a, b}
+	rs := got()
+	if len(rs) != 1 || len(rs[0].Edges) != 2 {
+		t.Fatalf("%d reports (%v), want the 2-cycle alone", len(rs), rs)
+	}
+}
+
+// Two locks first taken on one line are two locks: a report never gives
+// them one name.
+func TestLocksFirstTakenOnOneLineHaveDistinctNamesInAReport(t *testing.T) {
+	var a, b Mutex
+	pair := func(x, y *Mutex) {
+		x.Lock()
+		y.Lock()
+		y.Unlock()
+		x.Unlock()
+	}
+	var mu sync.Mutex
+	var got *Report
+	unregister := OnReport(func(r Report) {
+		for _, e := range r.Edges {
+			if strings.Contains(e.From, "TestLocksFirstTakenOnOneLine") {
+				mu.Lock()
+				got = &r
+				mu.Unlock()
+			}
+		}
+	})
+	defer unregister()
+	pair(&a, &b)
+	pair(&b, &a)
+	mu.Lock()
+	defer mu.Unlock()
+	if got == nil {
+		t.Fatal("no lock-order report")
+	}
+	if got.Edges[0].From == got.Edges[0].To || got.Locks[0].Name == got.Locks[1].Name {
+		t.Errorf("one name for two locks: %+v", got.Edges)
+	}
+}
+
+// An inversion that then really deadlocks is reported as an inversion too,
+// not only as a deadlock.
+func TestInversionThatDeadlocksIsReportedAsBoth(t *testing.T) {
+	got := reportsAbout(t, "both.")
+	var a, b Mutex
+	SetName(&a, "both.a")
+	SetName(&b, "both.b")
+	held1, held2, go1, go2 := make(chan struct{}), make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() { a.Lock(); close(held1); <-go1; b.Lock() }()
+	go func() { b.Lock(); close(held2); <-go2; a.Lock() }()
+	<-held1
+	<-held2
+	close(go1)
+	close(go2)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		kinds := map[Kind]bool{}
+		for _, r := range got() {
+			kinds[r.Kind] = true
+		}
+		if kinds[KindDeadlock] && kinds[KindLockOrder] {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kinds reported: %v; want deadlock and lock-order", kinds)
+		}
+		time.Sleep(time.Millisecond) // poll: the reports come from the goroutines
+	}
+	// The two goroutines stay deadlocked, as they would under sync.
+}
