@@ -36,17 +36,40 @@
 //     for longer than the recursive grace (1s), unless the lock has been
 //     unlocked by a goroutine other than its locker before (a baton).
 //   - KindLockOrder: lock-order inversions of any length, the first time the
-//     order that closes the cycle is taken, though nothing blocked. Cycles
-//     whose edges were all taken under one common outer lock, and edges into
-//     locks taken by TryLock, are not reported.
+//     dependency that closes the cycle is confirmed, though nothing blocked.
+//     Cycles whose edges were all taken under one common outer lock, edges
+//     into locks taken by TryLock, and longer copies of a reported cycle are
+//     not reported.
 //   - KindRecursiveRead: RLock of an RWMutex the goroutine already
-//     read-holds (a deadlock as soon as a writer queues in between; reported
-//     as KindDeadlock when one has).
-//   - KindUnlockUnlocked: Unlock or RUnlock of an unlocked lock, with who
-//     unlocked it last and where, printed before sync's fatal error.
+//     read-holds, reported when it releases the first hold itself (a
+//     deadlock as soon as a writer queues in between; reported as
+//     KindDeadlock when one has).
+//   - KindUnlockUnlocked: Unlock or RUnlock that sync is about to die of (its
+//     own state says so), with who unlocked the lock last and where, printed
+//     before sync's fatal error.
 //   - KindLongHold, KindLongWait, KindLeakedLock: held or awaited longer than
 //     LOCKSCOPE_HOLD_THRESHOLD / LOCKSCOPE_WAIT_THRESHOLD (30s), with the
-//     holder's current stack; a lock held by a goroutine that has exited.
+//     holder's current stack; a lock held past the threshold whose locker has
+//     exited without unlocking it (a long hold, for a baton).
+//
+// # Hand-offs
+//
+// Go lets a goroutine other than the locker unlock a lock. A dependency
+// "B taken while A was held" (and a second RLock under a read hold) is
+// pending on A's hold until it is released: by the locker, it is real and
+// checked then; by another goroutine, it is dropped. A lock once unlocked by
+// a goroutine other than its locker is a baton: its holder is no edge of the
+// wait-for graph, a wait for it by its locker is no recursive deadlock, and
+// its locker's exit is no leak. Until the runtime can prove a goroutine
+// blocked forever, the first hand-off of a lock whose locker meanwhile waits
+// for it past the recursive grace is reported as recursive locking.
+//
+// # Bounds
+//
+// Every table is bounded; a full one stops tracking and counts what it
+// dropped (DroppedCounts), and never makes or loses a report for what it
+// still tracks. Goroutine records have no bound: the table grows, and the
+// records of exited goroutines are reclaimed. See the README for each bound.
 //
 // The same problem at the same sites is reported once and counted after
 // that. After a report the program continues, unless LOCKSCOPE_ON_REPORT

@@ -567,7 +567,7 @@ const lockIDBatch = 1024
 // newLockID returns an unused lock id, from g's batch when g is known.
 func newLockID(g *gstate) uint64 {
 	if g == nil {
-		return nextLockID.Add(lockIDBatch) // a whole batch: ids stay unique
+		return nextLockID.Add(1) // reserves just this one: batches are ranges of the same counter
 	}
 	if g.idNext == g.idEnd {
 		g.idEnd = nextLockID.Add(lockIDBatch) + 1

@@ -2,6 +2,7 @@ package debugmutex
 
 import (
 	"context"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -189,8 +190,8 @@ func (c *lockCore) acquired(g *gstate, id int64, fp unsafe.Pointer, typ string, 
 	// short; a long hold resets it to 1, so locks held for microseconds or
 	// more are timed every time, exactly. The very first acquisition of a
 	// lock that has no meta yet (not named, never contended) is not timed
-	// (the second stands for it): a fresh lock used once costs no clock read
-	// and no allocation.
+	// (the second stands for it) unless a subscriber wants holds: a fresh
+	// lock used once costs no clock read and no allocation.
 	var weight int32
 	if mode == Write {
 		c.countdown--
@@ -260,7 +261,7 @@ func (c *lockCore) acquired(g *gstate, id int64, fp unsafe.Pointer, typ string, 
 func (c *lockCore) sampleWrite() int32 {
 	if c.period == 0 {
 		c.period, c.gap, c.countdown = 1, 1, 1
-		if atomic.LoadPointer(&c.meta) == nil {
+		if atomic.LoadPointer(&c.meta) == nil && minHoldSubscribed() == math.MaxInt64 {
 			// First acquisition of a lock nothing has asked about: not
 			// timed; the next one is, and stands for both.
 			c.gap = 2
@@ -286,7 +287,7 @@ func (c *lockCore) sampleRead() int32 {
 		stInt32(&c.period, 1)
 		stInt32(&c.gap, 1)
 		atomic.StoreInt32(&c.rcount, 1)
-		if atomic.LoadPointer(&c.meta) == nil {
+		if atomic.LoadPointer(&c.meta) == nil && minHoldSubscribed() == math.MaxInt64 {
 			stInt32(&c.gap, 2)
 			return 0
 		}

@@ -406,7 +406,7 @@ func TestTestFindsInversionAndForgottenUnlock(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("lockscope test: exit %d\n%s", r.code, out)
 	}
-	for _, want := range []string{"LOCKSCOPE: potential deadlock: lock-order inversion", "LOCKSCOPE: Mutex ", "the goroutine has exited, so it will never be released",
+	for _, want := range []string{"LOCKSCOPE: potential deadlock: lock-order inversion", "LOCKSCOPE: Mutex ", "that goroutine has exited without unlocking it",
 		"buggy.Refresh", "buggy.Flush", "buggy.(*Account).Audit"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("lockscope test output lacks %q:\n%s", want, out)
