@@ -151,6 +151,21 @@ func TestReportDeduplicationHoldsPastTheKeptBound(t *testing.T) {
 	})
 	defer unregister()
 	n := maxKeptReports + 500
+	t.Cleanup(func() {
+		// Forget the synthetic problems: later tests read Reports().
+		reports.mu.Lock()
+		defer reports.mu.Unlock()
+		kept := reports.order[:0]
+		for _, k := range reports.order {
+			if strings.HasPrefix(k, "synthetic|") {
+				delete(reports.byKey, k)
+			} else {
+				kept = append(kept, k)
+			}
+		}
+		reports.order = kept
+		reports.seen = map[uint64]int{}
+	})
 	for round := 0; round < 2; round++ {
 		for i := 0; i < n; i++ {
 			deliver(&Report{Kind: KindLongHold, Key: fmt.Sprintf("synthetic|%d", i), Summary: "synthetic"}, false)

@@ -56,10 +56,15 @@ type lockMeta struct {
 	label    atomic.Pointer[string] // cached display name
 	inGraph  atomic.Bool
 
-	// The lock's waiters, guarded by waitMu (see waitfor.go): the goroutines
-	// waiting for it, and the waiting goroutines that read-hold it.
+	// The lock's waiters (see waitfor.go): the goroutines waiting for it,
+	// and the waiting goroutines that read-hold it. Changed under waitMu
+	// (shared) and wmu; read under waitMu (exclusive) or wmu.
+	wmu       sync.Mutex
 	waiters   []*waiter
 	rhWaiters []rhWait
+
+	// stats caches the lock's newest statistics row of each kind.
+	stats [3]atomic.Pointer[statCache]
 
 	// readers, once the lock's read holds are known to be handed off: the
 	// live read holds (entry -> its gen), guarded by rmu.
@@ -159,7 +164,11 @@ func (m *lockMeta) ref() LockRef {
 // part of a larger string of the program's alive.
 func (c *lockCore) setName(typ, name string) {
 	name = strings.Clone(name)
-	c.metaFor(nil, typ, 0, 0).name.Store(&name)
+	m := c.metaFor(nil, typ, 0, 0)
+	m.name.Store(&name)
+	for i := range m.stats {
+		m.stats[i].Store(nil)
+	}
 }
 
 // shortHold is the hold time from which a lock is timed on every acquisition:
@@ -175,6 +184,12 @@ const shortHold = 10_000 // ns
 // deep nesting) is outlined so that an uncontended, unsampled, outermost
 // acquisition is a few loads, compares and plain stores.
 func (c *lockCore) acquired(g *gstate, id int64, fp unsafe.Pointer, typ string, mode Mode, try bool, ctx context.Context, waitEnd int64) {
+	c.acquiredStack(g, id, fp, typ, mode, try, ctx, waitEnd, 0)
+}
+
+// acquiredStack is acquired with the acquire stack already captured (stack
+// != 0: by the wait that ended in this acquisition).
+func (c *lockCore) acquiredStack(g *gstate, id int64, fp unsafe.Pointer, typ string, mode Mode, try bool, ctx context.Context, waitEnd int64, stack uint32) {
 	pc1, pc2 := callerPCs(fp)
 	lid := ldUint64(&c.id)
 	if lid == 0 {
@@ -240,7 +255,7 @@ func (c *lockCore) acquired(g *gstate, id int64, fp unsafe.Pointer, typ string, 
 			}
 			if weight != 0 || waitEnd != 0 {
 				flags |= flagExact
-				e.timed(fp, waitEnd)
+				e.timed(fp, waitEnd, stack)
 			} else {
 				stUint32(&e.stack, 0)
 				stInt64(&e.start, 0)
@@ -305,12 +320,15 @@ func (c *lockCore) sampleRead() int32 {
 // timed stamps a sampled or waited-for acquisition and captures its stack.
 //
 //go:noinline
-func (e *heldEntry) timed(fp unsafe.Pointer, waitEnd int64) {
+func (e *heldEntry) timed(fp unsafe.Pointer, waitEnd int64, stack uint32) {
 	start := waitEnd
 	if start == 0 {
 		start = nanotime()
 	}
-	stUint32(&e.stack, captureStack(fp))
+	if stack == 0 {
+		stack = captureStack(fp)
+	}
+	stUint32(&e.stack, stack)
 	stInt64(&e.start, start)
 }
 

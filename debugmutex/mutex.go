@@ -120,8 +120,8 @@ func (m *Mutex) lockSlow(fp unsafe.Pointer, id int64, g *gstate, ctx context.Con
 		panic(r) // LOCKSCOPE_ON_REPORT=panic: before blocking, the lock untouched
 	}
 	m.mu.Lock()
-	now := m.c.endWait(w, id, Write, ctx)
-	m.c.acquired(g, id, fp, mutexType, Write, false, ctx, now)
+	now, stk := m.c.endWait(w, id, Write, ctx)
+	m.c.acquiredStack(g, id, fp, mutexType, Write, false, ctx, now, stk)
 }
 
 func (m *Mutex) tryLock(fp unsafe.Pointer, ctx context.Context) bool {

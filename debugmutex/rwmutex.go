@@ -188,8 +188,8 @@ func (rw *RWMutex) lock(fp unsafe.Pointer, ctx context.Context) {
 		panic(r)
 	}
 	rw.rw.Lock()
-	now := rw.c.endWait(w, id, Write, ctx)
-	rw.c.acquired(g, id, fp, rwMutexType, Write, false, ctx, now)
+	now, stk := rw.c.endWait(w, id, Write, ctx)
+	rw.c.acquiredStack(g, id, fp, rwMutexType, Write, false, ctx, now, stk)
 }
 
 func (rw *RWMutex) tryLock(fp unsafe.Pointer, ctx context.Context) bool {
@@ -221,8 +221,8 @@ func (rw *RWMutex) rlockSlow(fp unsafe.Pointer, id int64, g *gstate, ctx context
 		panic(r)
 	}
 	rw.rw.RLock()
-	now := rw.c.endWait(w, id, Read, ctx)
-	rw.c.acquired(g, id, fp, rwMutexType, Read, false, ctx, now)
+	now, stk := rw.c.endWait(w, id, Read, ctx)
+	rw.c.acquiredStack(g, id, fp, rwMutexType, Read, false, ctx, now, stk)
 }
 
 func (rw *RWMutex) tryRLock(fp unsafe.Pointer, ctx context.Context) bool {

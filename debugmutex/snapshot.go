@@ -36,10 +36,10 @@ func Snapshot() State {
 		}
 	})
 	waitMu.Lock()
-	if nwaiting > 0 {
+	if nwaiting.Load() > 0 {
 		forEachG(func(id int64, g *gstate) {
 			w := &g.wait
-			if !w.active {
+			if !w.active.Load() {
 				return
 			}
 			st.Waiting = append(st.Waiting, Waiting{

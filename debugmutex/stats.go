@@ -37,7 +37,17 @@ type statKey struct {
 	typ   string
 }
 
-type statVal struct{ count, nanos int64 }
+type statVal struct{ count, nanos atomic.Int64 }
+
+// statCache is a lock's most recent row of one kind: a contended lock adds
+// to it with two atomic adds, without the shard's mutex (every waiter of a
+// hot lock would otherwise queue on one shard).
+type statCache struct {
+	stack uint32
+	mode  Mode
+	name  string
+	v     *statVal
+}
 
 type statShard struct {
 	mu   sync.Mutex
@@ -50,6 +60,13 @@ var (
 )
 
 func addStat(kind StatKind, stack uint32, meta *lockMeta, mode Mode, count, nanos int64) {
+	if meta != nil && int(kind) < len(meta.stats) {
+		if c := meta.stats[kind].Load(); c != nil && c.stack == stack && c.mode == mode && c.name == meta.Name() {
+			c.v.count.Add(count)
+			c.v.nanos.Add(nanos)
+			return
+		}
+	}
 	info := meta.info()
 	k := statKey{kind: kind, mode: mode, stack: stack, lock: info.Name, typ: info.Type}
 	// Rows are keyed by name, so shard by name: one key, one shard.
@@ -71,9 +88,12 @@ func addStat(kind StatKind, stack uint32, meta *lockMeta, mode Mode, count, nano
 			s.rows[k] = v
 		}
 	}
-	v.count += count
-	v.nanos += nanos
+	v.count.Add(count)
+	v.nanos.Add(nanos)
 	s.mu.Unlock()
+	if meta != nil && int(kind) < len(meta.stats) && k.lock == info.Name {
+		meta.stats[kind].Store(&statCache{stack: stack, mode: mode, name: info.Name, v: v})
+	}
 }
 
 // TryLock failure counters.
@@ -154,13 +174,13 @@ func Records() []Record {
 		for k, v := range s.rows {
 			rk := recKey{statKey: k}
 			if j, ok := at[rk]; ok { // a repeat: no stack copy
-				out[j].Count += v.count
-				out[j].Nanos += v.nanos
+				out[j].Count += v.count.Load()
+				out[j].Nanos += v.nanos.Load()
 				continue
 			}
 			add(rk, Record{
 				Kind: k.kind, Lock: k.lock, LockType: k.typ, Mode: k.mode,
-				Stack: k.stackCopy(), Count: v.count, Nanos: v.nanos,
+				Stack: k.stackCopy(), Count: v.count.Load(), Nanos: v.nanos.Load(),
 			})
 		}
 		s.mu.Unlock()

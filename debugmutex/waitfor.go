@@ -42,8 +42,10 @@ import (
 // many goroutines wait. Lock order inside lockscope: see lockrank.go.
 
 type waiter struct {
-	g      *gstate
-	active bool
+	g *gstate
+	// active: the goroutine is waiting and registered (atomic: the check
+	// for whether a search is needed reads it without waitMu).
+	active atomic.Bool
 	// lock is the awaited lock's address. While the waiter is active the
 	// waiting goroutine, blocked inside Lock, keeps the lock alive, so a
 	// search under waitMu may follow it; nothing else may.
@@ -84,9 +86,13 @@ type rhReg struct {
 }
 
 var (
-	waitMu      sync.Mutex
-	nwaiting    int    // goroutines waiting, guarded by waitMu
-	searchEpoch uint64 // guarded by waitMu
+	// waitMu guards the wait-for graph. Registering and unregistering a
+	// wait take it shared (and the metas' wmu of the locks involved, one at
+	// a time); a search, the watchdog and Snapshot take it exclusively, and
+	// so see every registration whole.
+	waitMu      sync.RWMutex
+	nwaiting    atomic.Int64 // goroutines waiting
+	searchEpoch uint64       // guarded by waitMu (exclusive)
 )
 
 // core returns the awaited lock. Only under waitMu while w is active.
@@ -154,16 +160,17 @@ func (c *lockCore) beginWait(g *gstate, id int64, fp unsafe.Pointer, typ string,
 		holderStack = he.stackOrSite()
 	}
 
-	waitMu.Lock()
-	rh := w.rh[:0]
-	*w = waiter{
-		g: w.g, lock: uintptr(unsafe.Pointer(c)), lockID: ldUint64(&c.id), meta: meta, typ: typ, mode: mode,
-		since: now, stack: stack, pc1: pc1, pc2: pc2, holder: holder, holderStack: holderStack, rh: rh,
-	}
-	w.active = true
-	nwaiting++
+	// Register: shared, so that waits on different locks do not queue
+	// on one mutex.
+	waitMu.RLock()
+	w.lock, w.lockID, w.meta, w.typ, w.mode = uintptr(unsafe.Pointer(c)), ldUint64(&c.id), meta, typ, mode
+	w.since, w.stack, w.pc1, w.pc2, w.holder, w.holderStack = now, stack, pc1, pc2, holder, holderStack
+	w.rh = w.rh[:0]
+	w.visit, w.selfWait, w.selfSeq, w.reportedLong = 0, false, 0, false
+	meta.wmu.Lock()
 	w.idx = len(meta.waiters)
 	meta.waiters = append(meta.waiters, w)
+	meta.wmu.Unlock()
 	if g != nil {
 		n := g.n
 		for i := int32(0); i < n; i++ {
@@ -172,26 +179,41 @@ func (c *lockCore) beginWait(g *gstate, id int64, fp unsafe.Pointer, typ string,
 				continue
 			}
 			if m := entryMeta(g, e); m != nil {
+				m.wmu.Lock()
 				w.rh = append(w.rh, rhReg{m: m, idx: len(m.rhWaiters)})
 				m.rhWaiters = append(m.rhWaiters, rhWait{w: w, e: e, gen: e.gen, k: len(w.rh) - 1})
+				m.wmu.Unlock()
 			}
 		}
 	}
-	cycle := findCycle(w)
-	if len(cycle) == 1 && !c.handedOff() {
-		w.selfWait = true
-		w.selfSeq = now + cfg.recursiveGrace.Load()
-	}
-	if len(cycle) > 1 {
-		reports = append(reports, deadlockReport(cycle))
-		// The goroutines of the cycle hold what they hold for good: what
-		// was pending on their holds is now proven, and committed (they
-		// are blocked, so their records stand still while waitMu is held).
-		for _, x := range cycle {
-			reports = append(reports, commitAllPending(x.g)...)
+	nwaiting.Add(1)
+	w.active.Store(true)
+	waitMu.RUnlock()
+
+	// Search, exclusively, only if a cycle through w is possible now: w's
+	// lock is held by a waiting goroutine (or by w's own), or waiting
+	// read-holders or queued writers of it could block w. Of two goroutines
+	// closing a cycle, each sets its active flag before it looks at the
+	// other's, so at least one of them sees the other and searches.
+	if w.mightCycle(id) {
+		waitMu.Lock()
+		cycle := findCycle(w)
+		if len(cycle) == 1 && !c.handedOff() {
+			w.selfWait = true
+			w.selfSeq = now + cfg.recursiveGrace.Load()
 		}
+		if len(cycle) > 1 {
+			reports = append(reports, deadlockReport(cycle))
+			// The goroutines of the cycle hold what they hold for good:
+			// what was pending on their holds is now proven, and committed
+			// (they are blocked, so their records stand still while waitMu
+			// is held).
+			for _, x := range cycle {
+				reports = append(reports, commitAllPending(x.g)...)
+			}
+		}
+		waitMu.Unlock()
 	}
-	waitMu.Unlock()
 
 	panicWith := emitAll(reports)
 	if w.selfWait {
@@ -205,19 +227,48 @@ func (c *lockCore) beginWait(g *gstate, id int64, fp unsafe.Pointer, typ string,
 
 // endWaitAbandoned unregisters a wait that will not happen (the configured
 // action panics instead).
-func (c *lockCore) endWaitAbandoned(w *waiter) {
-	waitMu.Lock()
-	w.unregister()
-	waitMu.Unlock()
+func (c *lockCore) endWaitAbandoned(w *waiter) { w.unregister() }
+
+// mightCycle reports whether a search from w could find a cycle now. It
+// reads the blockers' active flags and the lock's sets without waitMu.
+func (w *waiter) mightCycle(id int64) bool {
+	c := w.core()
+	if c.handedOff() {
+		return false
+	}
+	if h := ldInt64(&c.holder); h != 0 {
+		if h == id {
+			return true
+		}
+		if hg := findG(h); hg != nil && hg.wait.active.Load() {
+			return true
+		}
+	}
+	m := w.meta
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
+	if w.mode == Write {
+		return len(m.rhWaiters) > 0
+	}
+	for _, q := range m.waiters {
+		if q != w && q.mode == Write {
+			return true
+		}
+	}
+	return false
 }
 
 // unregister removes w from the lock's waiters and from the read-holder
-// sets, and drops its references. waitMu held.
+// sets, and drops its references. waitMu not held.
 func (w *waiter) unregister() {
-	if !w.active {
+	if !w.active.Load() {
 		return
 	}
+	w.active.Store(false)
+	waitMu.RLock()
+	defer waitMu.RUnlock()
 	m := w.meta
+	m.wmu.Lock()
 	last := len(m.waiters) - 1
 	if w.idx != last {
 		m.waiters[w.idx] = m.waiters[last]
@@ -228,9 +279,11 @@ func (w *waiter) unregister() {
 	if cap(m.waiters) > 64 && len(m.waiters) < cap(m.waiters)/4 {
 		m.waiters = append([]*waiter(nil), m.waiters...)
 	}
+	m.wmu.Unlock()
 	for k := range w.rh {
 		r := &w.rh[k]
 		rm := r.m
+		rm.wmu.Lock()
 		last := len(rm.rhWaiters) - 1
 		if r.idx != last {
 			moved := rm.rhWaiters[last]
@@ -242,23 +295,21 @@ func (w *waiter) unregister() {
 		if cap(rm.rhWaiters) > 64 && len(rm.rhWaiters) < cap(rm.rhWaiters)/4 {
 			rm.rhWaiters = append([]rhWait(nil), rm.rhWaiters...)
 		}
+		rm.wmu.Unlock()
 		r.m = nil
 	}
 	w.rh = w.rh[:0]
-	w.active = false
 	w.selfWait = false
 	w.lock = 0
 	w.meta = nil
-	nwaiting--
+	nwaiting.Add(-1)
 }
 
 // endWait records a finished wait; the caller then records the acquisition.
-func (c *lockCore) endWait(w *waiter, id int64, mode Mode, ctx context.Context) (now int64) {
+func (c *lockCore) endWait(w *waiter, id int64, mode Mode, ctx context.Context) (now int64, stack uint32) {
 	now = nanotime()
-	waitMu.Lock()
 	meta, since, stack, holder, holderStack := w.meta, w.since, w.stack, w.holder, w.holderStack
 	w.unregister()
-	waitMu.Unlock()
 
 	wait := now - since
 	addStat(StatWait, stack, meta, mode, 1, wait)
@@ -270,7 +321,7 @@ func (c *lockCore) endWait(w *waiter, id int64, mode Mode, ctx context.Context) 
 			Holder: holder, HolderStack: stackPCs(holderStack), Context: ctx,
 		})
 	}
-	return now
+	return now, stack
 }
 
 // findCycle returns the waiters on a wait-for cycle through start, start
@@ -319,7 +370,7 @@ func forBlockers(x *waiter, f func(*waiter) bool) bool {
 		return false
 	}
 	if h := ldInt64(&c.holder); h != 0 {
-		if hg := findG(h); hg != nil && hg.wait.active && hg.wait.g == hg {
+		if hg := findG(h); hg != nil && hg.wait.active.Load() && hg.wait.g == hg {
 			if f(&hg.wait) {
 				return true
 			}
@@ -329,7 +380,7 @@ func forBlockers(x *waiter, f func(*waiter) bool) bool {
 	if x.mode == Write {
 		for i := 0; i < len(m.rhWaiters); i++ {
 			r := m.rhWaiters[i]
-			if r.w.active && r.e.live() && ldUint32(&r.e.gen) == r.gen && f(r.w) {
+			if r.w.active.Load() && r.e.live() && ldUint32(&r.e.gen) == r.gen && f(r.w) {
 				return true
 			}
 		}

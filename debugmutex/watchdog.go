@@ -149,10 +149,10 @@ func watchdogCheck() time.Duration {
 	gtableMu.Lock()
 	// Waiters: self-waits past grace, waits past threshold.
 	waitMu.Lock()
-	if nwaiting > 0 {
+	if nwaiting.Load() > 0 {
 		forEachG(func(id int64, g *gstate) {
 			w := &g.wait
-			if !w.active {
+			if !w.active.Load() {
 				return
 			}
 			if w.selfWait {
@@ -302,9 +302,7 @@ func watchdogCheck() time.Duration {
 }
 
 func (g *gstate) waitActive() bool {
-	waitMu.Lock()
-	defer waitMu.Unlock()
-	return g.wait.active
+	return g.wait.active.Load()
 }
 
 func longWaitReport(w *waiter, age int64) *Report {
