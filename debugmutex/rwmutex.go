@@ -105,7 +105,8 @@ func (rw *RWMutex) RUnlock() {
 		if e := g.entry(g.n - 1); e.lock == uintptr(unsafe.Pointer(&rw.c)) && e.flags&(flagRead|flagRegistered) == flagRead &&
 			ldInt64(&e.start) == 0 && e.pend == nil && atomic.LoadInt32(&e.released) == 0 {
 			// The common case: our newest hold, untimed, nothing pending.
-			rw.c.noteUnlock(id, fp)
+			// (Read unlocks are not noted as the lock's last unlock: every
+			// reader writing the lock's line would make readers contend.)
 			g.pop(e)
 			rw.rw.RUnlock()
 			return
@@ -260,6 +261,5 @@ func (rw *RWMutex) runlock(fp unsafe.Pointer, id int64) *Report {
 	case syncUnlocked(c, rwMutexType, Read):
 		c.unlockOfUnlocked(id, fp, rwMutexType, Read) // sync's fatal error next
 	}
-	c.noteUnlock(id, fp)
 	return r
 }

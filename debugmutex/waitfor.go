@@ -571,8 +571,11 @@ func (c *lockCore) unlockOfUnlocked(id int64, fp unsafe.Pointer, typ string, mod
 	if pc := ldUintptr(&c.lastUnlockPC); pc != 0 {
 		lg := int64(ldUint32(&c.lastUnlockG))
 		role := "last unlocked"
+		if typ == rwMutexType {
+			role = "last write-unlocked" // read unlocks are not recorded
+		}
 		if lg == 0 {
-			role = "last unlocked (goroutine id not recorded)"
+			role += " (goroutine id not recorded)"
 		}
 		r.Goroutines = append(r.Goroutines, GoroutineRef{
 			ID: lg, Role: role, Lock: name,
