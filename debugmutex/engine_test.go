@@ -316,3 +316,54 @@ func TestInversionThatDeadlocksIsReportedAsBoth(t *testing.T) {
 	}
 	// The two goroutines stay deadlocked, as they would under sync.
 }
+
+// bbolt's locks (go.etcd.io/bbolt db.go): metalock, mmaplock (RWMutex) and
+// rwlock. Read transactions take metalock then read-lock mmaplock; write
+// transactions take rwlock then metalock, and remap (write-lock mmaplock)
+// under rwlock; Open maps the file before anything reads. A read
+// transaction left open while a write transaction begins, in one goroutine,
+// makes two cycles: mmaplock(read) -> rwlock -> mmaplock(write) is a real
+// deadlock (a remap waits for the read transaction); metalock ->
+// mmaplock(read) -> metalock is not: its read of mmaplock could block only
+// behind a writer, every writer holds rwlock, and the cycle's other
+// goroutine holds rwlock. Only the first is reported.
+func TestReadCycleNeedingAnImpossibleWriterIsNotReported(t *testing.T) {
+	got := reportsAbout(t, "bolt.")
+	var metalock, rwlock Mutex
+	var mmaplock RWMutex
+	SetName(&metalock, "bolt.metalock")
+	SetName(&rwlock, "bolt.rwlock")
+	SetName(&mmaplock, "bolt.mmaplock")
+	mmaplock.Lock() // Open: the first mmap, before anything reads
+	mmaplock.Unlock()
+	beginRead := func() { metalock.Lock(); mmaplock.RLock(); metalock.Unlock() }
+	beginWrite := func(remap bool) {
+		rwlock.Lock()
+		metalock.Lock()
+		metalock.Unlock()
+		if remap {
+			mmaplock.Lock()
+			mmaplock.Unlock()
+		}
+	}
+	beginRead()
+	mmaplock.RUnlock()
+	beginWrite(true)
+	rwlock.Unlock()
+	// A read transaction open while a write transaction begins.
+	beginRead()
+	beginWrite(false)
+	rwlock.Unlock()
+	mmaplock.RUnlock()
+
+	rs := got()
+	if len(rs) != 1 {
+		for _, r := range rs {
+			t.Log(r.Summary)
+		}
+		t.Fatalf("%d reports, want the one real cycle", len(rs))
+	}
+	if s := rs[0].Summary; !strings.Contains(s, "bolt.mmaplock") || !strings.Contains(s, "bolt.rwlock") || strings.Contains(s, "bolt.metalock") {
+		t.Errorf("reported %q, want mmaplock <-> rwlock", s)
+	}
+}

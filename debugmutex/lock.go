@@ -40,6 +40,13 @@ const (
 	// From then on the lock's readers register in its meta, so that the
 	// next such release finds the hold without a search of all records.
 	stateReadHandedOff
+	// stateReadSeen: the lock has been read-locked. Write acquisitions
+	// before that (a structure's initialisation) cannot be queued behind
+	// readers, and do not count for the write guard below.
+	stateReadSeen
+	// stateWriteUnguarded: the lock has been write-locked (after its first
+	// read lock) with no other lock held. See lockMeta.writeGuard.
+	stateWriteUnguarded
 )
 
 // lockMeta is what a lock needs beyond its hot fields, allocated by the first
@@ -63,6 +70,15 @@ type lockMeta struct {
 	waiters   []*waiter
 	rhWaiters []rhWait
 
+	// The write guard (RWMutex): the locks held at every write acquisition
+	// seen since the first read acquisition, unless one had none
+	// (wunguarded). A lock-order cycle that needs a writer queued on this
+	// lock is impossible if a lock of the guard is held by the cycle itself.
+	// Guarded by rmu.
+	writeGuard []uint64
+	wseen      bool
+	wunguarded atomic.Bool
+
 	// stats caches the lock's newest statistics row of each kind.
 	stats [3]atomic.Pointer[statCache]
 
@@ -70,6 +86,19 @@ type lockMeta struct {
 	// live read holds (entry -> its gen), guarded by rmu.
 	rmu     sync.Mutex
 	readers map[*heldEntry]uint32
+}
+
+// readState handles the rare read acquisitions: the first of the lock, and
+// those of a lock whose read holds are handed off.
+//
+//go:noinline
+func (c *lockCore) readState(g *gstate, e *heldEntry, st int32) {
+	if st&stateReadSeen == 0 {
+		atomicOr32(&c.state, stateReadSeen)
+	}
+	if st&stateReadHandedOff != 0 {
+		c.registerReader(g, e)
+	}
 }
 
 // registerReader records the read hold e of c in c's meta (see
@@ -112,6 +141,9 @@ func (c *lockCore) metaFor(g *gstate, typ string, pc1, pc2 uintptr) *lockMeta {
 func (c *lockCore) newMeta(g *gstate, typ string, pc1, pc2 uintptr) *lockMeta {
 	m := &lockMeta{id: c.lockID(g), typ: typ, pc1: pc1, pc2: pc2}
 	if atomic.CompareAndSwapPointer(&c.meta, nil, unsafe.Pointer(m)) {
+		if atomic.LoadInt32(&c.state)&stateWriteUnguarded != 0 {
+			m.wunguarded.Store(true)
+		}
 		return m
 	}
 	return c.getMeta()
@@ -222,6 +254,8 @@ func (c *lockCore) acquiredStack(g *gstate, id int64, fp unsafe.Pointer, typ str
 		var chain uint64 // computed for nested acquisitions; lazily for outermost ones
 		if g.n > 0 {
 			chain = c.nested(g, id, fp, typ, mode, try)
+		} else if typ == rwMutexType && mode == Write && !try {
+			c.writeOutermost()
 		}
 		if n := g.n; n < inlineHeld {
 			e = &g.inline[n]
@@ -262,14 +296,42 @@ func (c *lockCore) acquiredStack(g *gstate, id int64, fp unsafe.Pointer, typ str
 			}
 			stInt32(&e.flags, flags)
 			stUintptr(&e.lock, uintptr(unsafe.Pointer(c)))
-			if mode == Read && atomic.LoadInt32(&c.state)&stateReadHandedOff != 0 {
-				c.registerReader(g, e)
+			if mode == Read {
+				if st := atomic.LoadInt32(&c.state); st&(stateReadHandedOff|stateReadSeen) != stateReadSeen {
+					c.readState(g, e, st)
+				}
 			}
 		}
 	}
 	if mode == Write {
 		stInt64(&c.holder, id)
 	}
+}
+
+// writeOutermost notes a write acquisition with no other lock held.
+func (c *lockCore) writeOutermost() {
+	if st := atomic.LoadInt32(&c.state); st&stateReadSeen != 0 && st&stateWriteUnguarded == 0 {
+		atomicOr32(&c.state, stateWriteUnguarded)
+		if m := c.getMeta(); m != nil {
+			m.wunguarded.Store(true)
+		}
+	}
+}
+
+// guardWrite intersects the write guard with the locks held (ids) at a
+// nested write acquisition.
+func (c *lockCore) guardWrite(m *lockMeta, held []uint64) {
+	if atomic.LoadInt32(&c.state)&stateReadSeen == 0 {
+		return
+	}
+	m.rmu.Lock()
+	if !m.wseen {
+		m.wseen = true
+		m.writeGuard = append([]uint64(nil), held...)
+	} else {
+		m.writeGuard = intersect(m.writeGuard, held)
+	}
+	m.rmu.Unlock()
 }
 
 //go:noinline

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+	"weak"
 )
 
 // The lock-order graph.
@@ -38,7 +39,9 @@ import (
 // "from" lock every time the edge was seen. A cycle whose edges all share a
 // gate cannot deadlock (the gate serialises them) and is not reported. A
 // cycle is reported through its shortest path, and not when a shorter cycle
-// among its locks was reported already (it would be a longer copy of it).
+// among its locks was reported already (it would be a longer copy of it),
+// nor when it needs a writer queued on an RWMutex that no writer could be
+// queued on while the cycle stands (see readImpossible).
 //
 // Memory: nodes are lock instances, keyed by id, created when a lock first
 // takes part in an edge, removed (with their edges) by a cleanup on the
@@ -105,6 +108,7 @@ type pendingEdge struct {
 	toMode Mode
 	toStk  uint32
 	gates  []uint64 // ids of locks held before the from lock
+	held   []uint64 // ids of the other locks held with it
 	g      int64
 	chain  uint64
 }
@@ -129,6 +133,7 @@ type node struct {
 	name string
 	typ  string
 	ord  int // position in a topological order of the acyclic edges
+	meta weak.Pointer[lockMeta]
 	out  map[uint64]*edge
 	in   map[uint64]*edge
 }
@@ -136,6 +141,7 @@ type node struct {
 type edge struct {
 	from, to *node
 	gates    []uint64 // ids of locks held before from every time this edge was seen
+	held     []uint64 // ids of the other locks held with from every time
 	g        int64    // goroutine that first took it
 	fromStk  uint32   // where from was acquired
 	fromPC   uintptr
@@ -163,7 +169,7 @@ func graphNode(m *lockMeta) *node {
 	n := graph[m.id]
 	if n == nil {
 		nextOrd++
-		n = &node{id: m.id, name: m.Name(), typ: m.typ, ord: nextOrd, out: map[uint64]*edge{}, in: map[uint64]*edge{}}
+		n = &node{id: m.id, name: m.Name(), typ: m.typ, ord: nextOrd, meta: weak.Make(m), out: map[uint64]*edge{}, in: map[uint64]*edge{}}
 		graph[m.id] = n
 		graphPeak = max(graphPeak, len(graph))
 		if !m.inGraph.Swap(true) {
@@ -220,6 +226,15 @@ func addPending(g *gstate, id int64, c *lockCore, typ string, mode Mode, fp unsa
 	pc1, pc2 := callerPCs(fp)
 	to := c.metaFor(g, typ, pc1, pc2)
 	toStk := captureStack(fp)
+	var all []uint64 // every other lock held
+	for i := int32(0); i < g.n; i++ {
+		if h := g.entry(i); h.live() && !h.is(c) {
+			all = append(all, h.lockID)
+		}
+	}
+	if typ == rwMutexType && mode == Write {
+		c.guardWrite(to, all)
+	}
 	var before []uint64
 	var top *heldEntry
 	for i := int32(0); i < g.n; i++ {
@@ -242,8 +257,14 @@ func addPending(g *gstate, id int64, c *lockCore, typ string, mode Mode, fp unsa
 			if len(h.pend.edges) >= maxPendingEdges {
 				edgesDropped.Add(1)
 			} else {
+				others := make([]uint64, 0, len(all))
+				for _, x := range all {
+					if x != hid {
+						others = append(others, x)
+					}
+				}
 				h.pend.edges = append(h.pend.edges, pendingEdge{
-					to: to, toMode: mode, toStk: toStk, gates: append([]uint64(nil), before...), g: id, chain: chain,
+					to: to, toMode: mode, toStk: toStk, gates: append([]uint64(nil), before...), held: others, g: id, chain: chain,
 				})
 			}
 		}
@@ -304,11 +325,12 @@ func commitEntry(g *gstate, e *heldEntry) []*Report {
 		if ed != nil {
 			had := len(ed.gates) > 0
 			ed.gates = intersect(ed.gates, pe.gates)
+			ed.held = intersect(ed.held, pe.held)
 			if ed.back && had && len(ed.gates) == 0 {
 				// A gated cycle's edge, now seen without its gate.
 				if path := findPath(to, from); path != nil {
 					cycle := append(path, ed)
-					if !gated(path, ed) && !longerCopy(cycle) {
+					if !gated(path, ed) && !longerCopy(cycle) && !readImpossible(cycle) {
 						reports = append(reports, inversionReport(cycle))
 						rememberCycle(cycle)
 					}
@@ -320,7 +342,7 @@ func commitEntry(g *gstate, e *heldEntry) []*Report {
 			edgesDropped.Add(1)
 			continue
 		}
-		ed = &edge{from: from, to: to, gates: pe.gates, g: pe.g,
+		ed = &edge{from: from, to: to, gates: pe.gates, held: pe.held, g: pe.g,
 			fromStk: fromStk, fromPC: fromPC, toStk: pe.toStk, modeTo: pe.toMode}
 		from.out[to.id] = ed
 		to.in[from.id] = ed
@@ -328,7 +350,7 @@ func commitEntry(g *gstate, e *heldEntry) []*Report {
 		if path := orderEdge(ed); path != nil {
 			ed.back = true
 			cycle := append(path, ed)
-			if !gated(path, ed) && !longerCopy(cycle) {
+			if !gated(path, ed) && !longerCopy(cycle) && !readImpossible(cycle) {
 				reports = append(reports, inversionReport(cycle))
 				rememberCycle(cycle)
 			}
@@ -462,6 +484,47 @@ func gated(path []*edge, e *edge) bool {
 		}
 	}
 	return len(common) > 0
+}
+
+// readImpossible reports whether the cycle needs a writer that cannot be
+// there: an edge into a read acquisition of Y blocks only behind a writer of
+// Y (holding it, or queued). If every write acquisition of Y seen since its
+// first read held some lock G, and a goroutine of the cycle holds G while
+// it waits, no such writer can exist while the cycle stands (RWMutex's
+// rules, reasoned as lockdep does with read/write dependencies).
+// graphMu held.
+func readImpossible(cycle []*edge) bool {
+	var inCycle map[uint64]bool
+	for _, e := range cycle {
+		if e.modeTo != Read {
+			continue
+		}
+		m := e.to.meta.Value()
+		if m == nil || m.wunguarded.Load() {
+			continue
+		}
+		m.rmu.Lock()
+		seen, guard := m.wseen, m.writeGuard
+		m.rmu.Unlock()
+		if !seen || len(guard) == 0 {
+			continue
+		}
+		if inCycle == nil {
+			inCycle = map[uint64]bool{}
+			for _, c := range cycle {
+				inCycle[c.from.id] = true
+				for _, h := range c.held {
+					inCycle[h] = true
+				}
+			}
+		}
+		for _, gid := range guard {
+			if inCycle[gid] {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // longerCopy reports whether a cycle on a strict subset of the locks of
