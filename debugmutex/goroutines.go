@@ -128,16 +128,27 @@ func (e *heldEntry) lockInfo() LockInfo {
 }
 
 // clear frees the entry. Owner, or reclamation of an exited goroutine.
+// Writes are skipped where the field is already clear: this is on every
+// unlock's path, and an atomic store or a pointer write (with its write
+// barrier check) costs more than the load that avoids it.
 func (e *heldEntry) clear() {
 	if ldInt32(&e.flags)&flagRegistered != 0 && ldUintptr(&e.lock) != 0 {
 		e.unregisterReader()
 		stInt32(&e.flags, 0)
 	}
 	stUintptr(&e.lock, 0)
-	stPtr(&e.meta, nil)
-	atomic.StoreInt32(&e.released, 0)
-	e.ctx = nil
-	e.pend = nil
+	if ldPtr(&e.meta) != nil {
+		stPtr(&e.meta, nil)
+	}
+	if atomic.LoadInt32(&e.released) != 0 {
+		atomic.StoreInt32(&e.released, 0)
+	}
+	if e.ctx != nil {
+		e.ctx = nil
+	}
+	if e.pend != nil {
+		e.pend = nil
+	}
 }
 
 // gstate is one goroutine's record.

@@ -76,7 +76,7 @@ type lockMeta struct {
 	// lock is impossible if a lock of the guard is held by the cycle itself.
 	// Guarded by rmu.
 	writeGuard []uint64
-	wseen      bool
+	wseen      atomic.Bool
 	wunguarded atomic.Bool
 
 	// stats caches the lock's newest statistics row of each kind.
@@ -314,8 +314,25 @@ func (c *lockCore) writeOutermost() {
 		atomicOr32(&c.state, stateWriteUnguarded)
 		if m := c.getMeta(); m != nil {
 			m.wunguarded.Store(true)
+			recheckSuspended(m.id)
 		}
 	}
+}
+
+// guardKnownChain gives a nested write the write guard's first sight when
+// its chain was known before the lock's first read (checkOrder skipped it).
+func (c *lockCore) guardKnownChain(g *gstate) {
+	m := c.getMeta()
+	if m == nil || m.wseen.Load() || atomic.LoadInt32(&c.state)&stateReadSeen == 0 {
+		return
+	}
+	var held []uint64
+	for i := int32(0); i < g.n; i++ {
+		if h := g.entry(i); h.live() && !h.is(c) {
+			held = append(held, h.lockID)
+		}
+	}
+	c.guardWrite(m, held)
 }
 
 // guardWrite intersects the write guard with the locks held (ids) at a
@@ -325,13 +342,19 @@ func (c *lockCore) guardWrite(m *lockMeta, held []uint64) {
 		return
 	}
 	m.rmu.Lock()
-	if !m.wseen {
-		m.wseen = true
+	changed := true
+	if !m.wseen.Load() {
+		m.wseen.Store(true)
 		m.writeGuard = append([]uint64(nil), held...)
 	} else {
+		n := len(m.writeGuard)
 		m.writeGuard = intersect(m.writeGuard, held)
+		changed = len(m.writeGuard) != n
 	}
 	m.rmu.Unlock()
+	if changed {
+		recheckSuspended(m.id)
+	}
 }
 
 //go:noinline
@@ -410,6 +433,9 @@ func (c *lockCore) nested(g *gstate, id int64, fp unsafe.Pointer, typ string, mo
 	chain := chainMix(g.chainOf(top), ldUint64(&c.id), mode)
 	if !try {
 		checkOrder(g, id, c, typ, mode, fp, chain)
+		if typ == rwMutexType && mode == Write {
+			c.guardKnownChain(g)
+		}
 	}
 	return chain
 }

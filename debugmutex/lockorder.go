@@ -163,7 +163,70 @@ var (
 	// reportedCycles are the lock sets of the cycles reported, for the
 	// longer-copy rule (guarded by graphMu; bounded).
 	reportedCycles []map[uint64]bool
+	// suspended are the cycles not reported because a writer they need
+	// cannot be there (readImpossible), as far as the writes seen so far
+	// tell; a later write of the lock may make them possible (guarded by
+	// graphMu; bounded).
+	suspended  []suspendedCycle
+	nsuspended atomic.Int32
 )
+
+type suspendedCycle struct {
+	cycle []*edge
+	reads []uint64 // the locks read in the cycle, whose writes decide
+}
+
+const maxSuspended = 1024
+
+// suspend remembers a cycle readImpossible ruled out. graphMu held.
+func suspend(cycle []*edge) {
+	if len(suspended) >= maxSuspended {
+		edgesDropped.Add(1)
+		return
+	}
+	var reads []uint64
+	for _, e := range cycle {
+		if e.modeTo == Read {
+			reads = append(reads, e.to.id)
+		}
+	}
+	suspended = append(suspended, suspendedCycle{cycle: append([]*edge(nil), cycle...), reads: reads})
+	nsuspended.Store(int32(len(suspended)))
+}
+
+// recheckSuspended reports the suspended cycles through lock id that a
+// change of its write guard has made possible.
+func recheckSuspended(id uint64) {
+	if nsuspended.Load() == 0 {
+		return
+	}
+	var reports []*Report
+	graphMu.Lock()
+	kept := suspended[:0]
+	for _, s := range suspended {
+		through := false
+		for _, r := range s.reads {
+			through = through || r == id
+		}
+		if through && !readImpossible(s.cycle) {
+			if !longerCopy(s.cycle) {
+				reports = append(reports, inversionReport(s.cycle))
+				rememberCycle(s.cycle)
+			}
+			continue
+		}
+		kept = append(kept, s)
+	}
+	for i := len(kept); i < len(suspended); i++ {
+		suspended[i] = suspendedCycle{}
+	}
+	suspended = kept
+	nsuspended.Store(int32(len(suspended)))
+	graphMu.Unlock()
+	for _, r := range reports {
+		emitNoAction(r) // found on a lock's write path, which must not panic holding it
+	}
+}
 
 func graphNode(m *lockMeta) *node {
 	n := graph[m.id]
@@ -330,9 +393,13 @@ func commitEntry(g *gstate, e *heldEntry) []*Report {
 				// A gated cycle's edge, now seen without its gate.
 				if path := findPath(to, from); path != nil {
 					cycle := append(path, ed)
-					if !gated(path, ed) && !longerCopy(cycle) && !readImpossible(cycle) {
-						reports = append(reports, inversionReport(cycle))
-						rememberCycle(cycle)
+					if !gated(path, ed) && !longerCopy(cycle) {
+						if readImpossible(cycle) {
+							suspend(cycle)
+						} else {
+							reports = append(reports, inversionReport(cycle))
+							rememberCycle(cycle)
+						}
 					}
 				}
 			}
@@ -350,9 +417,13 @@ func commitEntry(g *gstate, e *heldEntry) []*Report {
 		if path := orderEdge(ed); path != nil {
 			ed.back = true
 			cycle := append(path, ed)
-			if !gated(path, ed) && !longerCopy(cycle) && !readImpossible(cycle) {
-				reports = append(reports, inversionReport(cycle))
-				rememberCycle(cycle)
+			if !gated(path, ed) && !longerCopy(cycle) {
+				if readImpossible(cycle) {
+					suspend(cycle)
+				} else {
+					reports = append(reports, inversionReport(cycle))
+					rememberCycle(cycle)
+				}
 			}
 		}
 	}
@@ -504,9 +575,12 @@ func readImpossible(cycle []*edge) bool {
 			continue
 		}
 		m.rmu.Lock()
-		seen, guard := m.wseen, m.writeGuard
+		seen, guard := m.wseen.Load(), m.writeGuard
 		m.rmu.Unlock()
-		if !seen || len(guard) == 0 {
+		if !seen {
+			return true // no writer yet; a write later rechecks (recheckSuspended)
+		}
+		if len(guard) == 0 {
 			continue
 		}
 		if inCycle == nil {
