@@ -2,7 +2,6 @@ package debugmutex
 
 import (
 	"math"
-	"sync"
 	"sync/atomic"
 )
 
@@ -20,7 +19,7 @@ type Subscription struct {
 }
 
 var (
-	subsMu  sync.Mutex
+	subsMu  rankedMutex[rSubs]
 	subs    atomic.Pointer[[]*Subscription] // copy-on-write
 	minWait atomic.Int64                    // smallest MinWait subscribed, MaxInt64 if none
 	minHold atomic.Int64

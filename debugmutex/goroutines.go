@@ -3,7 +3,6 @@ package debugmutex
 import (
 	"context"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"unsafe"
 )
@@ -374,7 +373,7 @@ var (
 	gtab atomic.Pointer[gtable]
 	// gtableMu serialises observers (Snapshot, watchdog), slot reclamation
 	// and table growth with each other; owners take it only to grow.
-	gtableMu sync.Mutex
+	gtableMu rankedMutex[rGtable]
 )
 
 func init() { gtab.Store(newGtable(gtableInitBits)) }

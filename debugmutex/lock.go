@@ -4,7 +4,6 @@ import (
 	"context"
 	"math"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"unsafe"
 )
@@ -66,7 +65,7 @@ type lockMeta struct {
 	// The lock's waiters (see waitfor.go): the goroutines waiting for it,
 	// and the waiting goroutines that read-hold it. Changed under waitMu
 	// (shared) and wmu; read under waitMu (exclusive) or wmu.
-	wmu       sync.Mutex
+	wmu       rankedMutex[rMetaWaiters]
 	waiters   []*waiter
 	rhWaiters []rhWait
 
@@ -84,7 +83,7 @@ type lockMeta struct {
 
 	// readers, once the lock's read holds are known to be handed off: the
 	// live read holds (entry -> its gen), guarded by rmu.
-	rmu     sync.Mutex
+	rmu     rankedMutex[rMetaReaders]
 	readers map[*heldEntry]uint32
 }
 

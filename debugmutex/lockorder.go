@@ -5,7 +5,6 @@ import (
 	"runtime"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"unsafe"
 	"weak"
@@ -155,7 +154,7 @@ type edge struct {
 
 var (
 	nextOrd      int // guarded by graphMu
-	graphMu      sync.Mutex
+	graphMu      rankedMutex[rGraph]
 	graph        = map[uint64]*node{}
 	graphPeak    int // the most nodes graph has held since it was last rebuilt
 	edgeCount    int

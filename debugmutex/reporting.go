@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"sort"
-	"sync"
 	"time"
 )
 
@@ -23,7 +22,7 @@ import (
 const reportBurst = 20
 
 type reportState struct {
-	mu    sync.Mutex
+	mu    rankedMutex[rReports]
 	byKey map[string]*Report
 	order []string
 	// seen remembers the keys of problems beyond maxKeptReports (by hash):
@@ -40,7 +39,7 @@ type reportState struct {
 	winStart time.Time
 	inWin    int
 	limited  int64
-	outMu    sync.Mutex // serialises writes so blocks do not interleave
+	outMu    rankedMutex[rReportOut] // serialises writes so blocks do not interleave
 }
 
 var reports = reportState{byKey: map[string]*Report{}, seen: map[uint64]int{}, handlers: map[int]func(Report){}, stderr: os.Stderr}

@@ -2,7 +2,6 @@ package debugmutex
 
 import (
 	"sort"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -50,7 +49,7 @@ type statCache struct {
 }
 
 type statShard struct {
-	mu   sync.Mutex
+	mu   rankedMutex[rStats]
 	rows map[statKey]*statVal
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"unsafe"
 )
@@ -90,7 +89,7 @@ var (
 	// wait take it shared (and the metas' wmu of the locks involved, one at
 	// a time); a search, the watchdog and Snapshot take it exclusively, and
 	// so see every registration whole.
-	waitMu      sync.RWMutex
+	waitMu      rankedRWMutex[rWait]
 	nwaiting    atomic.Int64 // goroutines waiting
 	searchEpoch uint64       // guarded by waitMu (exclusive)
 )

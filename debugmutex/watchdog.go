@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -35,7 +34,7 @@ const (
 var lastReclaim, lastSurvivors int64
 
 var (
-	watchdogMu    sync.Mutex // serialises runs and rescheduling
+	watchdogMu    rankedMutex[rWatchdogTimer] // serialises runs and rescheduling
 	watchdogTimer *time.Timer
 	watchdogNext  time.Time // when the timer is set to fire
 )
@@ -79,7 +78,7 @@ func watchdogRun() {
 	watchdogMu.Unlock()
 }
 
-var watchdogRunMu sync.Mutex
+var watchdogRunMu rankedMutex[rWatchdogRun]
 
 // holdKey identifies one hold across watchdog runs: a lock taken by a
 // goroutine at a time.

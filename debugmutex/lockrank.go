@@ -1,0 +1,119 @@
+package debugmutex
+
+import "sync"
+
+// lockscope's own locks, and the order they are taken in.
+//
+// Like the runtime's lockrank.go, the order is written down as data: a lock
+// may be taken only while every lock the goroutine already holds has a lower
+// rank. Building with -tags lockscope_lockrank checks it on every
+// acquisition (lockrank_on.go) and panics on the first violation; .ci/run
+// runs the tests so. Without the tag the ranked mutexes are sync's, with no
+// cost.
+//
+// The leaves, taken with nothing acquired under them and not ranked: the
+// stack table's shard mutexes and stacksFullMu, and pcInfoMu (stacks.go).
+// User locks are never taken while one of these is held.
+const (
+	rankWatchdogRun   = 1 + iota // watchdogRunMu: one watchdog round at a time
+	rankGtable                   // gtableMu: observers of the goroutine records, reclamation, growth
+	rankWait                     // waitMu: the wait-for graph (shared to register, exclusive to search)
+	rankGraph                    // graphMu: the lock-order graph
+	rankMetaReaders              // lockMeta.rmu: registered readers, write guard
+	rankMetaWaiters              // lockMeta.wmu: a lock's waiter sets
+	rankStats                    // statShard.mu
+	rankReports                  // reports.mu
+	rankReportOut                // reports.outMu: writing a report out
+	rankSubs                     // subsMu: subscriptions
+	rankWatchdogTimer            // watchdogMu: rescheduling the watchdog's timer
+)
+
+var rankNames = map[int]string{
+	rankWatchdogRun: "watchdogRunMu", rankGtable: "gtableMu", rankWait: "waitMu", rankGraph: "graphMu",
+	rankMetaReaders: "lockMeta.rmu", rankMetaWaiters: "lockMeta.wmu", rankStats: "statShard.mu",
+	rankReports: "reports.mu", rankReportOut: "reports.outMu", rankSubs: "subsMu", rankWatchdogTimer: "watchdogMu",
+}
+
+// A ranker names a rank as a type, so that a ranked mutex's zero value
+// knows its rank.
+type ranker interface{ rank() int }
+
+type (
+	rWatchdogRun   struct{}
+	rGtable        struct{}
+	rWait          struct{}
+	rGraph         struct{}
+	rMetaReaders   struct{}
+	rMetaWaiters   struct{}
+	rStats         struct{}
+	rReports       struct{}
+	rReportOut     struct{}
+	rSubs          struct{}
+	rWatchdogTimer struct{}
+)
+
+func (rWatchdogRun) rank() int   { return rankWatchdogRun }
+func (rGtable) rank() int        { return rankGtable }
+func (rWait) rank() int          { return rankWait }
+func (rGraph) rank() int         { return rankGraph }
+func (rMetaReaders) rank() int   { return rankMetaReaders }
+func (rMetaWaiters) rank() int   { return rankMetaWaiters }
+func (rStats) rank() int         { return rankStats }
+func (rReports) rank() int       { return rankReports }
+func (rReportOut) rank() int     { return rankReportOut }
+func (rSubs) rank() int          { return rankSubs }
+func (rWatchdogTimer) rank() int { return rankWatchdogTimer }
+
+// rankedMutex is a sync.Mutex of rank R.
+type rankedMutex[R ranker] struct{ mu sync.Mutex }
+
+func (m *rankedMutex[R]) Lock() {
+	if lockrankOn {
+		var r R
+		rankAcquire(r.rank())
+	}
+	m.mu.Lock()
+}
+
+func (m *rankedMutex[R]) Unlock() {
+	m.mu.Unlock()
+	if lockrankOn {
+		var r R
+		rankRelease(r.rank())
+	}
+}
+
+// rankedRWMutex is a sync.RWMutex of rank R.
+type rankedRWMutex[R ranker] struct{ mu sync.RWMutex }
+
+func (m *rankedRWMutex[R]) Lock() {
+	if lockrankOn {
+		var r R
+		rankAcquire(r.rank())
+	}
+	m.mu.Lock()
+}
+
+func (m *rankedRWMutex[R]) Unlock() {
+	m.mu.Unlock()
+	if lockrankOn {
+		var r R
+		rankRelease(r.rank())
+	}
+}
+
+func (m *rankedRWMutex[R]) RLock() {
+	if lockrankOn {
+		var r R
+		rankAcquire(r.rank())
+	}
+	m.mu.RLock()
+}
+
+func (m *rankedRWMutex[R]) RUnlock() {
+	m.mu.RUnlock()
+	if lockrankOn {
+		var r R
+		rankRelease(r.rank())
+	}
+}
