@@ -103,7 +103,8 @@ func (rw *RWMutex) RUnlock() {
 	}
 	if g := probeG(id); g != nil && g.n > 0 {
 		if e := g.entry(g.n - 1); e.lock == uintptr(unsafe.Pointer(&rw.c)) && e.flags&(flagRead|flagRegistered) == flagRead &&
-			ldInt64(&e.start) == 0 && e.pend == nil && atomic.LoadInt32(&e.released) == 0 {
+			ldInt64(&e.start) == 0 && e.pend == nil && atomic.LoadInt32(&e.released) == 0 &&
+			atomic.LoadInt32(&rw.c.state)&stateReadHandedOff == 0 {
 			// The common case: our newest hold, untimed, nothing pending.
 			// (Read unlocks are not noted as the lock's last unlock: every
 			// reader writing the lock's line would make readers contend.)
@@ -245,7 +246,18 @@ func (rw *RWMutex) runlock(fp unsafe.Pointer, id int64) *Report {
 	g := lookupG(id)
 	var e *heldEntry
 	if g != nil {
-		e = g.findHeld(c, Read)
+		if m := c.getMeta(); m != nil && atomic.LoadInt32(&c.state)&stateReadHandedOff != 0 {
+			// Read holds of this lock are released by other goroutines
+			// too: claim ours under the lock's reader mutex, which they
+			// take to mark one, so that one hold is never released twice.
+			m.rmu.Lock()
+			if e = g.findHeld(c, Read); e != nil && !atomic.CompareAndSwapInt32(&e.released, 0, 1) {
+				e = nil
+			}
+			m.rmu.Unlock()
+		} else {
+			e = g.findHeld(c, Read)
+		}
 	}
 	switch {
 	case e != nil:

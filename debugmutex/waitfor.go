@@ -592,25 +592,23 @@ func (c *lockCore) unlockOfUnlocked(id int64, fp unsafe.Pointer, typ string, mod
 // goroutine, which Go allows). It reports false if no record has one.
 func (c *lockCore) releaseReadFor(id int64) bool {
 	addr, lid := uintptr(unsafe.Pointer(c)), ldUint64(&c.id)
-	if m := c.getMeta(); m != nil && atomic.LoadInt32(&c.state)&stateReadHandedOff != 0 {
-		var found *heldEntry
-		m.rmu.Lock()
-		for e, gen := range m.readers {
-			if ldUint32(&e.gen) == gen && e.addr() == addr && ldUint64(&e.lockID) == lid &&
-				atomic.LoadInt64(&e.rec.goid) != id && e.markReleased() {
-				found = e
-				break
-			}
-		}
-		m.rmu.Unlock()
-		if found != nil {
+	// Marking happens under the lock's reader mutex, as the owners' claims
+	// do once the flag is set (see RWMutex.runlock).
+	m := c.metaFor(nil, rwMutexType, 0, 0)
+	gtableMu.Lock() // before rmu: lockrank.go
+	defer gtableMu.Unlock()
+	m.rmu.Lock()
+	defer m.rmu.Unlock()
+	atomicOr32(&c.state, stateReadHandedOff)
+	c.markHandedOff()
+	for e, gen := range m.readers {
+		if ldUint32(&e.gen) == gen && e.addr() == addr && ldUint64(&e.lockID) == lid &&
+			atomic.LoadInt64(&e.rec.goid) != id && e.markReleased() {
 			return true
 		}
-		// A hold taken before its lock was known to be handed off is
-		// not registered: search.
 	}
-	gtableMu.Lock()
-	defer gtableMu.Unlock()
+	// A hold taken before its lock was known to be handed off is not
+	// registered: search the records.
 	done := false
 	forEachG(func(gid int64, g *gstate) {
 		if done || gid == id {
@@ -620,9 +618,5 @@ func (c *lockCore) releaseReadFor(id int64) bool {
 			done = true
 		}
 	})
-	if done {
-		c.markHandedOff()
-		atomicOr32(&c.state, stateReadHandedOff)
-	}
 	return done
 }
