@@ -1,6 +1,7 @@
 package debugmutex
 
 import (
+	"iter"
 	"runtime"
 	"strings"
 	"sync"
@@ -127,6 +128,10 @@ var (
 type pcFrames struct {
 	frames   []Frame // the PC's frames, innermost first (inlined calls expanded)
 	internal bool    // every frame is one of lockscope's lock methods
+	// outer holds, for frames[1:], the "virtual" PC runtime.Callers puts
+	// after pc for each inlined caller (its PC as CallersFrames reports it,
+	// + 1), by which CallFrames folds them into the call.
+	outer []uintptr
 }
 
 // internalPrefixes are the functions whose frames are lockscope's own lock
@@ -171,6 +176,9 @@ func framesOfPC(pc uintptr) pcFrames {
 			continue
 		}
 		f.frames = append(f.frames, Frame{Function: fr.Function, File: fr.File, Line: fr.Line})
+		if len(f.frames) > 1 {
+			f.outer = append(f.outer, fr.PC+1)
+		}
 		if !isInternalFunc(fr.Function) {
 			f.internal = false
 		}
@@ -205,6 +213,41 @@ func Symbolize(pcs []uintptr) []Frame {
 		}
 	}
 	return out
+}
+
+// CallFrames walks a stack of return program counters, innermost first (as
+// in Record.Stack, Holding.Stack and Event.Stack, or from runtime.Callers),
+// one physical call at a time. For each it yields the call's return program
+// counter and its frames, innermost first, one per call including inlined
+// calls, the physical function last. Stacks from frame-pointer walks hold
+// one PC per physical call; runtime.Callers adds a "virtual" PC per inlined
+// caller, which CallFrames folds into the call it belongs to, so both forms
+// give the same calls. PCs in no Go function (0, runtime.goexit) are
+// skipped; lockscope's own frames are kept. The frames are cached and
+// shared: do not modify them.
+//
+// It is for callers that need the calls themselves (a pprof Location per
+// physical PC with a Line per inlined call) or lockscope's frames.
+func CallFrames(pcs []uintptr) iter.Seq2[uintptr, []Frame] {
+	return func(yield func(uintptr, []Frame) bool) {
+		for i := 0; i < len(pcs); {
+			pc := pcs[i]
+			f := framesOfPC(pc)
+			i++
+			if len(f.frames) == 0 {
+				continue
+			}
+			for _, v := range f.outer {
+				if i >= len(pcs) || pcs[i] != v {
+					break
+				}
+				i++
+			}
+			if !yield(pc, f.frames) {
+				return
+			}
+		}
+	}
 }
 
 // siteOf returns the user's frame at an acquire site.

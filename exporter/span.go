@@ -2,7 +2,6 @@ package exporter
 
 import (
 	"context"
-	"runtime"
 	"strconv"
 	"strings"
 
@@ -60,22 +59,19 @@ const (
 const (
 	// maxStackFrames bounds code.stacktrace and friends.
 	maxStackFrames = 32
-	// maxCachedPCs bounds the symbol cache; past it the cache starts over.
-	maxCachedPCs = 8192
 	// debugmutexPrefix marks frames inside the lock implementation, which
 	// are never the site a user wants to see.
 	debugmutexPrefix = "github.com/lockscope/lockscope/debugmutex."
 )
 
 // converter turns events into spans. It is used by the exporter goroutine
-// only, so its cache needs no lock.
+// only.
 type converter struct {
 	tracer trace.Tracer
-	frames map[uintptr][]debugmutex.Frame // by program counter, inlined frames expanded
 }
 
 func newConverter(t trace.Tracer) converter {
-	return converter{tracer: t, frames: make(map[uintptr][]debugmutex.Frame)}
+	return converter{tracer: t}
 }
 
 // export makes a span of ev and reports whether it did.
@@ -228,19 +224,12 @@ func formatStack(frames []debugmutex.Frame) string {
 	return b.String()
 }
 
-// userFrames symbolises pcs (innermost first), without the frames inside
+// userFrames symbolises pcs (innermost first, inlined calls expanded; the
+// per-PC answers are debugmutex's, cached there), without the frames inside
 // debugmutex and the runtime: the first frame is the user's call site.
 func (c *converter) userFrames(pcs []uintptr) []debugmutex.Frame {
 	var out []debugmutex.Frame
-	for _, pc := range pcs {
-		fs, ok := c.frames[pc]
-		if !ok {
-			fs = symbolise(pc)
-			if len(c.frames) >= maxCachedPCs {
-				clear(c.frames)
-			}
-			c.frames[pc] = fs
-		}
+	for _, fs := range debugmutex.CallFrames(pcs) {
 		for _, f := range fs {
 			if len(out) == 0 && internalFrame(f.Function) {
 				continue // still inside the lock implementation
@@ -268,20 +257,4 @@ func userOnly(frames []debugmutex.Frame) []debugmutex.Frame {
 
 func internalFrame(fn string) bool {
 	return strings.HasPrefix(fn, debugmutexPrefix) || strings.HasPrefix(fn, "runtime.")
-}
-
-// symbolise returns the frames of one return program counter, the inlined
-// calls first, as runtime.CallersFrames expands them.
-func symbolise(pc uintptr) []debugmutex.Frame {
-	var out []debugmutex.Frame
-	it := runtime.CallersFrames([]uintptr{pc})
-	for {
-		f, more := it.Next()
-		if f.Function != "" {
-			out = append(out, debugmutex.Frame{Function: f.Function, File: f.File, Line: f.Line})
-		}
-		if !more {
-			return out
-		}
-	}
 }

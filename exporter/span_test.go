@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -241,12 +242,12 @@ func TestReportBecomesErrorSpanWithEventPerGoroutineAndEdge(t *testing.T) {
 	}
 }
 
-func TestUserFramesSkipDebugmutexAndCacheBounded(t *testing.T) {
+func TestUserFramesSkipDebugmutexAndRuntime(t *testing.T) {
 	_, tp := newRecorder()
 	conv := newConverter(tp.Tracer(TracerName))
 	stack, _ := stackHere()
 	fs := conv.userFrames(stack)
-	if len(fs) == 0 || fs[0].Function != "github.com/lockscope/lockscope/exporter.TestUserFramesSkipDebugmutexAndCacheBounded" {
+	if len(fs) == 0 || fs[0].Function != "github.com/lockscope/lockscope/exporter.TestUserFramesSkipDebugmutexAndRuntime" {
 		t.Fatalf("first frame %v", fs)
 	}
 	for _, f := range fs {
@@ -254,11 +255,64 @@ func TestUserFramesSkipDebugmutexAndCacheBounded(t *testing.T) {
 			t.Errorf("runtime frame kept: %v", f)
 		}
 	}
-	for pc := uintptr(1); pc <= maxCachedPCs+10; pc++ {
-		conv.userFrames([]uintptr{pc})
+}
+
+// callersHere returns runtime.Callers' stack of its caller: one PC per
+// physical frame plus one "virtual" PC per inlined call.
+//
+//go:noinline
+func callersHere() []uintptr {
+	pcs := make([]uintptr, 64)
+	return pcs[:runtime.Callers(2, pcs)]
+}
+
+func inlinedInner() []uintptr { return callersHere() }
+func inlinedOuter() []uintptr { return inlinedInner() }
+
+// A physical PC stands for every call inlined at it: code.stacktrace names
+// the inlined callers too, once each, whether the stack has one PC per
+// physical frame (frame-pointer walks) or also one per inlined call
+// (runtime.Callers).
+func TestStacktraceKeepsInlinedCallers(t *testing.T) {
+	callers := inlinedOuter()
+	// What debugmutex's frame-pointer walk records: the physical PCs only.
+	var phys []uintptr
+	for pc := range debugmutex.CallFrames(callers) {
+		phys = append(phys, pc)
 	}
-	if len(conv.frames) > maxCachedPCs {
-		t.Errorf("symbol cache holds %d entries, bound is %d", len(conv.frames), maxCachedPCs)
+	if len(phys) >= len(callers) {
+		t.Fatalf("no inlined call in the test stack (go test -gcflags=-l turns inlining off): %d PCs", len(callers))
+	}
+	const pkg = "github.com/lockscope/lockscope/exporter."
+	want := []string{pkg + "inlinedInner()", pkg + "inlinedOuter()", pkg + "TestStacktraceKeepsInlinedCallers()", "testing.tRunner()"}
+	var traces []string
+	for _, stk := range [][]uintptr{phys, callers} {
+		sr, tp := newRecorder()
+		conv := newConverter(tp.Tracer(TracerName))
+		conv.export(debugmutex.Event{
+			Kind:  debugmutex.EventWait,
+			Lock:  debugmutex.LockInfo{ID: 1, Name: "mu", Type: "Mutex"},
+			Start: time.Now(),
+			Stack: stk,
+		})
+		a := attrMap(onlySpan(t, sr).Attributes())
+		if fn := a["code.function.name"].AsString(); fn != pkg+"inlinedInner" {
+			t.Errorf("%d PCs: code.function.name = %q, want the innermost inlined call %q", len(stk), fn, pkg+"inlinedInner")
+		}
+		st := a["code.stacktrace"].AsString()
+		var funcs []string
+		for _, l := range strings.Split(st, "\n") {
+			if l != "" && !strings.HasPrefix(l, "\t") {
+				funcs = append(funcs, l)
+			}
+		}
+		if len(funcs) < len(want) || !slices.Equal(funcs[:len(want)], want) {
+			t.Errorf("%d PCs: code.stacktrace begins with %v, want %v:\n%s", len(stk), funcs, want, st)
+		}
+		traces = append(traces, st)
+	}
+	if traces[0] != traces[1] {
+		t.Errorf("frame-pointer form:\n%s\nruntime.Callers form:\n%s", traces[0], traces[1])
 	}
 }
 

@@ -109,28 +109,30 @@ func newBuilder(sp *spec, maps []memMap, now time.Time) *builder {
 // stack returns the locations of a stack of return PCs, innermost first.
 func (b *builder) stack(stk []uintptr) []*profile.Location {
 	locs := make([]*profile.Location, 0, len(stk))
-	physicalCalls(stk, func(pc uintptr, e pcExpansion) {
+	// One location per physical call, whichever form the stack has (frame
+	// pointers, or runtime.Callers with a PC per inlined call).
+	for pc, frames := range debugmutex.CallFrames(stk) {
 		if l := b.locs[pc]; l != nil {
 			locs = append(locs, l)
-			return
+			continue
 		}
 		// Like runtime/pprof: the address is that of the call instruction
 		// (return PC - 1, as CallersFrames reports it), so that pprof's
 		// -addresses and any later symbolization land on the call.
-		addr := uint64(e.frames[0].PC)
+		addr := uint64(pc - 1)
 		l := &profile.Location{
 			ID:      uint64(len(b.p.Location) + 1),
 			Mapping: b.mappingFor(addr),
 			Address: addr,
-			Line:    make([]profile.Line, len(e.frames)),
+			Line:    make([]profile.Line, len(frames)),
 		}
-		for i, f := range e.frames {
+		for i, f := range frames {
 			l.Line[i] = profile.Line{Function: b.function(f.Function, f.File), Line: int64(f.Line)}
 		}
 		b.p.Location = append(b.p.Location, l)
 		b.locs[pc] = l
 		locs = append(locs, l)
-	})
+	}
 	return locs
 }
 
