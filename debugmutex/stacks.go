@@ -204,8 +204,8 @@ func isInternalPC(pc uintptr) bool { return framesOfPC(pc).internal }
 // one per call including inlined calls, without lockscope's own lock methods.
 func Symbolize(pcs []uintptr) []Frame {
 	var out []Frame
-	for _, pc := range pcs {
-		for _, f := range framesOfPC(pc).frames {
+	for _, frames := range CallFrames(pcs) {
+		for _, f := range frames {
 			if len(out) == 0 && isInternalFunc(f.Function) {
 				continue
 			}
