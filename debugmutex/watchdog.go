@@ -369,7 +369,9 @@ type goroutineDump struct {
 
 func liveGoroutines() (dump map[int64]goroutineDump, complete bool) {
 	goroutineDumps.Add(1)
-	buf := make([]byte, 1<<20)
+	// Each try stops the world: size the buffer so that one is enough
+	// (a parked goroutine's entry is a few hundred bytes).
+	buf := make([]byte, max(1<<20, runtime.NumGoroutine()*1024))
 	complete = true
 	for {
 		n := runtime.Stack(buf, true)
@@ -381,7 +383,7 @@ func liveGoroutines() (dump map[int64]goroutineDump, complete bool) {
 			complete = false // too many to list: nobody is taken for exited
 			break
 		}
-		buf = make([]byte, 2*len(buf))
+		buf = make([]byte, 4*len(buf))
 	}
 	out := map[int64]goroutineDump{}
 	for _, block := range bytes.Split(buf, []byte("\n\n")) {
