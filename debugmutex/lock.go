@@ -143,6 +143,9 @@ func (c *lockCore) newMeta(g *gstate, typ string, pc1, pc2 uintptr) *lockMeta {
 		if atomic.LoadInt32(&c.state)&stateWriteUnguarded != 0 {
 			m.wunguarded.Store(true)
 		}
+		if pc1 != 0 {
+			m.Name() // name it now, on this slow path, not later under lockscope's locks
+		}
 		return m
 	}
 	return c.getMeta()
@@ -165,8 +168,9 @@ func (c *lockCore) assignID(g *gstate) uint64 {
 	return atomic.LoadUint64(&c.id)
 }
 
-// Name returns the lock's display name: the SetName name, or its first
-// acquire site.
+// Name returns the lock's display name: the SetName name, else the name a
+// Go programmer would use (the struct field or package variable locked at
+// its first acquire site, read from the source: naming.go), else that site.
 func (m *lockMeta) Name() string {
 	if n := m.name.Load(); n != nil {
 		return *n
@@ -174,7 +178,11 @@ func (m *lockMeta) Name() string {
 	if l := m.label.Load(); l != nil {
 		return *l
 	}
-	s := siteOf(m.pc1, m.pc2).Site()
+	f := siteOf(m.pc1, m.pc2)
+	s := lockLabel(f)
+	if s == "" {
+		s = f.Site()
+	}
 	m.label.Store(&s)
 	return s
 }

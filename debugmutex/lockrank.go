@@ -12,7 +12,8 @@ import "sync"
 // cost.
 //
 // The leaves, taken with nothing acquired under them and not ranked: the
-// stack table's shard mutexes and stacksFullMu, and pcInfoMu (stacks.go).
+// stack table's shard mutexes and stacksFullMu, pcInfoMu (stacks.go), and
+// namingMu (naming.go).
 // User locks are never taken while one of these is held.
 const (
 	rankWatchdogRun   = 1 + iota // watchdogRunMu: one watchdog round at a time
