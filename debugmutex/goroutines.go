@@ -161,7 +161,7 @@ type gstate struct {
 	n      int32 // entries in use, top+1 (racy)
 	holes  bool  // an entry below the top was freed (owner only)
 	inline [inlineHeld]heldEntry
-	chunks [maxChunks]unsafe.Pointer // *[chunkHeld]heldEntry, allocated on deep nesting, never moved (racy)
+	chunks unsafe.Pointer // *[maxChunks]unsafe.Pointer of *[chunkHeld]heldEntry, allocated on deep nesting, never moved (racy)
 
 	untracked atomic.Int64 // acquisitions not recorded because nesting exceeded maxHeld
 	// untrackedHeld is how many of those are still held (owner only): an
@@ -181,7 +181,11 @@ func (g *gstate) entry(i int32) *heldEntry {
 		return &g.inline[i]
 	}
 	j := i - inlineHeld
-	ch := (*[chunkHeld]heldEntry)(ldPtr(&g.chunks[j/chunkHeld]))
+	dir := (*[maxChunks]unsafe.Pointer)(ldPtr(&g.chunks))
+	if dir == nil {
+		return nil
+	}
+	ch := (*[chunkHeld]heldEntry)(ldPtr(&dir[j/chunkHeld]))
 	if ch == nil {
 		return nil
 	}
@@ -207,13 +211,18 @@ func (g *gstate) push() *heldEntry {
 			return nil
 		}
 		c := (n - inlineHeld) / chunkHeld
-		if g.chunks[c] == nil {
+		dir := (*[maxChunks]unsafe.Pointer)(g.chunks)
+		if dir == nil {
+			dir = new([maxChunks]unsafe.Pointer)
+			stPtr(&g.chunks, unsafe.Pointer(dir))
+		}
+		if dir[c] == nil {
 			ch := new([chunkHeld]heldEntry)
 			for i := range ch {
 				ch[i].idx = inlineHeld + c*chunkHeld + int32(i)
 				ch[i].rec = g
 			}
-			stPtr(&g.chunks[c], unsafe.Pointer(ch))
+			stPtr(&dir[c], unsafe.Pointer(ch))
 		}
 	}
 	e := g.entry(n)
