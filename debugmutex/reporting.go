@@ -58,7 +58,9 @@ const (
 func emitAll(rs []*Report) *Report {
 	var panicWith *Report
 	for _, r := range rs {
-		if p := emit(r); p != nil && panicWith == nil {
+		// The panic carries the first new report, or the deadlock if one
+		// was found: the gravest.
+		if p := emit(r); p != nil && (panicWith == nil || p.Kind == KindDeadlock) {
 			panicWith = p
 		}
 	}

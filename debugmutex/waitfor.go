@@ -202,14 +202,17 @@ func (c *lockCore) beginWait(g *gstate, id int64, fp unsafe.Pointer, typ string,
 			w.selfSeq = now + cfg.recursiveGrace.Load()
 		}
 		if len(cycle) > 1 {
-			reports = append(reports, deadlockReport(cycle))
 			// The goroutines of the cycle hold what they hold for good:
 			// what was pending on their holds is now proven, and committed
 			// (they are blocked, so their records stand still while waitMu
-			// is held).
+			// is held). Those reports go first: they say how the deadlock
+			// came about, and a program that ends on a deadlock report
+			// (LOCKSCOPE_ON_REPORT=exit, or its own handler) has them.
+			dl := deadlockReport(cycle)
 			for _, x := range cycle {
 				reports = append(reports, commitAllPending(x.g)...)
 			}
+			reports = append(reports, dl)
 		}
 		waitMu.Unlock()
 	}
