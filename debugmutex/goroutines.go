@@ -54,6 +54,10 @@ type heldEntry struct {
 	// lockscope's own object, which never points at the lock.
 
 	released int32  // set (atomically) by a goroutine that unlocked this hold for the owner
+	// uncertain (atomic): a read hold of a lock whose read holds are
+	// released by other goroutines. Which goroutine's hold such a release
+	// ends is a guess, so no detector relies on it.
+	uncertain int32
 	flags    int32  // flagRead, flagTry, flagExact, flagRW
 	gen      uint32 // bumped at every push (racy): tells observers a slot now holds another hold
 	stack    uint32 // interned acquire stack, 0 if not captured
@@ -100,6 +104,8 @@ func (e *heldEntry) typ() string {
 
 func (e *heldEntry) exact() bool { return ldInt32(&e.flags)&flagExact != 0 }
 
+func (e *heldEntry) isUncertain() bool { return atomic.LoadInt32(&e.uncertain) != 0 }
+
 func (e *heldEntry) getMeta() *lockMeta { return (*lockMeta)(ldPtr(&e.meta)) }
 
 // site returns the acquire site's two return addresses.
@@ -141,6 +147,9 @@ func (e *heldEntry) clear() {
 	}
 	if atomic.LoadInt32(&e.released) != 0 {
 		atomic.StoreInt32(&e.released, 0)
+	}
+	if atomic.LoadInt32(&e.uncertain) != 0 {
+		atomic.StoreInt32(&e.uncertain, 0)
 	}
 	if e.ctx != nil {
 		e.ctx = nil
@@ -322,6 +331,7 @@ func moveEntry(dst, src *heldEntry) {
 	stUint32(&dst.gen, dst.gen+1)
 	dst.weight, dst.ctx, dst.chain, dst.pend = src.weight, src.ctx, 0, src.pend
 	atomic.StoreInt32(&dst.released, 0)
+	atomic.StoreInt32(&dst.uncertain, atomic.LoadInt32(&src.uncertain))
 	stUintptr(&dst.lock, src.lock)
 	src.pend = nil
 	src.clear()

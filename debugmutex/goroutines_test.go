@@ -1,14 +1,17 @@
 package debugmutex
 
 import (
+	"runtime"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Goroutines keep their record slot while they live; once the records have
 // grown, the watchdog frees the slots of those that have exited.
 func TestExitedGoroutinesSlotsAreReclaimed(t *testing.T) {
 	before := gtab.Load().claimed.Load()
+	baseGoroutines := runtime.NumGoroutine()
 	size := func() int { return int(gtab.Load().mask + 1) }
 	n := 0
 	for done := 0; gtab.Load().claimed.Load() <= int64(size()/4) || done < 2*int(before); {
@@ -27,6 +30,15 @@ func TestExitedGoroutinesSlotsAreReclaimed(t *testing.T) {
 		wg.Wait()
 		done += batch
 		n = done
+	}
+	// wg.Wait returns when the goroutines have called Done, a moment before
+	// they exit; the dump must not see them alive. Nothing signals an exit:
+	// wait for the count of goroutines to come down.
+	for deadline := time.Now().Add(10 * time.Second); runtime.NumGoroutine() > baseGoroutines+5; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines still alive", runtime.NumGoroutine())
+		}
+		runtime.Gosched()
 	}
 	gtableMu.Lock()
 	lastReclaim, lastSurvivors = 0, 0

@@ -113,6 +113,7 @@ func (c *lockCore) registerReader(g *gstate, e *heldEntry) {
 	}
 	m.readers[e] = e.gen
 	m.rmu.Unlock()
+	atomic.StoreInt32(&e.uncertain, 1)
 	stInt32(&e.flags, e.flags|flagRegistered)
 }
 

@@ -305,8 +305,8 @@ func addPending(g *gstate, id int64, c *lockCore, typ string, mode Mode, fp unsa
 			continue
 		}
 		top = h
-		if h.is(c) {
-			continue // a recursive lock: the wait-for graph's business
+		if h.is(c) || h.isUncertain() {
+			continue // a recursive lock: the wait-for graph's business; or a hold that may be another's
 		}
 		if entryMeta(g, h) == nil {
 			continue
@@ -361,8 +361,8 @@ func commitAllPending(g *gstate) []*Report {
 func commitEntry(g *gstate, e *heldEntry) []*Report {
 	p := e.pend
 	e.pend = nil
-	if p == nil {
-		return nil
+	if p == nil || e.isUncertain() {
+		return nil // an uncertain hold proves nothing
 	}
 	var reports []*Report
 	if p.rr != nil {

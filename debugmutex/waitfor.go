@@ -174,7 +174,7 @@ func (c *lockCore) beginWait(g *gstate, id int64, fp unsafe.Pointer, typ string,
 		n := g.n
 		for i := int32(0); i < n; i++ {
 			e := g.entry(i)
-			if !e.live() || e.mode() != Read {
+			if !e.live() || e.mode() != Read || e.isUncertain() {
 				continue
 			}
 			if m := entryMeta(g, e); m != nil {
@@ -512,7 +512,7 @@ func selfWaitReport(w *waiter) *Report {
 // over), nothing was wrong. So it is pending on the first hold, and reported
 // when this goroutine releases that hold itself.
 func (c *lockCore) checkRecursiveRead(g *gstate, id int64, fp unsafe.Pointer) {
-	if prev := g.findHeld(c, Read); prev != nil {
+	if prev := g.findHeld(c, Read); prev != nil && !prev.isUncertain() {
 		if prev.pend == nil || prev.pend.rr == nil {
 			c.recursiveRead(g, id, fp, prev)
 		}
@@ -611,14 +611,20 @@ func (c *lockCore) releaseReadFor(id int64) bool {
 		}
 	}
 	// A hold taken before its lock was known to be handed off is not
-	// registered: search the records.
+	// registered: search the records, and mark every such hold uncertain
+	// (holds taken from now on are marked as they are registered).
 	done := false
 	forEachG(func(gid int64, g *gstate) {
-		if done || gid == id {
-			return
-		}
-		if e := g.findHeldAny(addr, lid, Read); e != nil && e.markReleased() {
-			done = true
+		n := g.count()
+		for i := int32(0); i < n; i++ {
+			e := g.entry(i)
+			if e == nil || e.addr() != addr || ldUint64(&e.lockID) != lid || e.mode() != Read || !e.live() {
+				continue
+			}
+			atomic.StoreInt32(&e.uncertain, 1)
+			if !done && gid != id && e.markReleased() {
+				done = true
+			}
 		}
 	})
 	return done

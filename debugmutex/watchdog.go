@@ -192,8 +192,8 @@ func watchdogCheck() time.Duration {
 				atomic.CompareAndSwapInt64(&e.start, 0, now)
 				continue
 			}
-			if holdT <= 0 {
-				continue
+			if holdT <= 0 || e.isUncertain() {
+				continue // an uncertain read hold may be another goroutine's
 			}
 			age := now - start
 			if age < holdT {
