@@ -53,15 +53,15 @@ type heldEntry struct {
 	// meta is the lock's *lockMeta if it had one when it was taken (racy):
 	// lockscope's own object, which never points at the lock.
 
-	released int32  // set (atomically) by a goroutine that unlocked this hold for the owner
+	released int32 // set (atomically) by a goroutine that unlocked this hold for the owner
 	// uncertain (atomic): a read hold of a lock whose read holds are
 	// released by other goroutines. Which goroutine's hold such a release
 	// ends is a guess, so no detector relies on it.
 	uncertain int32
-	flags    int32  // flagRead, flagTry, flagExact, flagRW
-	gen      uint32 // bumped at every push (racy): tells observers a slot now holds another hold
-	stack    uint32 // interned acquire stack, 0 if not captured
-	pc1, pc2 uintptr
+	flags     int32  // flagRead, flagTry, flagExact, flagRW
+	gen       uint32 // bumped at every push (racy): tells observers a slot now holds another hold
+	stack     uint32 // interned acquire stack, 0 if not captured
+	pc1, pc2  uintptr
 	// pc1, pc2: the acquire site, the return address into the caller of the
 	// lock method and the one above (racy).
 
