@@ -97,7 +97,7 @@ func contendEach(t *testing.T, locks []*debugmutex.Mutex, name string) {
 
 func TestDeltaOfLocksSharingANameCountsEachContentionOnce(t *testing.T) {
 	if !debugmutex.Enabled() {
-		t.Skip("lockscope is compiled out")
+		t.Fatal("this test measures lockscope's records: run it with lockscope on (not LOCKSCOPE=off)")
 	}
 	name := runName("pool.mu")
 	locks := sharedLocks(50, name)
@@ -142,7 +142,7 @@ func TestDeltaOfLocksSharingANameCountsEachContentionOnce(t *testing.T) {
 
 func TestRecordsHaveOneRowPerKeyForLocksSharingAName(t *testing.T) {
 	if !debugmutex.Enabled() {
-		t.Skip("lockscope is compiled out")
+		t.Fatal("this test measures lockscope's records: run it with lockscope on (not LOCKSCOPE=off)")
 	}
 	name := runName("records.shared")
 	locks := sharedLocks(50, name)
