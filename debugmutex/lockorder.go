@@ -2,6 +2,7 @@ package debugmutex
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"sort"
 	"strings"
@@ -448,23 +449,9 @@ func orderEdge(e *edge) []*edge {
 	}
 	lb, ub := y.ord, x.ord
 	// Forward from y through nodes ordered at most ub: reaching x is a cycle.
-	via := map[uint64]*edge{y.id: nil}
-	fwd := []*node{y}
-	for i := 0; i < len(fwd); i++ {
-		n := fwd[i]
-		for _, o := range n.out {
-			if o.back || o == e || o.to.ord > ub {
-				continue
-			}
-			if _, seen := via[o.to.id]; seen {
-				continue
-			}
-			via[o.to.id] = o
-			if o.to == x {
-				return pathVia(via, y, x)
-			}
-			fwd = append(fwd, o.to)
-		}
+	path, fwd := searchPath(y, x, e, ub)
+	if path != nil {
+		return path
 	}
 	// Backward from x through nodes ordered at least lb.
 	seenB := map[uint64]bool{x.id: true}
@@ -521,26 +508,32 @@ func findPath(a, b *node) []*edge {
 	if a == b {
 		return nil
 	}
+	path, _ := searchPath(a, b, nil, math.MaxInt)
+	return path
+}
+
+// searchPath searches breadth first from a to b through the acyclic edges
+// other than skip, into nodes ordered at most maxOrd. It returns the path
+// found, or nil and the nodes visited (a first). graphMu held.
+func searchPath(a, b *node, skip *edge, maxOrd int) ([]*edge, []*node) {
 	via := map[uint64]*edge{a.id: nil}
-	queue := []*node{a}
-	for len(queue) > 0 {
-		n := queue[0]
-		queue = queue[1:]
-		for _, e := range n.out {
-			if e.back {
+	visited := []*node{a}
+	for i := 0; i < len(visited); i++ {
+		for _, o := range visited[i].out {
+			if o.back || o == skip || o.to.ord > maxOrd {
 				continue
 			}
-			if _, seen := via[e.to.id]; seen {
+			if _, seen := via[o.to.id]; seen {
 				continue
 			}
-			via[e.to.id] = e
-			if e.to == b {
-				return pathVia(via, a, b)
+			via[o.to.id] = o
+			if o.to == b {
+				return pathVia(via, a, b), nil
 			}
-			queue = append(queue, e.to)
+			visited = append(visited, o.to)
 		}
 	}
-	return nil
+	return nil, visited
 }
 
 // gated reports whether one lock was held, before the first lock of each
