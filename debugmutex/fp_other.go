@@ -2,24 +2,29 @@
 
 package debugmutex
 
-import (
-	"runtime"
-	"unsafe"
-)
+import "unsafe"
+
+// Where the Go toolchain keeps no frame-pointer chain (every GOARCH but
+// amd64 and arm64), getfp is nil and the functions that would walk it ask
+// runtime.Callers instead (callers.go): slower, portable, and the same
+// answers. No code may dereference fp itself: callerPCs, unlockPC and
+// fpStack are the only readers of it.
 
 const ptrSize = unsafe.Sizeof(uintptr(0))
 
-// getfp has no frame pointer to give on this platform: the functions below
-// fall back to runtime.Callers, which is portable and slower.
+// getfp has no frame pointer to give on this platform.
 func getfp() unsafe.Pointer { return nil }
 
-func callerPCs(unsafe.Pointer) (pc1, pc2 uintptr) {
-	var pcs [2]uintptr
-	// Skip runtime.Callers, callerPCs and the recording function.
-	runtime.Callers(3, pcs[:])
-	return pcs[0], pcs[1]
+// callerPCs returns the user's call site of the lock method running (pc1,
+// the first frame outside lockscope) and the return address above it.
+func callerPCs(unsafe.Pointer) (pc1, pc2 uintptr) { return callersSite() }
+
+// unlockPC returns the user's call site of the unlock method running.
+func unlockPC(unsafe.Pointer) uintptr {
+	pc1, _ := callersSite()
+	return pc1
 }
 
-func fpStack(_ unsafe.Pointer, buf []uintptr) int {
-	return runtime.Callers(3, buf)
-}
+// fpStack fills buf with the user's stack below the lock method running,
+// one return address per physical frame, innermost first.
+func fpStack(_ unsafe.Pointer, buf []uintptr) int { return callersStack(buf) }

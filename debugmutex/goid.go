@@ -1,20 +1,27 @@
 package debugmutex
 
 import (
-	"bytes"
 	"runtime"
-	"strconv"
 
 	"github.com/petermattis/goid"
 )
+
+// Goroutine ids. The convention, for every table and field that stores
+// one: an id is the runtime's own goroutine id, always >= 1 (the runtime
+// numbers goroutines from 1). Values <= 0 are free for sentinels (0 "none",
+// negative tombstones and the like): neither goid.Get nor goidSlow returns
+// one. goidSlow panics rather than return a value that is not a goroutine's
+// id (see below).
 
 // goidFast is true when github.com/petermattis/goid agrees with the runtime
 // on this Go release. goid reads the id out of the runtime's g struct at an
 // offset it knows per release; when a release moves the field, it returns
 // garbage and every holder check becomes a false alarm. So at start we check
 // it once against the id the runtime itself prints in a stack header, and if
-// they disagree we take the slow, always-right way.
-var goidFast = checkGoid()
+// they disagree we take the slow, always-right way. The lockscope_slowgoid
+// build tag forces the slow way (goid_slowtag.go), so that tests can run
+// the whole package on it.
+var goidFast = !disabled && !slowGoidForced && checkGoid()
 
 func checkGoid() bool {
 	// Run the check on a fresh goroutine too: a constant answer on the main
@@ -22,7 +29,7 @@ func checkGoid() bool {
 	ok := goid.Get() == goidSlow()
 	done := make(chan bool)
 	go func() { done <- goid.Get() == goidSlow() }()
-	return ok && <-done
+	return <-done && ok
 }
 
 // curGoid returns the current goroutine's id. (The lock methods' fast
@@ -35,19 +42,58 @@ func curGoid() int64 {
 	return goidSlow()
 }
 
-// goidSlow parses
+// goidSlow returns the current goroutine's id, >= 1, parsed from the
+// header of runtime.Stack ("goroutine 123 [running]:", or with
+// GOTRACEBACK=system "goroutine 123 gp=0x... m=0 mp=0x... [running]:"):
+// about a microsecond. It never returns a value that is not an id: if the
+// header cannot be read (a Go release changed its format), it panics with a
+// message that says so, rather than let two goroutines share a made-up id
+// (false reports) or collide with a sentinel. checkGoid calls it at start,
+// so that a format change stops the program at start and not in a Lock.
 //
-//go:noinline "goroutine 123 [" from runtime.Stack: about a microsecond.
+//go:noinline
 func goidSlow() int64 {
 	var buf [64]byte
 	b := buf[:runtime.Stack(buf[:], false)]
-	b = bytes.TrimPrefix(b, []byte("goroutine "))
-	if i := bytes.IndexByte(b, ' '); i > 0 {
-		b = b[:i]
-	}
-	id, err := strconv.ParseInt(string(b), 10, 64)
-	if err != nil {
-		return -1
+	id, ok := parseGoroutineHeader(b)
+	if !ok {
+		panic("lockscope: cannot read the goroutine id from runtime.Stack's header " + quoteHeader(b) +
+			" (has this Go release changed its format?); build with -tags nolockscope or set LOCKSCOPE=off to run without lockscope")
 	}
 	return id
+}
+
+// parseGoroutineHeader reads the id out of "goroutine <id> " or
+// "goroutine <id> [". It accepts only a decimal id in 1..MaxInt64.
+func parseGoroutineHeader(b []byte) (int64, bool) {
+	const prefix = "goroutine "
+	if len(b) < len(prefix) || string(b[:len(prefix)]) != prefix {
+		return 0, false
+	}
+	b = b[len(prefix):]
+	var id int64
+	n := 0
+	for ; n < len(b) && '0' <= b[n] && b[n] <= '9'; n++ {
+		d := int64(b[n] - '0')
+		if id > (1<<63-1-d)/10 {
+			return 0, false // overflows int64
+		}
+		id = id*10 + d
+	}
+	if n == 0 || n == len(b) || b[n] != ' ' || id < 1 {
+		return 0, false
+	}
+	return id, true
+}
+
+func quoteHeader(b []byte) string {
+	out := make([]byte, 0, len(b)+2)
+	out = append(out, '"')
+	for _, c := range b {
+		if c < ' ' || c > '~' || c == '"' || c == '\\' {
+			c = '?'
+		}
+		out = append(out, c)
+	}
+	return string(append(out, '"'))
 }

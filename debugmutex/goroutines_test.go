@@ -10,6 +10,18 @@ import (
 // Goroutines keep their record slot while they live; once the records have
 // grown, the watchdog frees the slots of those that have exited.
 func TestExitedGoroutinesSlotsAreReclaimed(t *testing.T) {
+	// The background watchdog must not reclaim part of the records while
+	// they are made (those claimed after its dump survive it, and what is
+	// left may be below the size that triggers reclamation): no run starts
+	// until the goroutines have exited. A run that starts between the
+	// unlock below and watchdogCheck sees them all exited, as that does.
+	watchdogRunMu.Lock()
+	locked := true
+	defer func() {
+		if locked {
+			watchdogRunMu.Unlock()
+		}
+	}()
 	before := gtab.Load().claimed.Load()
 	baseGoroutines := runtime.NumGoroutine()
 	size := func() int { return int(gtab.Load().mask + 1) }
@@ -43,6 +55,8 @@ func TestExitedGoroutinesSlotsAreReclaimed(t *testing.T) {
 	gtableMu.Lock()
 	lastReclaim, lastSurvivors = 0, 0
 	gtableMu.Unlock()
+	locked = false
+	watchdogRunMu.Unlock()
 	watchdogCheck()
 	if got := gtab.Load().claimed.Load(); got > before+100 {
 		t.Fatalf("%d slots still claimed after reclamation (%d before %d goroutines locked and exited)", got, before, n)

@@ -528,8 +528,7 @@ func (c *lockCore) noteUnlock(id int64, fp unsafe.Pointer) {
 		g = uint32(id)
 	}
 	stUint32(&c.lastUnlockG, g)
-	pc, _ := callerPCs(fp)
-	stUintptr(&c.lastUnlockPC, pc)
+	stUintptr(&c.lastUnlockPC, unlockPC(fp))
 }
 
 // unlockWrite is Unlock's bookkeeping: the common case (the holder unlocks

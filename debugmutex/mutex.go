@@ -29,8 +29,8 @@ import (
 // contended acquisitions record the wait, the waiter's stack and the holder,
 // and are checked against the wait-for graph for deadlocks; nested
 // acquisitions are checked against the lock-order graph once per distinct
-// chain of held locks. The lock is 64 bytes, one cache line (sync.Mutex: 8). See the package
-// documentation for measured costs, the switches that turn it off, and what
+// chain of held locks. The lock is 64 bytes on 64-bit platforms, one cache
+// line (56 on 32-bit; sync.Mutex: 8). See the package documentation for measured costs, the switches that turn it off, and what
 // is reported.
 type Mutex struct {
 	mu sync.Mutex

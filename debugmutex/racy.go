@@ -1,15 +1,25 @@
-//go:build !race
+//go:build !race && (amd64 || arm64 || loong64 || mips64 || mips64le || ppc64 || ppc64le || riscv64 || s390x || wasm)
 
 package debugmutex
 
-// Word-sized fields that the locking goroutine writes and observers (the
-// watchdog, Snapshot, waiters) read without holding the lock go through these
-// helpers. Without the race detector they are plain loads and stores: Go's
-// memory model guarantees that a word-sized racy read observes some value
-// actually written (no tearing), which is all an observer needs, and plain
-// stores keep the fast path free of the ~2 ns XCHG an atomic store costs.
-// Under -race (racy_race.go) they are atomics, so the race detector reports
-// races in the user's code and never in lockscope's bookkeeping.
+// Fields that the locking goroutine writes and observers (the watchdog,
+// Snapshot, waiters) read without holding the lock go through these helpers.
+// Without the race detector, on 64-bit platforms, they are plain loads and
+// stores: Go's memory model guarantees that a racy read of a word-sized (or
+// smaller) memory location observes some value actually written (no
+// tearing), which is all an observer needs, and plain stores keep the fast
+// path free of the ~2 ns XCHG an atomic store costs.
+//
+// Elsewhere they are atomics (racy_atomic.go): under -race, so that the race
+// detector reports races in the user's code and never in lockscope's
+// bookkeeping; and on 32-bit platforms (386, arm, mips, mipsle, ...), where
+// an int64 is two words and a plain load may see half of one store and half
+// of another. The list of 64-bit GOARCHes above is written out (there is no
+// build tag for the word size); a GOARCH not in it gets the atomics, which
+// are right everywhere. On 32-bit platforms a 64-bit atomic needs its
+// operand 8-byte aligned (sync/atomic's "bugs" section): fields passed to
+// ldInt64/stInt64 must be, or it panics ("unaligned 64-bit atomic
+// operation").
 
 import "unsafe"
 

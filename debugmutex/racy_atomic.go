@@ -1,4 +1,4 @@
-//go:build race
+//go:build race || !(amd64 || arm64 || loong64 || mips64 || mips64le || ppc64 || ppc64le || riscv64 || s390x || wasm)
 
 package debugmutex
 
@@ -7,7 +7,8 @@ import (
 	"unsafe"
 )
 
-// See racy.go: under the race detector, observer-visible words are atomics.
+// See racy.go: under the race detector, and on platforms where an int64 is
+// not one word, observer-visible fields are atomics.
 
 func ldInt64(p *int64) int64                    { return atomic.LoadInt64(p) }
 func stInt64(p *int64, v int64)                 { atomic.StoreInt64(p, v) }
