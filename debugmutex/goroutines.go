@@ -167,8 +167,15 @@ type gstate struct {
 	idNext  uint64
 	idEnd   uint64 // lock ids handed out by this goroutine: [idNext, idEnd) (owner only)
 
-	n      int32 // entries in use, top+1 (racy)
-	holes  bool  // an entry below the top was freed (owner only)
+	n     int32 // entries in use, top+1 (racy)
+	holes bool  // an entry below the top was freed (owner only)
+
+	// Sampling of read holds of locks whose holds are short (period > 1),
+	// per goroutine rather than per lock, so that readers do not all write
+	// the lock's cache line (owner only): read acquisitions until the next
+	// timed one, and the gap that ends there (its weight).
+	rcount, rgap int32
+
 	inline [inlineHeld]heldEntry
 	chunks unsafe.Pointer // *[maxChunks]unsafe.Pointer of *[chunkHeld]heldEntry, allocated on deep nesting, never moved (racy)
 

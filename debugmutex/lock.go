@@ -253,6 +253,14 @@ func (c *lockCore) acquiredStack(g *gstate, id int64, fp unsafe.Pointer, typ str
 		if c.countdown <= 0 {
 			weight = c.sampleWrite()
 		}
+	} else if p := ldInt32(&c.period); p > 1 && g != nil {
+		// A lock whose reads are short: sampled per goroutine (no write
+		// to the shared lock). Locks whose holds are long (period 1), and
+		// new ones, are timed every time.
+		g.rcount--
+		if g.rcount <= 0 {
+			weight = g.sampleRead(p)
+		}
 	} else if atomic.AddInt32(&c.rcount, -1) <= 0 {
 		weight = c.sampleRead()
 	}
@@ -407,6 +415,23 @@ func (c *lockCore) sampleRead() int32 {
 	gap := drawGap(ldInt32(&c.period))
 	stInt32(&c.gap, gap)
 	atomic.StoreInt32(&c.rcount, gap)
+	return weight
+}
+
+// sampleRead draws the goroutine's next read-sampling gap around period,
+// the period of the lock being read-locked, and returns the weight of this
+// acquisition: the gap it ends. A goroutine's gaps run across the locks it
+// read-locks; each acquisition still ends a gap with probability 1/mean gap,
+// so weighted sums per lock stay unbiased.
+//
+//go:noinline
+func (g *gstate) sampleRead(period int32) int32 {
+	weight := g.rgap
+	if weight <= 0 {
+		weight = 1
+	}
+	g.rgap = drawGap(period)
+	g.rcount = g.rgap
 	return weight
 }
 

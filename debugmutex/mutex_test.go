@@ -353,6 +353,63 @@ func TestHoldStatisticsSampledUnbiased(t *testing.T) {
 	}
 }
 
+// Short read holds are sampled per goroutine across the locks it
+// read-locks; the weighted counts per lock stay unbiased, also for a lock
+// read three times as often as another, and a lock whose reads are long is
+// timed on every read, exactly, in between.
+func TestReadHoldStatisticsSampledUnbiasedPerLock(t *testing.T) {
+	var a, b, slow debugmutex.RWMutex
+	debugmutex.SetName(&a, "sampled.read.a")
+	debugmutex.SetName(&b, "sampled.read.b")
+	debugmutex.SetName(&slow, "sampled.read.slow")
+	const ops = 100000
+	const slowReads = 20
+	counts := func() map[string]int64 {
+		c := map[string]int64{}
+		for _, r := range debugmutex.Records() {
+			if r.Kind == debugmutex.StatHold {
+				c[r.Lock] += r.Count
+			}
+		}
+		return c
+	}
+	before := counts() // the names are reused when the test is run again
+	for i := 0; i < ops; i++ {
+		a.RLock()
+		a.RUnlock()
+		if i%3 == 0 {
+			b.RLock()
+			b.RUnlock()
+		}
+		if i%(ops/slowReads) == 0 {
+			slow.RLock()
+			spin(200 * time.Microsecond) // a long hold: timed every time
+			slow.RUnlock()
+		}
+	}
+	count := counts()
+	for k := range count {
+		count[k] -= before[k]
+	}
+	for _, c := range []struct {
+		name string
+		want int64
+	}{{"sampled.read.a", ops}, {"sampled.read.b", (ops + 2) / 3}} {
+		if got := count[c.name]; got < c.want*8/10 || got > c.want*12/10 {
+			t.Errorf("%s: estimated read acquisitions %d, want %d +-20%%", c.name, got, c.want)
+		}
+	}
+	if got := count["sampled.read.slow"]; got != slowReads {
+		t.Errorf("long read holds counted %d, want exactly %d", got, slowReads)
+	}
+}
+
+// spin busy-waits for d: a hold that is long without the goroutine parking.
+func spin(d time.Duration) {
+	for end := time.Now().Add(d); time.Now().Before(end); {
+	}
+}
+
 func TestSubscriptionDeliversEventsAndCountsDrops(t *testing.T) {
 	sub := debugmutex.Subscribe(debugmutex.SubscribeOptions{MinHold: time.Millisecond, MinWait: time.Millisecond, Buffer: 1})
 	defer sub.Close()

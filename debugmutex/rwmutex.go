@@ -96,7 +96,6 @@ func (rw *RWMutex) RUnlock() {
 		rw.rw.RUnlock()
 		return
 	}
-	fp := getfp()
 	id := goid.Get()
 	if !goidFast {
 		id = goidSlow()
@@ -113,7 +112,9 @@ func (rw *RWMutex) RUnlock() {
 			return
 		}
 	}
-	if r := rw.runlock(fp, id); r != nil {
+	// The frame pointer is RUnlock's wherever in its body it is taken:
+	// only the slow path needs it.
+	if r := rw.runlock(getfp(), id); r != nil {
 		rw.rw.RUnlock()
 		panic(r)
 	}
