@@ -143,6 +143,16 @@ func stackBounds() (lo, hi uintptr) {
 	return *(*uintptr)(g), *(*uintptr)(unsafe.Add(g, ptrSize))
 }
 
+// onOwnStack reports whether p is on the current goroutine's stack, and
+// whether that is known (stackBounds checked at start).
+func onOwnStack(p uintptr) (on, known bool) {
+	if !fpWalkOK {
+		return false, false
+	}
+	lo, hi := stackBounds()
+	return p >= lo && p < hi, true
+}
+
 // fpWalkOK says that stackBounds reads the runtime's g.stack: checked at
 // start on two goroutines, like goidFast. If a Go release moved the field,
 // fpStack falls back to runtime.Callers rather than walk unchecked.

@@ -12,6 +12,10 @@ import "unsafe"
 
 const ptrSize = unsafe.Sizeof(uintptr(0))
 
+// onOwnStack cannot tell, here, whether p is on the current goroutine's
+// stack.
+func onOwnStack(uintptr) (on, known bool) { return false, false }
+
 // getfp has no frame pointer to give on this platform.
 func getfp() unsafe.Pointer { return nil }
 

@@ -230,6 +230,9 @@ func (c *lockCore) acquired(g *gstate, id int64, fp unsafe.Pointer, typ string, 
 // acquiredStack is acquired with the acquire stack already captured (stack
 // != 0: by the wait that ended in this acquisition).
 func (c *lockCore) acquiredStack(g *gstate, id int64, fp unsafe.Pointer, typ string, mode Mode, try bool, ctx context.Context, waitEnd int64, stack uint32) {
+	if atomic.LoadInt32(&c.state)&stateTagMask != addrTag(c) {
+		c.tagOrCheckCopied(g, id, fp, typ, mode) // first acquisition, or a copy (copied.go)
+	}
 	pc1, pc2 := callerPCs(fp)
 	lid := ldUint64(&c.id)
 	if lid == 0 {

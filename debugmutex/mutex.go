@@ -115,6 +115,7 @@ func (m *Mutex) lock(fp unsafe.Pointer, ctx context.Context) {
 
 // lockSlow waits for the lock: outlined so that Lock stays small.
 func (m *Mutex) lockSlow(fp unsafe.Pointer, id int64, g *gstate, ctx context.Context) {
+	m.c.waitCopied(g, id, fp, mutexType, Write)
 	w, r := m.c.beginWait(g, id, fp, mutexType, Write)
 	if r != nil {
 		panic(r) // LOCKSCOPE_ON_REPORT=panic: before blocking, the lock untouched

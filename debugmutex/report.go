@@ -32,11 +32,17 @@ const (
 	// KindLeakedLock: a lock still held by a goroutine that has exited.
 	// Nobody can release it any more.
 	KindLeakedLock Kind = "leaked-lock"
+	// KindCopiedLock: a lock used at an address other than the one it was
+	// first used at: it was copied, with its state, after use (go vet's
+	// copylocks finds the copies it can see). The copy protects nothing the
+	// original protects; a copy made while the original was held is locked
+	// with nobody to unlock it.
+	KindCopiedLock Kind = "copied-lock"
 )
 
 // Kinds lists every Kind, in the order reports document them.
 var Kinds = []Kind{KindDeadlock, KindLockOrder, KindRecursiveRead, KindUnlockUnlocked,
-	KindLongHold, KindLongWait, KindLeakedLock}
+	KindLongHold, KindLongWait, KindLeakedLock, KindCopiedLock}
 
 // Report is one diagnosis. Reports are values: they are printed to standard
 // error, written as JSON lines (one Report per line) to the file named by

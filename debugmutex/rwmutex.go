@@ -186,6 +186,7 @@ func (rw *RWMutex) lock(fp unsafe.Pointer, ctx context.Context) {
 		rw.c.acquired(g, id, fp, rwMutexType, Write, false, ctx, 0)
 		return
 	}
+	rw.c.waitCopied(g, id, fp, rwMutexType, Write)
 	w, r := rw.c.beginWait(g, id, fp, rwMutexType, Write)
 	if r != nil {
 		panic(r)
@@ -219,6 +220,7 @@ func (rw *RWMutex) rlock(fp unsafe.Pointer, ctx context.Context) {
 }
 
 func (rw *RWMutex) rlockSlow(fp unsafe.Pointer, id int64, g *gstate, ctx context.Context) {
+	rw.c.waitCopied(g, id, fp, rwMutexType, Read)
 	w, r := rw.c.beginWait(g, id, fp, rwMutexType, Read)
 	if r != nil {
 		panic(r)
