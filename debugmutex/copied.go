@@ -166,6 +166,8 @@ func (c *lockCore) checkCopied(g *gstate, id int64, fp unsafe.Pointer, typ strin
 		gtableMu.Unlock()
 		if hpc1 != 0 {
 			ref.Stack = []Frame{siteOf(hpc1, hpc2)}
+		} else {
+			ref.Role += " (it has unlocked the original since)"
 		}
 		r.Summary += fmt.Sprintf("; it was copied while goroutine %d held the original: it is locked and nobody will unlock it", holder)
 		r.Goroutines = append(r.Goroutines, ref)

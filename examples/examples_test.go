@@ -35,7 +35,7 @@ import (
 
 // examples lists every example; TestEveryExampleIsTested checks it
 // against the folders.
-var examples = []string{"abba", "bank", "hitcounter", "increment", "message", "registry", "rwr", "service", "trylock"}
+var examples = []string{"abba", "bank", "copied", "hitcounter", "increment", "message", "registry", "rwr", "service", "trylock"}
 
 // runTimeout bounds one run of an example. The examples take well under a
 // second or two; this is for a machine under heavy load.
@@ -468,6 +468,34 @@ func TestTryLockFailuresPointAtTheHotSite(t *testing.T) {
 	skipped := atoi(t, match(t, `metrics: \d+ samples, (\d+) ticks skipped`, r.stdout)[1])
 	if skipped > 0 && !strings.Contains(m[1], "main.reportMetrics") {
 		t.Errorf("the metrics reporter failed %d TryLocks, not listed", skipped)
+	}
+}
+
+func TestCopiedLockIsReportedBeforeTheSnapshotHangs(t *testing.T) {
+	r := run(t, binary(t, "copied", false), nil)
+	r.wantExit(t, 1)
+	r.wantStdout(t, "snapshot.Count is stuck")
+	r.wantOnStderr(t)
+	cs := r.ofKind(debugmutex.KindCopiedLock)
+	if len(cs) != 1 || len(r.reports) != 1 {
+		t.Fatalf("reports %v, want exactly one copied-lock", kinds(r.reports))
+	}
+	c := cs[0]
+	if !strings.Contains(c.Summary, "Lock of Mutex Registry.mu") || !strings.Contains(c.Summary, "nobody will unlock it") {
+		t.Errorf("summary %q", c.Summary)
+	}
+	var locker, holder bool
+	for _, g := range c.Goroutines {
+		switch {
+		case strings.HasPrefix(g.Role, "locks the copy"):
+			locker = len(g.Stack) > 0 && g.Stack[0].Function == "main.(*Registry).Count" &&
+				g.Stack[0].Line == lineOf(t, "copied", "func (r *Registry) Count(", "r.mu.Lock()")
+		case strings.HasPrefix(g.Role, "held the original"):
+			holder = true
+		}
+	}
+	if !locker || !holder {
+		t.Errorf("goroutines %+v: want the copy's locker at Count's Lock and the original's holder", c.Goroutines)
 	}
 }
 
