@@ -152,7 +152,7 @@ func (c *lockCore) checkCopied(g *gstate, id int64, fp unsafe.Pointer, typ strin
 	if waiting && holder != 0 {
 		// Born locked: the original was held when it was copied. Its
 		// holder's hold says where, if it still holds it.
-		ref := GoroutineRef{ID: holder, Role: "held the original when it was copied, so the copy is locked and nobody holds it", Lock: from}
+		ref := GoroutineRef{ID: holder, Role: "held the original when it was copied", Lock: from}
 		var hpc1, hpc2 uintptr
 		gtableMu.Lock() // observers of other goroutines' records hold it
 		if hg := findG(holder); hg != nil {
@@ -167,7 +167,7 @@ func (c *lockCore) checkCopied(g *gstate, id int64, fp unsafe.Pointer, typ strin
 		if hpc1 != 0 {
 			ref.Stack = []Frame{siteOf(hpc1, hpc2)}
 		} else {
-			ref.Role += " (it has unlocked the original since)"
+			ref.Role = "held the original when it was copied, and has unlocked it since,"
 		}
 		r.Summary += fmt.Sprintf("; it was copied while goroutine %d held the original: it is locked and nobody will unlock it", holder)
 		r.Goroutines = append(r.Goroutines, ref)

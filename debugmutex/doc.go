@@ -51,6 +51,11 @@
 //     LOCKSCOPE_HOLD_THRESHOLD / LOCKSCOPE_WAIT_THRESHOLD (30s), with the
 //     holder's current stack; a lock held past the threshold whose locker has
 //     exited without unlocking it (a long hold, for a baton).
+//   - KindCopiedLock: a lock used at an address other than the one it was
+//     first used at, copied with its state after use (through generics,
+//     interfaces or reflection, where go vet cannot see), with where the
+//     original was last unlocked and, for a copy made while the original was
+//     held, its holder: reported before the copy's locker blocks.
 //
 // # Hand-offs
 //
