@@ -179,13 +179,9 @@ func (m *lockMeta) Name() string {
 	if l := m.label.Load(); l != nil {
 		return *l
 	}
-	f := siteOf(m.pc1, m.pc2)
-	s := lockLabel(f)
-	if s == "" {
-		s = f.Site()
-	}
-	m.label.Store(&s)
-	return s
+	s := nameOfSite(m.pc1, m.pc2) // sitenames.go
+	m.label.Store(s)
+	return *s
 }
 
 func (m *lockMeta) info() LockInfo {

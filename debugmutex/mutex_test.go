@@ -472,3 +472,21 @@ func TestSymbolizeKeepsInlinedCallers(t *testing.T) {
 	}
 	t.Fatal("lock not held")
 }
+
+// Locks made at one site (one per request, per connection) are named once
+// for the site: each new lock used a few times allocates the lock itself,
+// its meta (its second acquisition is timed, and timed holds are counted
+// by name) and its statistics cache, and no symbolization.
+func TestFreshLocksAtOneSiteAllocateOnlyTheirMeta(t *testing.T) {
+	use := func() {
+		mu := new(debugmutex.Mutex)
+		for i := 0; i < 3; i++ {
+			mu.Lock()
+			mu.Unlock()
+		}
+	}
+	use() // the site's first lock is named: symbolization, source lookup
+	if n := testing.AllocsPerRun(200, use); n > 3 {
+		t.Errorf("a fresh Mutex locked 3 times costs %v allocations, want at most 3 (lock, meta, statistics cache)", n)
+	}
+}
