@@ -16,10 +16,11 @@ import (
 	"github.com/lockscope/lockscope/exporter"
 )
 
-// A service that has its own TracerProvider hands it to the exporter and
-// takes its locks with LockContext: a hold above 10ms becomes a span under
-// the request's span. (The spans are recorded in memory here; a real service
-// sends them over OTLP.)
+// A service that has its own TracerProvider hands it to the exporter: a hold
+// above 10ms becomes a span under the request's span, named after the lock,
+// with no change to the code that locks (the exporter learns the span active
+// on each goroutine). The spans are recorded in memory here; a real service
+// sends them over OTLP.
 func ExampleStart() {
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
@@ -32,8 +33,8 @@ func ExampleStart() {
 	var mu debugmutex.Mutex
 	debugmutex.SetName(&mu, "account.mu")
 
-	ctx, req := tp.Tracer("shop").Start(context.Background(), "GET /account")
-	debugmutex.LockContext(ctx, &mu)
+	_, req := tp.Tracer("shop").Start(context.Background(), "GET /account")
+	mu.Lock()                         // a plain Lock: no LockContext needed
 	time.Sleep(15 * time.Millisecond) // slow work under the lock
 	mu.Unlock()
 	req.End()
@@ -49,10 +50,10 @@ func ExampleStart() {
 					lock = kv.Value
 				}
 			}
-			fmt.Printf("%s of %s, under GET /account\n", s.Name(), lock.AsString())
+			fmt.Printf("%q (lock %s), under GET /account\n", s.Name(), lock.AsString())
 		}
 	}
-	// Output: lockscope.hold of account.mu, under GET /account
+	// Output: "lockscope.hold account.mu" (lock account.mu), under GET /account
 }
 
 // A program with no tracing of its own: the exporter builds its pipeline

@@ -22,16 +22,24 @@
 //
 // # Parent spans
 //
-// A lock span is a child of the span in the context given to
-// debugmutex.LockContext (or TryLockContext):
+// A lock wait or hold on a goroutine that has an active span (a request span
+// started by otelhttp, or any span of the provider) becomes that span's
+// child, with no change to the code that locks: the exporter's span
+// processor (SpanProcessor) learns which span is active on each goroutine.
+// Start registers it on the provider given with WithTracerProvider when it
+// is the SDK's *sdktrace.TracerProvider, and on its own pipeline; a program
+// whose spans come from another provider registers SpanProcessor() there.
+// A deadlock or long-wait report is likewise a child of the blocked
+// goroutine's span.
 //
-//	ctx, span := tracer.Start(r.Context(), "GET /account")
-//	debugmutex.LockContext(ctx, &acct.mu) // a wait shows under "GET /account"
+// A goroutine working for a request it did not start (its context came over
+// a channel, say) is not inside the request's span; there, pass the context:
+//
+//	debugmutex.LockContext(ctx, &acct.mu) // a wait shows under ctx's span
 //	defer acct.mu.Unlock()
 //
-// Locks taken with plain Lock have no context; their spans are root spans of
-// the tracer named TracerName, found in Jaeger by service and by the
-// lockscope.lock.name tag.
+// Other locks' spans are root spans of the tracer named TracerName, found
+// in Jaeger by service and by the lockscope.lock.name tag.
 //
 // # Never the cause
 //
@@ -89,6 +97,10 @@ type Exporter struct {
 	own *sdktrace.TracerProvider
 	tp  trace.TracerProvider
 	st  counters
+	// proc is the span processor Start registered on procTP (an SDK
+	// provider) to learn the spans active per goroutine; Stop unregisters it.
+	proc   sdktrace.SpanProcessor
+	procTP *sdktrace.TracerProvider
 
 	flush    chan chan struct{} // requests to drain the subscription
 	stop     chan struct{}      // closed by Stop
@@ -129,6 +141,12 @@ type Stats struct {
 	// DroppedSpans is the number of spans dropped because the export queue
 	// was full (see WithQueueSize).
 	DroppedSpans uint64
+	// UntrackedSpans counts, for the whole process, the program's spans
+	// that SpanProcessor did not record as active on their goroutine because
+	// a bound was reached (too many spans active at once, or nested too
+	// deep on one goroutine). Lock waits in them become children of an
+	// outer span, or root spans.
+	UntrackedSpans uint64
 }
 
 // Start subscribes to debugmutex and starts exporting lock activity as spans
@@ -156,6 +174,10 @@ func Start(ctx context.Context, opts ...Option) (*Exporter, error) {
 			return nil, errors.Join(err, se.Shutdown(ctx))
 		}
 		e.own, e.tp = own, own
+	}
+	if sdk, ok := e.tp.(*sdktrace.TracerProvider); ok {
+		e.proc, e.procTP = SpanProcessor(), sdk
+		sdk.RegisterSpanProcessor(e.proc)
 	}
 	e.tracer = e.tp.Tracer(TracerName, trace.WithSchemaURL(semconv.SchemaURL))
 	e.conv = newConverter(e.tracer)
@@ -208,6 +230,9 @@ func (e *Exporter) Flush(ctx context.Context) error {
 func (e *Exporter) Stop(ctx context.Context) error {
 	e.stopOnce.Do(func() {
 		e.sub.Close()
+		if e.procTP != nil && e.own == nil {
+			e.procTP.UnregisterSpanProcessor(e.proc)
+		}
 		close(e.stop)
 		select {
 		case <-e.done:
@@ -231,13 +256,14 @@ func (e *Exporter) Stop(ctx context.Context) error {
 // time, from any goroutine.
 func (e *Exporter) Stats() Stats {
 	return Stats{
-		Events:        e.st.events.Load(),
-		DroppedEvents: e.sub.Dropped(),
-		SampledOut:    e.st.sampledOut.Load(),
-		Spans:         e.st.spans.Load(),
-		Exported:      e.st.exported.Load(),
-		FailedSpans:   e.st.failedSpans.Load(),
-		DroppedSpans:  e.st.droppedSpans.Load(),
+		Events:         e.st.events.Load(),
+		DroppedEvents:  e.sub.Dropped(),
+		SampledOut:     e.st.sampledOut.Load(),
+		Spans:          e.st.spans.Load(),
+		Exported:       e.st.exported.Load(),
+		FailedSpans:    e.st.failedSpans.Load(),
+		DroppedSpans:   e.st.droppedSpans.Load(),
+		UntrackedSpans: active.untracked.Load(),
 	}
 }
 
