@@ -15,6 +15,10 @@
 // OTEL_TRACES_EXPORTER=none, LOCKSCOPE=off. Nothing starts, and no
 // connection is opened, otherwise.
 //
+// With OTEL_METRICS_EXPORTER=otlp as well, it also sends lockscope's
+// metrics (see the exporter package: lockscope.lock.wait.duration and
+// others) to the same OTLP endpoint, every OTEL_METRIC_EXPORT_INTERVAL.
+//
 // Spans are sent in batches; spans of the last moments before the program
 // exits are lost unless it calls Stop (for example deferred in main).
 package autoexport
