@@ -206,8 +206,8 @@ func TestIndexPageListsHeldLocksWaitersAndWorstLocks(t *testing.T) {
 	}
 	page := string(body)
 	for _, want := range []string{
-		"<h2>Held now", "index.&lt;held&gt;", // escaped
-		"<h2>Waiting now", "<h2>Worst locks", "index.waited",
+		`<h2 id="held">Held now`, "index.&lt;held&gt;", // escaped
+		`<h2 id="waiting">Waiting now`, `<h2 id="locks">Worst locks`, "index.waited",
 		`href="contention?debug=1"`, "go tool pprof " + srv.URL + Prefix + "contention?seconds=30",
 		"go tool pprof " + srv.URL + Prefix + "held</code>",
 	} {
@@ -254,12 +254,13 @@ func TestIndexJSONHasExactlyTheShapeLockscopeTopReads(t *testing.T) {
 	if err := json.Unmarshal(body, &top); err != nil {
 		t.Fatal(err)
 	}
-	if len(top) != 4 || top["time"] == nil || top["held"] == nil || top["waiting"] == nil || top["locks"] == nil {
-		t.Fatalf("keys %v, want exactly time, held, waiting, locks", keys(top))
+	if len(top) != 5 || top["time"] == nil || top["reports"] == nil || top["held"] == nil || top["waiting"] == nil || top["locks"] == nil {
+		t.Fatalf("keys %v, want exactly time, reports, held, waiting, locks", keys(top))
 	}
 	// What cmd/lockscope's top decodes, field by field.
 	var v struct {
 		Time    time.Time             `json:"time"`
+		Reports []debugmutex.Report   `json:"reports"`
 		Held    []debugmutex.Holding  `json:"held"`
 		Waiting []debugmutex.Waiting  `json:"waiting"`
 		Locks   []debugmutex.LockStat `json:"locks"`
