@@ -63,6 +63,9 @@ func newWaitGraph(st debugmutex.State) *waitGraph {
 	goroutine := func(id int64, title string) *graphNode {
 		key := "g" + strconv.FormatInt(id, 10)
 		if n := nodes[key]; n != nil {
+			if !strings.Contains(n.Title, title) {
+				n.Title += "; " + title
+			}
 			return n
 		}
 		n := &graphNode{ID: key, Label: "goroutine " + strconv.FormatInt(id, 10), Title: title}
@@ -110,9 +113,6 @@ func newWaitGraph(st debugmutex.State) *waitGraph {
 			gs++
 		}
 		wn := goroutine(w.Goroutine, "waits at "+w.Site.Site())
-		if wn.Title == "" || strings.HasPrefix(wn.Title, "holds") {
-			wn.Title += "; waits at " + w.Site.Site()
-		}
 		addEdge(wn, ln, "waits "+fmtDur(w.For))
 	}
 

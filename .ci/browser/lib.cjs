@@ -14,10 +14,10 @@ function launch() {
 }
 
 // screenshot saves the page as SCREENSHOT_DIR/name when SCREENSHOT_DIR is set.
-async function screenshot(page, name) {
+async function screenshot(page, name, opts = {}) {
 	const dir = process.env.SCREENSHOT_DIR;
 	if (!dir) return;
-	await page.screenshot({ path: path.join(dir, name) });
+	await page.screenshot({ path: path.join(dir, name), ...opts });
 }
 
 function bodyText(page) {
