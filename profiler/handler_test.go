@@ -310,7 +310,12 @@ func TestPprofReadsTheHandlerOverHTTP(t *testing.T) {
 
 func TestPprofRendersTheGraphView(t *testing.T) {
 	if _, err := exec.LookPath("dot"); err != nil {
-		t.Fatalf("graphviz's dot is not installed (apt-get install graphviz): the graph view and this test need it: %v", err)
+		// Only pprof's graph view needs graphviz (its flame graph does not).
+		// CI installs it, so there its absence is a failure.
+		if os.Getenv("CI") != "" {
+			t.Fatalf("graphviz's dot is not installed, and CI must run this test (.ci/run installs graphviz): %v", err)
+		}
+		t.Skipf("skipped: pprof's graph view (-svg) needs graphviz's dot, which is not installed (%v); apt-get install graphviz to run it here, CI runs it", err)
 	}
 	var mu debugmutex.Mutex
 	debugmutex.SetName(&mu, "svg.mu")
