@@ -228,16 +228,22 @@ func LockStats() []LockStat {
 	for _, ls := range byLock {
 		out = append(out, *ls)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].WaitTime != out[j].WaitTime {
-			return out[i].WaitTime > out[j].WaitTime
-		}
-		if out[i].HoldTime != out[j].HoldTime {
-			return out[i].HoldTime > out[j].HoldTime
-		}
-		return out[i].Lock < out[j].Lock
-	})
+	SortLockStats(out)
 	return out
+}
+
+// SortLockStats sorts ls worst first, as LockStats returns them: by wait
+// time, then hold time, then name.
+func SortLockStats(ls []LockStat) {
+	sort.Slice(ls, func(i, j int) bool {
+		if ls[i].WaitTime != ls[j].WaitTime {
+			return ls[i].WaitTime > ls[j].WaitTime
+		}
+		if ls[i].HoldTime != ls[j].HoldTime {
+			return ls[i].HoldTime > ls[j].HoldTime
+		}
+		return ls[i].Lock < ls[j].Lock
+	})
 }
 
 // Dropped says what the bounded tables could not keep.

@@ -71,15 +71,7 @@ func withWaitsInProgress(locks []debugmutex.LockStat, waiting []debugmutex.Waiti
 		locks[i].Contentions++
 		locks[i].WaitTime += w.For
 	}
-	sort.SliceStable(locks, func(i, j int) bool {
-		if locks[i].WaitTime != locks[j].WaitTime {
-			return locks[i].WaitTime > locks[j].WaitTime
-		}
-		if locks[i].HoldTime != locks[j].HoldTime {
-			return locks[i].HoldTime > locks[j].HoldTime
-		}
-		return locks[i].Lock < locks[j].Lock
-	})
+	debugmutex.SortLockStats(locks)
 	return locks
 }
 
