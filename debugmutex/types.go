@@ -135,6 +135,8 @@ type Record struct {
 	Lock     string
 	LockType string
 	Mode     Mode
+	// Labels are the pprof labels of the context given to LockContext.
+	Labels map[string]string
 	// Stack holds return program counters, innermost first, as returned by
 	// runtime.Callers: symbolise them with runtime.CallersFrames.
 	Stack []uintptr
