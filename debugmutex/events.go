@@ -1,6 +1,7 @@
 package debugmutex
 
 import (
+	"context"
 	"math"
 	"sync/atomic"
 )
@@ -100,15 +101,45 @@ func recomputeThresholds(list []*Subscription) {
 func minWaitSubscribed() int64 { return minWait.Load() }
 func minHoldSubscribed() int64 { return minHold.Load() }
 
+// eventContext is SetEventContext's function, or nil.
+var eventContext atomic.Pointer[func(goroutine int64) context.Context]
+
+// SetEventContext installs f to give a context to the wait and hold events
+// that have none (the lock was taken with Lock, not LockContext): f receives
+// the goroutine that waited or held and returns a context carrying its
+// current span, or nil. The exporter installs its table of the spans active
+// per goroutine so. f is called on the locking goroutine, only for events
+// some subscription wants (waits and holds above a threshold), never on the
+// uncontended path; it must be fast, must not block and must not take a
+// debugmutex lock. nil removes it.
+func SetEventContext(f func(goroutine int64) context.Context) {
+	if f == nil {
+		eventContext.Store(nil)
+		return
+	}
+	eventContext.Store(&f)
+}
+
+// GoroutineID returns the current goroutine's id, the one events and
+// reports name (and Go's stack dumps print).
+func GoroutineID() int64 { return curGoid() }
+
 // publishEvent offers ev to every subscription that wants it, never blocking.
 func publishEvent(ev Event) {
 	p := subs.Load()
 	if p == nil {
 		return
 	}
+	looked := ev.Context != nil || ev.Kind == EventReport
 	for _, s := range *p {
 		if !s.wants(ev) {
 			continue
+		}
+		if !looked {
+			looked = true
+			if f := eventContext.Load(); f != nil {
+				ev.Context = (*f)(ev.Goroutine)
+			}
 		}
 		s.send(ev)
 	}

@@ -513,7 +513,7 @@ func (c *lockCore) released(e *heldEntry, typ string, mode Mode) {
 	if e.weight > 0 {
 		meta = c.metaFor(e.rec, typ, e.pc1, e.pc2)
 		w := int64(e.weight)
-		addStat(StatHold, e.stackOrSite(), meta, mode, w, hold*w)
+		addStatCtx(e.ctx, StatHold, e.stackOrSite(), meta, mode, w, hold*w)
 		// Adapt the period: long holds are timed every time.
 		if mode == Write {
 			if hold >= shortHold {

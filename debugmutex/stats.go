@@ -29,11 +29,12 @@ const (
 )
 
 type statKey struct {
-	kind  StatKind
-	mode  Mode
-	stack uint32
-	lock  string
-	typ   string
+	kind   StatKind
+	mode   Mode
+	stack  uint32
+	lock   string
+	typ    string
+	labels string // pprof labels of LockContext's context (labels.go)
 }
 
 type statVal struct{ count, nanos atomic.Int64 }
@@ -59,7 +60,13 @@ var (
 )
 
 func addStat(kind StatKind, stack uint32, meta *lockMeta, mode Mode, count, nanos int64) {
-	if meta != nil && int(kind) < len(meta.stats) {
+	addStatLabels(kind, stack, meta, mode, count, nanos, "")
+}
+
+// addStatLabels is addStat for a row with pprof labels (labels.go); rows
+// with labels bypass the lock's cached row.
+func addStatLabels(kind StatKind, stack uint32, meta *lockMeta, mode Mode, count, nanos int64, labels string) {
+	if labels == "" && meta != nil && int(kind) < len(meta.stats) {
 		if c := meta.stats[kind].Load(); c != nil && c.stack == stack && c.mode == mode && c.name == meta.Name() {
 			c.v.count.Add(count)
 			c.v.nanos.Add(nanos)
@@ -67,7 +74,7 @@ func addStat(kind StatKind, stack uint32, meta *lockMeta, mode Mode, count, nano
 		}
 	}
 	info := meta.info()
-	k := statKey{kind: kind, mode: mode, stack: stack, lock: info.Name, typ: info.Type}
+	k := statKey{kind: kind, mode: mode, stack: stack, lock: info.Name, typ: info.Type, labels: labels}
 	// Rows are keyed by name, so shard by name: one key, one shard.
 	s := &statTab[(uint64(stack)*31+uint64(kind)*7+hashString(info.Name))%statShards]
 	s.mu.Lock()
@@ -90,7 +97,7 @@ func addStat(kind StatKind, stack uint32, meta *lockMeta, mode Mode, count, nano
 	v.count.Add(count)
 	v.nanos.Add(nanos)
 	s.mu.Unlock()
-	if meta != nil && int(kind) < len(meta.stats) && k.lock == info.Name {
+	if labels == "" && meta != nil && int(kind) < len(meta.stats) && k.lock == info.Name {
 		meta.stats[kind].Store(&statCache{stack: stack, mode: mode, name: info.Name, v: v})
 	}
 }
@@ -178,7 +185,7 @@ func Records() []Record {
 				continue
 			}
 			add(rk, Record{
-				Kind: k.kind, Lock: k.lock, LockType: k.typ, Mode: k.mode,
+				Kind: k.kind, Lock: k.lock, LockType: k.typ, Mode: k.mode, Labels: labelMap(k.labels),
 				Stack: k.stackCopy(), Count: v.count.Load(), Nanos: v.nanos.Load(),
 			})
 		}
@@ -228,16 +235,22 @@ func LockStats() []LockStat {
 	for _, ls := range byLock {
 		out = append(out, *ls)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].WaitTime != out[j].WaitTime {
-			return out[i].WaitTime > out[j].WaitTime
-		}
-		if out[i].HoldTime != out[j].HoldTime {
-			return out[i].HoldTime > out[j].HoldTime
-		}
-		return out[i].Lock < out[j].Lock
-	})
+	SortLockStats(out)
 	return out
+}
+
+// SortLockStats sorts ls worst first, as LockStats returns them: by wait
+// time, then hold time, then name.
+func SortLockStats(ls []LockStat) {
+	sort.Slice(ls, func(i, j int) bool {
+		if ls[i].WaitTime != ls[j].WaitTime {
+			return ls[i].WaitTime > ls[j].WaitTime
+		}
+		if ls[i].HoldTime != ls[j].HoldTime {
+			return ls[i].HoldTime > ls[j].HoldTime
+		}
+		return ls[i].Lock < ls[j].Lock
+	})
 }
 
 // Dropped says what the bounded tables could not keep.

@@ -74,8 +74,8 @@ type Waiting struct {
 	Site  Frame         `json:"site"`
 	Since time.Time     `json:"since"`
 	For   time.Duration `json:"for"`
-	// Holder is the writer holding the lock when the wait began (0 if the
-	// lock was read-held or the writer was unknown).
+	// Holder is a goroutine the snapshot shows holding the lock for writing
+	// (0 if it shows none: the lock is read-held, or changed hands).
 	Holder int64 `json:"holder,omitempty"`
 	// Stack is the waiter's stack (program counters, innermost first).
 	Stack []uintptr `json:"-"`
@@ -135,6 +135,8 @@ type Record struct {
 	Lock     string
 	LockType string
 	Mode     Mode
+	// Labels are the pprof labels of the context given to LockContext.
+	Labels map[string]string
 	// Stack holds return program counters, innermost first, as returned by
 	// runtime.Callers: symbolise them with runtime.CallersFrames.
 	Stack []uintptr

@@ -314,8 +314,8 @@ func (c *lockCore) endWait(w *waiter, id int64, mode Mode, ctx context.Context) 
 	w.unregister()
 
 	wait := now - since
-	addStat(StatWait, stack, meta, mode, 1, wait)
-	addStat(StatWaitByHolder, holderStack, meta, mode, 1, wait)
+	addStatCtx(ctx, StatWait, stack, meta, mode, 1, wait)
+	addStatCtx(ctx, StatWaitByHolder, holderStack, meta, mode, 1, wait)
 	if wait >= minWaitSubscribed() {
 		publishEvent(Event{
 			Kind: EventWait, Lock: meta.info(), Mode: mode, Goroutine: id,

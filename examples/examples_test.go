@@ -618,7 +618,7 @@ func TestServiceProfilesAndSpans(t *testing.T) {
 	if atoi(t, m[2]) == 0 || m[3] != "0" {
 		t.Errorf("spans: %s created, %s exported, %s failed; want some exported, none failed", m[1], m[2], m[3])
 	}
-	waits := otlp.spans("lockscope.wait", "lockscope.lock.name", "cache.mu")
+	waits := otlp.spans("lockscope.wait cache.mu", "lockscope.lock.name", "cache.mu")
 	if waits == 0 {
 		t.Errorf("the collector received no lockscope.wait span for cache.mu (spans by name: %v)", otlp.names())
 	}

@@ -257,10 +257,11 @@ func TestE2ELockSpansAreChildrenOfRequestSpan(t *testing.T) {
 		t.Fatalf("exporter made %d spans, want a wait and a hold: %+v", st.Spans, st)
 	}
 
-	tr := findTrace(t, queryURL, svc, nil, "GET /transfer", exporter.SpanWait, exporter.SpanHold)
+	waitOp, holdOp := exporter.SpanWait+" e2e.accounts", exporter.SpanHold+" e2e.accounts"
+	tr := findTrace(t, queryURL, svc, nil, "GET /transfer", waitOp, holdOp)
 	reqSpan, _ := tr.span("GET /transfer")
-	wait, _ := tr.span(exporter.SpanWait)
-	hold, _ := tr.span(exporter.SpanHold)
+	wait, _ := tr.span(waitOp)
+	hold, _ := tr.span(holdOp)
 	logSpan(t, wait)
 	logSpan(t, hold)
 
@@ -350,8 +351,8 @@ func TestE2EPlainLockFoundByServiceAndLockName(t *testing.T) {
 		t.Fatalf("stats %+v: want the spans exported", st)
 	}
 
-	tr := findTrace(t, queryURL, svc, map[string]string{"lockscope.lock.name": "e2e.inventory"}, exporter.SpanWait)
-	wait, _ := tr.span(exporter.SpanWait)
+	tr := findTrace(t, queryURL, svc, map[string]string{"lockscope.lock.name": "e2e.inventory"}, exporter.SpanWait+" e2e.inventory")
+	wait, _ := tr.span(exporter.SpanWait + " e2e.inventory")
 	logSpan(t, wait)
 	if len(wait.References) != 0 {
 		t.Errorf("references %+v, want a root span", wait.References)

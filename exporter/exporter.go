@@ -22,16 +22,43 @@
 //
 // # Parent spans
 //
-// A lock span is a child of the span in the context given to
-// debugmutex.LockContext (or TryLockContext):
+// A lock wait or hold on a goroutine that has an active span (a request span
+// started by otelhttp, or any span of the provider) becomes that span's
+// child, with no change to the code that locks: the exporter's span
+// processor (SpanProcessor) learns which span is active on each goroutine.
+// Start registers it on the provider given with WithTracerProvider when it
+// is the SDK's *sdktrace.TracerProvider, and on its own pipeline; a program
+// whose spans come from another provider registers SpanProcessor() there.
+// A deadlock or long-wait report is likewise a child of the blocked
+// goroutine's span.
 //
-//	ctx, span := tracer.Start(r.Context(), "GET /account")
-//	debugmutex.LockContext(ctx, &acct.mu) // a wait shows under "GET /account"
+// A goroutine working for a request it did not start (its context came over
+// a channel, say) is not inside the request's span; there, pass the context:
+//
+//	debugmutex.LockContext(ctx, &acct.mu) // a wait shows under ctx's span
 //	defer acct.mu.Unlock()
 //
-// Locks taken with plain Lock have no context; their spans are root spans of
-// the tracer named TracerName, found in Jaeger by service and by the
-// lockscope.lock.name tag.
+// Other locks' spans are root spans of the tracer named TracerName, found
+// in Jaeger by service and by the lockscope.lock.name tag.
+//
+// # Metrics
+//
+// With WithMeterProvider (or OTEL_METRICS_EXPORTER=otlp, for the exporter's
+// own OTLP pipeline), the exporter also records metrics, each with the
+// attribute lockscope.lock.name (at most MaxMetricLocks names; the rest
+// count under "(other)"):
+//
+//	lockscope.lock.wait.duration     histogram, s: waits for a lock (WaitBuckets)
+//	lockscope.lock.hold.duration     histogram, s: the holds debugmutex timed (a sample)
+//	lockscope.lock.contentions       counter: acquisitions that waited (exact)
+//	lockscope.lock.trylock.failures  counter: failed TryLocks (exact)
+//	lockscope.reports                counter, by lockscope.report.kind
+//	lockscope.locks.held             gauge: holds in progress
+//	lockscope.goroutines.waiting     gauge: goroutines waiting for a lock
+//
+// A Prometheus backend shows them as lockscope_lock_wait_duration_seconds
+// (_bucket, _sum, _count), lockscope_lock_contentions_total,
+// lockscope_locks_held and so on, with the label lockscope_lock_name.
 //
 // # Never the cause
 //
@@ -69,6 +96,7 @@ import (
 	"math/rand/v2"
 	"sync"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
@@ -89,6 +117,14 @@ type Exporter struct {
 	own *sdktrace.TracerProvider
 	tp  trace.TracerProvider
 	st  counters
+	// proc is the span processor Start registered on procTP (an SDK
+	// provider) to learn the spans active per goroutine; Stop unregisters it.
+	proc   sdktrace.SpanProcessor
+	procTP *sdktrace.TracerProvider
+	// metrics records the metrics (nil without a meter provider); ownMP is
+	// the meter provider the exporter built, shut down by Stop.
+	metrics *metricsRecorder
+	ownMP   *sdkmetric.MeterProvider
 
 	flush    chan chan struct{} // requests to drain the subscription
 	stop     chan struct{}      // closed by Stop
@@ -129,6 +165,12 @@ type Stats struct {
 	// DroppedSpans is the number of spans dropped because the export queue
 	// was full (see WithQueueSize).
 	DroppedSpans uint64
+	// UntrackedSpans counts, for the whole process, the program's spans
+	// that SpanProcessor did not record as active on their goroutine because
+	// a bound was reached (too many spans active at once, or nested too
+	// deep on one goroutine). Lock waits in them become children of an
+	// outer span, or root spans.
+	UntrackedSpans uint64
 }
 
 // Start subscribes to debugmutex and starts exporting lock activity as spans
@@ -157,6 +199,27 @@ func Start(ctx context.Context, opts ...Option) (*Exporter, error) {
 		}
 		e.own, e.tp = own, own
 	}
+	mp := e.cfg.mp
+	if mp == nil {
+		own, err := newEnvMeterProvider(ctx)
+		if err != nil {
+			return nil, errors.Join(err, e.shutdownOwn(ctx))
+		}
+		if own != nil {
+			e.ownMP, mp = own, own
+		}
+	}
+	if mp != nil {
+		m, err := startMetrics(mp, e.cfg.buffer)
+		if err != nil {
+			return nil, errors.Join(err, e.shutdownOwn(ctx))
+		}
+		e.metrics = m
+	}
+	if sdk, ok := e.tp.(*sdktrace.TracerProvider); ok {
+		e.proc, e.procTP = SpanProcessor(), sdk
+		sdk.RegisterSpanProcessor(e.proc)
+	}
 	e.tracer = e.tp.Tracer(TracerName, trace.WithSchemaURL(semconv.SchemaURL))
 	e.conv = newConverter(e.tracer)
 
@@ -170,6 +233,18 @@ func Start(ctx context.Context, opts ...Option) (*Exporter, error) {
 	e.sub = debugmutex.Subscribe(so)
 	go e.run()
 	return e, nil
+}
+
+// shutdownOwn shuts down the pipelines Start built, when Start fails.
+func (e *Exporter) shutdownOwn(ctx context.Context) error {
+	var err error
+	if e.ownMP != nil {
+		err = e.ownMP.Shutdown(ctx)
+	}
+	if e.own != nil {
+		err = errors.Join(err, e.own.Shutdown(ctx))
+	}
+	return err
 }
 
 // TracerProvider returns the provider the exporter creates spans with: the
@@ -195,6 +270,11 @@ func (e *Exporter) Flush(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	if e.metrics != nil {
+		if err := e.metrics.flush(ctx); err != nil {
+			return err
+		}
+	}
 	if f, ok := e.tp.(interface{ ForceFlush(context.Context) error }); ok {
 		return f.ForceFlush(ctx)
 	}
@@ -207,12 +287,23 @@ func (e *Exporter) Flush(ctx context.Context) error {
 // not shut down. Stop is safe to call more than once.
 func (e *Exporter) Stop(ctx context.Context) error {
 	e.stopOnce.Do(func() {
+		if e.metrics != nil {
+			e.metrics.stopEvents()
+			if e.ownMP != nil {
+				// The last collection, callbacks included, then unregister.
+				e.stopErr = e.ownMP.Shutdown(ctx)
+			}
+			e.stopErr = errors.Join(e.stopErr, e.metrics.reg.Unregister())
+		}
 		e.sub.Close()
+		if e.procTP != nil && e.own == nil {
+			e.procTP.UnregisterSpanProcessor(e.proc)
+		}
 		close(e.stop)
 		select {
 		case <-e.done:
 		case <-ctx.Done():
-			e.stopErr = ctx.Err()
+			e.stopErr = errors.Join(e.stopErr, ctx.Err())
 		}
 		if e.own != nil {
 			// Even past the deadline: Shutdown then stops the pipeline's
@@ -231,13 +322,14 @@ func (e *Exporter) Stop(ctx context.Context) error {
 // time, from any goroutine.
 func (e *Exporter) Stats() Stats {
 	return Stats{
-		Events:        e.st.events.Load(),
-		DroppedEvents: e.sub.Dropped(),
-		SampledOut:    e.st.sampledOut.Load(),
-		Spans:         e.st.spans.Load(),
-		Exported:      e.st.exported.Load(),
-		FailedSpans:   e.st.failedSpans.Load(),
-		DroppedSpans:  e.st.droppedSpans.Load(),
+		Events:         e.st.events.Load(),
+		DroppedEvents:  e.sub.Dropped(),
+		SampledOut:     e.st.sampledOut.Load(),
+		Spans:          e.st.spans.Load(),
+		Exported:       e.st.exported.Load(),
+		FailedSpans:    e.st.failedSpans.Load(),
+		DroppedSpans:   e.st.droppedSpans.Load(),
+		UntrackedSpans: active.untracked.Load(),
 	}
 }
 

@@ -71,7 +71,7 @@ func waitSpan(t *testing.T, e *Exporter, sr *tracetest.SpanRecorder, name string
 		attempt()
 		flush(t, e)
 		for _, s := range lockSpans(sr) {
-			if s.Name() == SpanWait && attrMap(s.Attributes())[AttrLockName].AsString() == name {
+			if s.Name() == SpanWait+" "+name && attrMap(s.Attributes())[AttrLockName].AsString() == name {
 				return s
 			}
 		}
@@ -153,7 +153,7 @@ func TestHoldAboveThresholdIsSpan(t *testing.T) {
 
 	var holds []sdktrace.ReadOnlySpan
 	for _, s := range lockSpans(sr) {
-		if s.Name() == SpanHold && attrMap(s.Attributes())[AttrLockName].AsString() == "test.ledger" {
+		if s.Name() == SpanHold+" test.ledger" && attrMap(s.Attributes())[AttrLockName].AsString() == "test.ledger" {
 			holds = append(holds, s)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -38,6 +39,7 @@ func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
 	tp        trace.TracerProvider
+	mp        metric.MeterProvider
 	spanExp   sdktrace.SpanExporter
 	minWait   time.Duration
 	minHold   time.Duration

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -13,13 +14,22 @@ import (
 	"github.com/lockscope/lockscope/debugmutex"
 )
 
-// Span names. They are few and fixed (the lock is an attribute), as
-// OpenTelemetry asks of span names; reports add their kind, which is one of
-// debugmutex.Kinds.
+// Span names. A wait or hold span is named after its lock, e.g.
+// "lockscope.wait cache.mu", so that a trace reads at a glance; lock names
+// are few (SetName's names, struct fields, acquire sites), and past
+// MaxSpanNames distinct ones the span takes the bare SpanWait or SpanHold
+// name (the lock is always in the lockscope.lock.name attribute), keeping
+// the span names' cardinality bounded as OpenTelemetry asks. Reports add
+// their kind, which is one of debugmutex.Kinds.
 const (
-	SpanWait   = "lockscope.wait"
-	SpanHold   = "lockscope.hold"
+	SpanWait   = "lockscope.wait"   // + " " + lock name
+	SpanHold   = "lockscope.hold"   // + " " + lock name
 	SpanReport = "lockscope.report" // + " " + kind
+
+	// MaxSpanNames bounds the distinct lock names used in span names.
+	MaxSpanNames = 256
+	// maxNameLen bounds one lock name in a span name.
+	maxNameLen = 96
 )
 
 // lockscope's own attribute keys.
@@ -68,10 +78,26 @@ const (
 // only.
 type converter struct {
 	tracer trace.Tracer
+	names  map[string]bool // lock names admitted into span names
 }
 
 func newConverter(t trace.Tracer) converter {
-	return converter{tracer: t}
+	return converter{tracer: t, names: make(map[string]bool)}
+}
+
+// spanName is prefix + " " + lock while the distinct lock names stay under
+// MaxSpanNames, else the bare prefix.
+func (c *converter) spanName(prefix, lock string) string {
+	if lock == "" || len(lock) > maxNameLen {
+		return prefix
+	}
+	if !c.names[lock] {
+		if len(c.names) >= MaxSpanNames {
+			return prefix
+		}
+		c.names[lock] = true
+	}
+	return prefix + " " + lock
 }
 
 // export makes a span of ev and reports whether it did.
@@ -114,7 +140,7 @@ func (c *converter) lockSpan(ctx context.Context, name string, ev debugmutex.Eve
 	if hf := c.userFrames(ev.HolderStack); len(hf) > 0 {
 		attrs = append(attrs, AttrHolderSite.String(hf[0].Site()))
 	}
-	_, span := c.tracer.Start(ctx, name,
+	_, span := c.tracer.Start(ctx, c.spanName(name, ev.Lock.Name),
 		trace.WithTimestamp(ev.Start),
 		trace.WithSpanKind(trace.SpanKindInternal),
 		trace.WithAttributes(attrs...),
@@ -122,12 +148,23 @@ func (c *converter) lockSpan(ctx context.Context, name string, ev debugmutex.Eve
 	span.End(trace.WithTimestamp(ev.Start.Add(ev.Duration)))
 }
 
+// reportSpan makes a report's error span. It lasts from when the problem
+// began (the wait or hold the report is about started: reportBegan) to when
+// it was found, and is a child of the blocked goroutine's active span.
 func (c *converter) reportSpan(ctx context.Context, ev debugmutex.Event) {
 	r := ev.Report
 	at := r.Time
 	if at.IsZero() {
 		at = ev.Start
 	}
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		if g := blockedGoroutine(r); g != 0 {
+			if pctx := active.context(g); pctx != nil {
+				ctx = pctx
+			}
+		}
+	}
+	began := at.Add(-reportAge(r))
 	locks := make([]string, len(r.Locks))
 	for i, l := range r.Locks {
 		locks[i] = l.Name
@@ -150,7 +187,7 @@ func (c *converter) reportSpan(ctx context.Context, ev debugmutex.Event) {
 		attrs = appendCode(attrs, userOnly(r.Goroutines[0].Stack))
 	}
 	_, span := c.tracer.Start(ctx, SpanReport+" "+string(r.Kind),
-		trace.WithTimestamp(at),
+		trace.WithTimestamp(began),
 		trace.WithSpanKind(trace.SpanKindInternal),
 		trace.WithAttributes(attrs...),
 	)
@@ -184,11 +221,47 @@ func (c *converter) reportSpan(ctx context.Context, ev debugmutex.Event) {
 			AttrEdgeToAt.String(formatStack(e.ToStack)),
 		))
 	}
-	end := at
-	if ev.Duration > 0 && !ev.Start.IsZero() {
-		end = ev.Start.Add(ev.Duration)
+	span.End(trace.WithTimestamp(at))
+}
+
+// minReportSpan is the length of a report span whose problem has no known
+// start (a lock-order inversion is found at the acquisition that closes the
+// cycle): long enough for trace viewers not to flag a zero-length span.
+const minReportSpan = time.Microsecond
+
+// reportAge says how long before its report the problem began: for a
+// deadlock, when the last goroutine of the cycle started waiting (the cycle
+// closed then); for the others, when the longest wait or hold involved
+// began.
+func reportAge(r *debugmutex.Report) time.Duration {
+	var age time.Duration
+	for _, g := range r.Goroutines {
+		if g.For <= 0 {
+			continue
+		}
+		if r.Kind == debugmutex.KindDeadlock {
+			if age == 0 || g.For < age {
+				age = g.For
+			}
+		} else if g.For > age {
+			age = g.For
+		}
 	}
-	span.End(trace.WithTimestamp(end))
+	return max(age, minReportSpan)
+}
+
+// blockedGoroutine is the report's first waiting goroutine, else its first
+// goroutine, else 0.
+func blockedGoroutine(r *debugmutex.Report) int64 {
+	for _, g := range r.Goroutines {
+		if strings.HasPrefix(g.Role, "waits") {
+			return g.ID
+		}
+	}
+	if len(r.Goroutines) > 0 {
+		return r.Goroutines[0].ID
+	}
+	return 0
 }
 
 // appendCode adds the semantic-convention code attributes for the innermost

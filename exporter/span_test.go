@@ -89,8 +89,8 @@ func TestWaitEventBecomesChildSpanOfRequest(t *testing.T) {
 	req.End()
 
 	s := onlySpan(t, sr)
-	if s.Name() != SpanWait {
-		t.Errorf("name %q, want %q", s.Name(), SpanWait)
+	if s.Name() != SpanWait+" account.mu" {
+		t.Errorf("name %q, want %q", s.Name(), SpanWait+" account.mu")
 	}
 	if s.Parent().SpanID() != req.SpanContext().SpanID() || s.SpanContext().TraceID() != req.SpanContext().TraceID() {
 		t.Errorf("parent %v, want the request span %v", s.Parent(), req.SpanContext())
@@ -143,8 +143,8 @@ func TestHoldEventWithoutContextBecomesRootSpan(t *testing.T) {
 		Stack:     stack,
 	})
 	s := onlySpan(t, sr)
-	if s.Name() != SpanHold {
-		t.Errorf("name %q, want %q", s.Name(), SpanHold)
+	if s.Name() != SpanHold+" cache.mu" {
+		t.Errorf("name %q, want %q", s.Name(), SpanHold+" cache.mu")
 	}
 	if s.Parent().IsValid() {
 		t.Errorf("parent %v, want a root span", s.Parent())
@@ -209,8 +209,10 @@ func TestReportBecomesErrorSpanWithEventPerGoroutineAndEdge(t *testing.T) {
 	if s.Status().Code != codes.Error || s.Status().Description != r.Summary {
 		t.Errorf("status %+v, want Error %q", s.Status(), r.Summary)
 	}
-	if !s.StartTime().Equal(at) {
-		t.Errorf("start %v, want the report's time %v", s.StartTime(), at)
+	// The span lasts from when the longest hold involved began (goroutine
+	// 11's, 1s before) to when the inversion was found.
+	if !s.StartTime().Equal(at.Add(-time.Second)) || !s.EndTime().Equal(at) {
+		t.Errorf("span %v to %v, want %v to the report's time %v", s.StartTime(), s.EndTime(), at.Add(-time.Second), at)
 	}
 	a := attrMap(s.Attributes())
 	if a[AttrReportKind].AsString() != "lock-order" || a[AttrReportSummary].AsString() != r.Summary ||

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -203,6 +205,18 @@ func buildRecords(sp *spec, recs []debugmutex.Record, maps []memMap, now time.Ti
 	nvals := len(sp.sampleTypes)
 	for _, r := range mine {
 		s := &profile.Sample{Label: b.labels(r.Lock, r.Mode, r.LockType)}
+		if len(r.Labels) > 0 { // LockContext's pprof labels, beside lockscope's own
+			l := make(map[string][]string, len(s.Label)+len(r.Labels))
+			for k, v := range s.Label {
+				l[k] = v
+			}
+			for k, v := range r.Labels {
+				if _, own := l[k]; !own {
+					l[k] = []string{v}
+				}
+			}
+			s.Label = l
+		}
 		if nvals == 1 {
 			s.Value = []int64{r.Count}
 		} else {
@@ -269,7 +283,23 @@ func compareRecords(a, b *debugmutex.Record) int {
 		cmp.Compare(a.LockType, b.LockType),
 		cmp.Compare(a.Mode, b.Mode),
 		slices.Compare(a.Stack, b.Stack),
+		cmp.Compare(labelsKey(a), labelsKey(b)),
 	)
+}
+
+// labelsKey is r's pprof labels, sorted, as one string.
+func labelsKey(r *debugmutex.Record) string {
+	if len(r.Labels) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(r.Labels)) {
+		b.WriteString(k)
+		b.WriteByte(0)
+		b.WriteString(r.Labels[k])
+		b.WriteByte(0)
+	}
+	return b.String()
 }
 
 // recordKey identifies a record across two calls to debugmutex.Records:
@@ -283,6 +313,8 @@ func recordKey(r *debugmutex.Record) string {
 	buf.WriteByte(0)
 	buf.WriteString(r.LockType)
 	buf.WriteByte(0)
+	buf.WriteString(labelsKey(r))
+	buf.WriteByte(1)
 	if len(r.Stack) > 0 {
 		buf.Write(unsafe.Slice((*byte)(unsafe.Pointer(&r.Stack[0])), len(r.Stack)*int(unsafe.Sizeof(uintptr(0)))))
 	}

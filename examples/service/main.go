@@ -27,13 +27,19 @@
 // longest (from /debug/locks/contention), and exits 0; -profile FILE also
 // saves the contention profile for `go tool pprof`. The tests run it so.
 //
-// To see the spans in Jaeger, start one (docker run -p 16686:16686 -p
-// 4318:4318 jaegertracing/jaeger) and run with
+// Its routes are traced with otelhttp: each request is a span, and a wait
+// for cache.mu inside a request is a child span of it ("lockscope.wait
+// cache.mu"), with no LockContext in the code. To see them in Jaeger, start
+// one (.ci/jaeger.sh start, from the repository) and run with
 //
 //	OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 OTEL_SERVICE_NAME=service go run ./examples/service -load 3000
 //
-// then look for the service's lockscope.wait spans in Jaeger's UI
-// (http://127.0.0.1:16686), tagged lockscope.lock.name=cache.mu.
+// then open a "GET /item/{key}" trace of the service in Jaeger's UI
+// (http://127.0.0.1:16686).
+//
+// With -deadlock, two goroutines also deadlock on accounts.mu and ledger.mu
+// at start (transfers in opposite directions), so that /debug/locks/ shows a
+// deadlock report and its wait-for graph; the service goes on serving.
 package main
 
 import (
@@ -55,6 +61,7 @@ import (
 	"time"
 
 	"github.com/google/pprof/profile"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	sync "github.com/lockscope/lockscope/debugmutex"
 	"github.com/lockscope/lockscope/exporter/autoexport"
@@ -148,14 +155,49 @@ func (s *server) requests(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "requests: %d\n", s.stats.Requests())
 }
 
-// newMux builds the service's routes, and the profiler's.
+// newMux builds the service's routes, each traced by otelhttp (a span per
+// request, named after the route), and the profiler's.
 func newMux(s *server) *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /item/{key}", s.item)
-	mux.HandleFunc("GET /keys", s.keys)
-	mux.HandleFunc("GET /stats", s.requests)
+	tp := otelhttp.WithTracerProvider(autoexport.TracerProvider())
+	route := func(pattern string, h http.HandlerFunc) {
+		mux.Handle(pattern, otelhttp.NewHandler(h, pattern, tp))
+	}
+	route("GET /item/{key}", s.item)
+	route("GET /keys", s.keys)
+	route("GET /stats", s.requests)
 	profiler.Register(mux) // /debug/locks/
 	return mux
+}
+
+// Account is a bank account for -deadlock.
+type Account struct {
+	mu      sync.Mutex
+	balance int
+}
+
+// transfer moves n from one account to the other, locking the source first:
+// two transfers in opposite directions can deadlock.
+func transfer(from, to *Account, n int, both *sync.WaitGroup) {
+	from.mu.Lock()
+	defer from.mu.Unlock()
+	both.Done()
+	both.Wait() // each holds its source before taking the other: deadlock
+	to.mu.Lock()
+	defer to.mu.Unlock()
+	from.balance -= n
+	to.balance += n
+}
+
+// deadlock starts two transfers that deadlock, forever.
+func deadlock() {
+	accounts, ledger := &Account{balance: 100}, &Account{balance: 100}
+	sync.SetName(&accounts.mu, "accounts.mu")
+	sync.SetName(&ledger.mu, "ledger.mu")
+	var both sync.WaitGroup
+	both.Add(2)
+	go transfer(accounts, ledger, 10, &both)
+	go transfer(ledger, accounts, 20, &both)
 }
 
 func main() {
@@ -165,6 +207,7 @@ func main() {
 	keys := flag.Int("keys", 200, "distinct keys for -load (the cache holds 64)")
 	profOut := flag.String("profile", "", "with -load: also save the contention profile to this file")
 	target := flag.String("target", "", "with -load: load the service at this URL instead of serving one")
+	dead := flag.Bool("deadlock", false, "also deadlock two goroutines at start, to see it on /debug/locks/")
 	flag.Parse()
 	addrSet := false
 	flag.Visit(func(f *flag.Flag) { addrSet = addrSet || f.Name == "addr" })
@@ -183,6 +226,9 @@ func main() {
 			log.Fatal(err)
 		}
 		return
+	}
+	if *dead {
+		deadlock()
 	}
 	if *load > 0 && !addrSet {
 		*addr = "127.0.0.1:0" // a free port

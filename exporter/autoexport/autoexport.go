@@ -15,6 +15,10 @@
 // OTEL_TRACES_EXPORTER=none, LOCKSCOPE=off. Nothing starts, and no
 // connection is opened, otherwise.
 //
+// With OTEL_METRICS_EXPORTER=otlp as well, it also sends lockscope's
+// metrics (see the exporter package: lockscope.lock.wait.duration and
+// others) to the same OTLP endpoint, every OTEL_METRIC_EXPORT_INTERVAL.
+//
 // Spans are sent in batches; spans of the last moments before the program
 // exits are lost unless it calls Stop (for example deferred in main).
 package autoexport
@@ -24,6 +28,9 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lockscope/lockscope/debugmutex"
 	"github.com/lockscope/lockscope/exporter"
@@ -59,6 +66,20 @@ func wanted(getenv func(string) string) bool {
 
 // Exporter returns the exporter started at init, or nil if none was.
 func Exporter() *exporter.Exporter { return exp }
+
+// TracerProvider returns the started exporter's provider, or else the global
+// one (otel.GetTracerProvider(), a no-op unless the program set one). A
+// program with no tracing of its own hands it to otelhttp, so that its
+// request spans go where the lock spans go and lock waits in a request show
+// under the request's span:
+//
+//	h := otelhttp.NewHandler(mux, "server", otelhttp.WithTracerProvider(autoexport.TracerProvider()))
+func TracerProvider() trace.TracerProvider {
+	if exp == nil {
+		return otel.GetTracerProvider()
+	}
+	return exp.TracerProvider()
+}
 
 // Stop flushes and stops the exporter started at init, if any. Call it before
 // the program exits so that the last spans are sent.

@@ -39,6 +39,7 @@ func child() int {
 		return 1
 	}
 	var mu debugmutex.Mutex // a new lock: its first hold is timed
+	debugmutex.SetName(&mu, "child.mu")
 	mu.Lock()
 	time.Sleep(2 * exporter.DefaultMinHold) // a hold above the default threshold
 	mu.Unlock()
@@ -102,7 +103,7 @@ func TestInitStartsExporterFromEnvironment(t *testing.T) {
 			}
 		}
 	}
-	want := exporter.TracerName + " " + exporter.SpanHold
+	want := exporter.TracerName + " " + exporter.SpanHold + " child.mu"
 	if len(names) != 1 || names[0] != want {
 		t.Errorf("collector received spans %q, want [%q]", names, want)
 	}
