@@ -1,8 +1,8 @@
 package debugmutex
 
 import (
-	"bytes"
 	"fmt"
+	"os"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -33,7 +33,7 @@ import (
 // The proof costs a garbage collection cycle and a goroutine dump (which
 // stops the world), so the watchdog asks for it (consultProof) only when a
 // wait has outlasted proofDelay or a goroutine waits for itself, at most
-// once per proofMinInterval, or 50 times the last consultation's cost if
+// once per proofMinInterval, or 20 times the last consultation's cost if
 // that is longer; a set of candidates already asked about is asked about
 // again at doubling intervals, up to proofMaxInterval. Locks, waits and
 // holds that never outlast the delay cost nothing.
@@ -60,25 +60,41 @@ const (
 	// least time to the next.
 	proofMinInterval = time.Second
 	proofMaxInterval = 4 * time.Second
-	proofCostFactor  = 50
+	proofCostFactor  = 20
 )
 
-// leakDump, where the toolchain has the goroutine leak profile
-// (leakproof_on.go), runs the leak-detecting collection and writes every
-// goroutine's stack, leaked ones marked "(leaked)", as runtime.Stack does.
-var leakDump func(w *bytes.Buffer) error
+// leakCount, where the toolchain has the goroutine leak profile
+// (leakproof_on.go), runs the leak-detecting collection and returns how many
+// goroutines are leaked: blocked forever. The runtime marks them, until its
+// next leak-detecting collection, and a goroutine dump (runtime.Stack)
+// shows them "(leaked)": the ids that map the proof onto lockscope's
+// records. A leaked goroutine stays leaked: the count only grows.
+var leakCount func() (int, error)
 
-// proofDisabled turns the proof off (tests of the fallback).
+// EnvProof, set to "off", stops lockscope asking for the runtime's proof
+// (each consultation costs a garbage collection cycle): hangs are then
+// reported when the thresholds run out, as where the proof is unavailable.
+const EnvProof = "LOCKSCOPE_PROOF"
+
+// proofDisabled turns the proof off (LOCKSCOPE_PROOF=off; tests of the
+// fallback).
 var proofDisabled atomic.Bool
 
+func init() { proofDisabled.Store(switchedOff(os.Getenv(EnvProof))) }
+
 // proofAvailable reports whether the runtime's proof can be asked for.
-func proofAvailable() bool { return leakDump != nil && !proofDisabled.Load() }
+func proofAvailable() bool { return leakCount != nil && !proofDisabled.Load() }
 
 var (
 	// Guarded by watchdogRunMu (consultations happen in watchdog rounds).
 	proofLast     int64 // nanotime the last consultation began, 0 if none
 	proofCost     int64 // how long it took
 	proofInterval int64 // the current interval for unchanged candidates
+	// proofLeaked are the goroutines the last dump showed leaked, and
+	// proofDumped how many: while the count stays the same no dump is
+	// needed to know who is.
+	proofLeaked = map[int64]bool{}
+	proofDumped int
 
 	// proofConsultations counts consultations, for tests and benchmarks.
 	proofConsultations atomic.Int64
@@ -93,12 +109,19 @@ type proofCand struct {
 }
 
 // consultProof asks the runtime which goroutines are blocked forever, if
-// the rate limit allows (it brings next forward to when it will). waits
-// says whether waits are asking (else only long holds, which take a dump
-// anyway), fresh whether some were not asked about before. It returns the
-// dump, nil if it did not consult, and whether the dump is complete. Called
-// by the watchdog, holding watchdogRunMu and no other lockscope lock.
-func consultProof(now int64, waits, fresh bool, next *int64) (goroutineTable, bool) {
+// the rate limit allows (it brings next forward to when it will). cands are
+// the waits asking, if any (else only long holds, which take a dump
+// anyway); fresh says whether some were not asked about before. It reports
+// whether it consulted, and returns a goroutine dump if one was needed to
+// name the leaked goroutines (nil: none of cands is leaked), and whether
+// the dump is complete. The dump, which stops the world for as long as it
+// takes to print every goroutine's stack, is taken only when the runtime
+// has found goroutines leaked that the last dump did not show, or when a
+// candidate is one the last dump showed. Called by the watchdog, holding
+// watchdogRunMu and no other lockscope lock, and no pointer to a user lock
+// (it would keep the lock reachable, and its waiters unproven).
+func consultProof(now int64, cands []proofCand, fresh bool, next *int64) (consulted bool, dump goroutineTable, complete bool) {
+	waits := len(cands) > 0
 	gap := max(int64(proofMinInterval), proofCostFactor*proofCost)
 	wait := gap
 	if waits && !fresh {
@@ -110,7 +133,7 @@ func consultProof(now int64, waits, fresh bool, next *int64) (goroutineTable, bo
 				*next = d
 			}
 		}
-		return nil, false
+		return false, nil, false
 	}
 	if waits && !fresh {
 		proofInterval = min(max(2*proofInterval, gap), int64(proofMaxInterval))
@@ -120,16 +143,27 @@ func consultProof(now int64, waits, fresh bool, next *int64) (goroutineTable, bo
 	start := nanotime()
 	proofLast = start
 	proofConsultations.Add(1)
-	goroutineDumps.Add(1)
-	var buf bytes.Buffer
-	buf.Grow(max(1<<20, runtime.NumGoroutine()*1024))
-	err := leakDump(&buf)
-	proofCost = nanotime() - start
+	n, err := leakCount()
+	defer func() { proofCost = nanotime() - start }()
 	if err != nil {
-		return nil, false
+		return false, nil, false
 	}
-	// pprof gives up on the dump at 64 MB.
-	return splitDump(buf.Bytes()), buf.Len() < 64<<20
+	need := n > proofDumped
+	for _, c := range cands {
+		need = need || proofLeaked[c.goid]
+	}
+	if !need {
+		return true, nil, false
+	}
+	dump, complete = liveGoroutines()
+	clear(proofLeaked)
+	for id, b := range dump {
+		if b.leaked {
+			proofLeaked[id] = true
+		}
+	}
+	proofDumped = len(proofLeaked)
+	return true, dump, complete
 }
 
 // proofVerdicts decides the candidate waits with the dump d. Callers hold
@@ -142,7 +176,7 @@ func proofVerdicts(cands []proofCand, d goroutineTable) []*Report {
 			continue // the wait ended since it was listed
 		}
 		w.consulted = c.since
-		if b, ok := d[c.goid]; !ok || !b.leaked {
+		if b, ok := d[c.goid]; d == nil || !ok || !b.leaked {
 			continue
 		}
 		// Blocked forever: whatever the chain says, this wait is decided.
@@ -319,8 +353,8 @@ func proofHint() {
 		return
 	}
 	how := "build or run the program with GOEXPERIMENT=goroutineleakprofile (Go 1.26), or with Go 1.27 or later"
-	if proofDisabled.Load() && leakDump != nil {
-		how = "it is turned off"
+	if proofDisabled.Load() && leakCount != nil {
+		how = "unset " + EnvProof + ", which turns it off"
 	}
 	msg := fmt.Sprintf("lockscope: hangs are reported when thresholds run out (a goroutine waiting for a lock it holds after %v, any wait after %v, a hold after %v): "+
 		"this program (%s) has no goroutine leak profile, the runtime's proof that a goroutine is blocked forever, which would report them within a second; to have it, %s.\n",

@@ -12,22 +12,21 @@ func SetProofDisabled(off bool) { proofDisabled.Store(off) }
 // ProofConsultations returns how many times the proof has been asked for.
 func ProofConsultations() int64 { return proofConsultations.Load() }
 
-// ConsultProofNow asks for the proof at once, whatever the rate limit, and
-// returns how many goroutines it proved blocked forever (-1: unavailable).
-func ConsultProofNow() int {
+// ConsultProofNow asks for the proof at once, whatever the rate limit
+// (with dump, as if new goroutines had leaked: the dump that names them is
+// taken too), and returns how many goroutines the last dump showed leaked
+// (-1: the proof is unavailable).
+func ConsultProofNow(dump bool) int {
 	if !proofAvailable() {
 		return -1
 	}
 	watchdogRunMu.Lock()
 	defer watchdogRunMu.Unlock()
 	proofLast = 0
-	next := int64(0)
-	d, _ := consultProof(nanotime(), false, true, &next)
-	n := 0
-	for _, b := range d {
-		if b.leaked {
-			n++
-		}
+	if dump {
+		proofDumped = -1
 	}
-	return n
+	next := int64(0)
+	consultProof(nanotime(), nil, true, &next)
+	return proofDumped
 }

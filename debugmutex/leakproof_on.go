@@ -4,6 +4,7 @@ package debugmutex
 
 import (
 	"bytes"
+	"fmt"
 	"runtime/pprof"
 )
 
@@ -11,12 +12,22 @@ import (
 // GOEXPERIMENT=goroutineleakprofile in Go 1.26. Only these builds import
 // runtime/pprof.
 func init() {
-	if p := pprof.Lookup("goroutineleak"); p != nil {
-		leakDump = func(w *bytes.Buffer) error {
-			// debug=2: the leak-detecting collection, then every
-			// goroutine's stack, leaked ones marked "(leaked)": the ids
-			// that map the proof onto lockscope's records.
-			return p.WriteTo(w, 2)
+	p := pprof.Lookup("goroutineleak")
+	if p == nil {
+		return
+	}
+	leakCount = func() (int, error) {
+		// debug=1: the leak-detecting collection, then the leaked
+		// goroutines' stacks, counted ("goroutineleak profile: total N");
+		// its cost grows with the leaked goroutines only.
+		var b bytes.Buffer
+		if err := p.WriteTo(&b, 1); err != nil {
+			return 0, err
 		}
+		var n int
+		if _, err := fmt.Sscanf(b.String(), "goroutineleak profile: total %d", &n); err != nil {
+			return 0, fmt.Errorf("goroutine leak profile: %v", err)
+		}
+		return n, nil
 	}
 }

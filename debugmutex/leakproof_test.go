@@ -478,7 +478,7 @@ func proofSilent(t *testing.T, name string, f func(mu *debugmutex.Mutex, at int6
 	}()
 	select {
 	case <-done:
-	case <-time.After(20 * time.Second):
+	case <-time.After(45 * time.Second):
 		t.Fatal("the lock was never unlocked")
 	}
 	if !proofConsultedSince(before) {
@@ -500,7 +500,7 @@ func proofConsultedSince(before int64) bool { return debugmutex.ProofConsultatio
 // keeps going (other tests' consultations may have used up the rate).
 func busyUntilConsulted(before int64) {
 	time.Sleep(1500 * time.Millisecond)
-	for i := 0; i < 150 && !proofConsultedSince(before); i++ {
+	for i := 0; i < 300 && !proofConsultedSince(before); i++ {
 		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -273,15 +273,15 @@ func watchdogCheck() time.Duration {
 	// taken from now on, and are not taken for exited (see reclaim below).
 	snapshotAt := nanotime()
 	var proof goroutineTable
-	proofComplete := false
+	consulted, proofComplete := false, false
 	if len(cands) > 0 || needDump {
 		if !proofOn {
 			proofHint()
 		} else {
-			proof, proofComplete = consultProof(now, len(cands) > 0, fresh, &next)
+			consulted, proof, proofComplete = consultProof(now, cands, fresh, &next)
 		}
 	}
-	if proof != nil && len(cands) > 0 {
+	if consulted && len(cands) > 0 {
 		gtableMu.Lock()
 		waitMu.Lock()
 		found = append(found, proofVerdicts(cands, proof)...)
