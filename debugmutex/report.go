@@ -32,11 +32,14 @@ const (
 	// KindLeakedLock: a lock still held by a goroutine that has exited.
 	// Nobody can release it any more.
 	KindLeakedLock Kind = "leaked-lock"
+	// KindLivelock: goroutines spinning on TryLock of each other's locks,
+	// each holding what the other tries for, for a second or more.
+	KindLivelock Kind = "livelock"
 )
 
 // Kinds lists every Kind, in the order reports document them.
 var Kinds = []Kind{KindDeadlock, KindLockOrder, KindRecursiveRead, KindUnlockUnlocked,
-	KindLongHold, KindLongWait, KindLeakedLock}
+	KindLongHold, KindLongWait, KindLeakedLock, KindLivelock}
 
 // Report is one diagnosis. Reports are values: they are printed to standard
 // error, written as JSON lines (one Report per line) to the file named by
