@@ -35,7 +35,7 @@ import (
 
 // examples lists every example; TestEveryExampleIsTested checks it
 // against the folders.
-var examples = []string{"abba", "bank", "heldrecv", "hitcounter", "increment", "message", "registry", "rwr", "service", "trylock"}
+var examples = []string{"abba", "bank", "heldrecv", "hitcounter", "increment", "message", "registry", "rwr", "service", "trylivelock", "trylock"}
 
 // proofExamples are built, in addition, with Go's goroutine leak profile
 // (GOEXPERIMENT=goroutineleakprofile where the toolchain needs it): their
@@ -809,4 +809,47 @@ func TestHeldrecvWithoutProofReportsAtTheThresholdAndHints(t *testing.T) {
 	if n := strings.Count(r.stderr, "lockscope: hangs are reported when thresholds run out"); n != 1 {
 		t.Errorf("the hint is on stderr %d times, want once", n)
 	}
+}
+
+// trylivelock: two transfers, each holding its source account and spinning
+// on TryLock of the other's: a livelock, reported once both have spun for
+// a second.
+func TestTrylivelockReportsTheLivelock(t *testing.T) {
+	r := run(t, binary(t, "trylivelock", false), nil)
+	r.wantExit(t, 0)
+	r.wantOnStderr(t)
+	m := match(t, `lockscope reported a livelock (\S+)s after the transfers began`, r.stdout)
+	if d := duration(t, m[1]+"s"); d < 900*time.Millisecond || d > 3*time.Second {
+		t.Errorf("reported %v after the transfers began, want after the 1s window and within 3s", d)
+	}
+	ll := r.ofKind(debugmutex.KindLivelock)
+	if len(ll) != 1 || len(r.reports) != 1 {
+		t.Fatalf("reports %v, want one livelock", kinds(r.reports))
+	}
+	rep := ll[0]
+	if !strings.Contains(rep.Summary, "Account[alice].mu") || !strings.Contains(rep.Summary, "Account[bob].mu") || !strings.HasSuffix(rep.Summary, "; neither has let go") {
+		t.Errorf("summary %q", rep.Summary)
+	}
+	spin := lineOf(t, "trylivelock", "func transfer(", "to.mu.TryLock()")
+	lock := lineOf(t, "trylivelock", "func transfer(", "from.mu.Lock()")
+	if len(rep.Goroutines) != 4 {
+		t.Fatalf("goroutines %+v, want each transfer spinning and holding", rep.Goroutines)
+	}
+	for _, g := range rep.Goroutines {
+		switch g.Role {
+		case "spins on TryLock of":
+			frameAt(t, "spinning", g.Stack, "trylivelock", "main.transfer", spin)
+		case "holds":
+			frameAt(t, "holding", g.Stack, "trylivelock", "main.transfer", lock)
+		default:
+			t.Errorf("goroutine %d: role %q", g.ID, g.Role)
+		}
+	}
+}
+
+func TestTrylivelockFixedIsSilent(t *testing.T) {
+	r := run(t, binary(t, "trylivelock", false), nil, "-fixed")
+	r.wantExit(t, 0)
+	r.wantSilent(t)
+	r.wantStdout(t, "alice 90, bob 110\n")
 }
