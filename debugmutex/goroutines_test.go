@@ -10,6 +10,16 @@ import (
 // Goroutines keep their record slot while they live; once the records have
 // grown, the watchdog frees the slots of those that have exited.
 func TestExitedGoroutinesSlotsAreReclaimed(t *testing.T) {
+	// The watchdog's timer must not reclaim while the goroutines below are
+	// still exiting: it would leave the survivors of that moment, now
+	// fewer than a quarter of the grown table, for a reclamation that then
+	// never starts. A reclamation just done holds it off for
+	// reclaimInterval.
+	watchdogRunMu.Lock()
+	gtableMu.Lock()
+	lastReclaim = nanotime()
+	gtableMu.Unlock()
+	watchdogRunMu.Unlock()
 	before := gtab.Load().claimed.Load()
 	baseGoroutines := runtime.NumGoroutine()
 	size := func() int { return int(gtab.Load().mask + 1) }
@@ -40,9 +50,11 @@ func TestExitedGoroutinesSlotsAreReclaimed(t *testing.T) {
 		}
 		runtime.Gosched()
 	}
+	watchdogRunMu.Lock()
 	gtableMu.Lock()
 	lastReclaim, lastSurvivors = 0, 0
 	gtableMu.Unlock()
+	watchdogRunMu.Unlock()
 	watchdogCheck()
 	if got := gtab.Load().claimed.Load(); got > before+100 {
 		t.Fatalf("%d slots still claimed after reclamation (%d before %d goroutines locked and exited)", got, before, n)
