@@ -38,11 +38,14 @@ const (
 	// original protects; a copy made while the original was held is locked
 	// with nobody to unlock it.
 	KindCopiedLock Kind = "copied-lock"
+	// KindLivelock: goroutines spinning on TryLock of each other's locks,
+	// each holding what the other tries for, for a second or more.
+	KindLivelock Kind = "livelock"
 )
 
 // Kinds lists every Kind, in the order reports document them.
 var Kinds = []Kind{KindDeadlock, KindLockOrder, KindRecursiveRead, KindUnlockUnlocked,
-	KindLongHold, KindLongWait, KindLeakedLock, KindCopiedLock}
+	KindLongHold, KindLongWait, KindLeakedLock, KindCopiedLock, KindLivelock}
 
 // Report is one diagnosis. Reports are values: they are printed to standard
 // error, written as JSON lines (one Report per line) to the file named by

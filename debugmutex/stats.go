@@ -129,6 +129,7 @@ var (
 func (c *lockCore) tryFailed(fp unsafe.Pointer, typ string, mode Mode) {
 	pc1, pc2 := callerPCs(fp)
 	meta := c.metaFor(nil, typ, pc1, pc2)
+	c.tryLivelock(fp, meta, pc1, pc2) // leakproof_livelock.go
 	h := (uint64(pc1)*0x9E3779B97F4A7C15 ^ meta.id*0xBF58476D1CE4E5B9 ^ uint64(mode)) >> (64 - trySlotsBits)
 	for p := uint64(0); p < 32; p++ {
 		s := &tryTab[(h+p)&(trySlots-1)]

@@ -30,10 +30,12 @@ import (
 // of the wait-for graph.
 //
 // A goroutine blocked on a lock it holds itself is usually a recursive lock,
-// but the lock may be a baton another goroutine will unlock. So such a wait
-// is reported only if it lasts the recursive grace period (default 1s) with
-// the lock still held by that goroutine, and never for a lock that has been
-// unlocked by a goroutine other than the one that locked it.
+// but the lock may be a baton another goroutine will unlock. Where the
+// runtime can prove a goroutine blocked forever (leakproof.go), such a wait
+// is reported when it proves it, and never otherwise. Where it cannot, the
+// wait is reported only if it lasts the recursive grace period (default 1s)
+// with the lock still held by that goroutine, and never for a lock that has
+// been unlocked by a goroutine other than the one that locked it.
 //
 // The search runs under waitMu, one mutex for the whole graph: the work done
 // under it is the registration (a few appends) and the search (the waiters
@@ -68,6 +70,10 @@ type waiter struct {
 	selfWait     bool  // waits for a lock it holds itself
 	selfSeq      int64 // nanotime after which the self-wait is reported
 	reportedLong bool
+
+	// The runtime's proof (leakproof.go); guarded by waitMu.
+	consulted int64 // since of the wait the proof was last asked about
+	proven    bool  // decided: the runtime proved this wait endless
 }
 
 // rhWait is a waiting goroutine that read-holds a lock: an element of the
@@ -166,6 +172,7 @@ func (c *lockCore) beginWait(g *gstate, id int64, fp unsafe.Pointer, typ string,
 	w.since, w.stack, w.pc1, w.pc2, w.holder, w.holderStack = now, stack, pc1, pc2, holder, holderStack
 	w.rh = w.rh[:0]
 	w.visit, w.selfWait, w.selfSeq, w.reportedLong = 0, false, 0, false
+	w.consulted, w.proven = 0, false
 	meta.wmu.Lock()
 	w.idx = len(meta.waiters)
 	meta.waiters = append(meta.waiters, w)
@@ -219,7 +226,13 @@ func (c *lockCore) beginWait(g *gstate, id int64, fp unsafe.Pointer, typ string,
 
 	panicWith := emitAll(reports)
 	if w.selfWait {
-		kickWatchdogAfter(cfg.recursiveGrace.Load())
+		// With the runtime's proof, ask it as soon as the goroutine has
+		// parked; without it, decide when the grace ends.
+		if proofAvailable() {
+			kickWatchdogAfter(int64(selfWaitProofDelay))
+		} else {
+			kickWatchdogAfter(cfg.recursiveGrace.Load())
+		}
 	}
 	if panicWith != nil {
 		c.endWaitAbandoned(w)

@@ -36,7 +36,7 @@ var lastReclaim, lastSurvivors int64
 var (
 	watchdogMu    rankedMutex[rWatchdogTimer] // serialises runs and rescheduling
 	watchdogTimer *time.Timer
-	watchdogNext  time.Time // when the timer is set to fire
+	watchdogNext  int64 // nanotime the timer is set to fire at
 )
 
 func init() {
@@ -44,7 +44,7 @@ func init() {
 		return
 	}
 	watchdogMu.Lock()
-	watchdogNext = time.Now().Add(watchdogMaxInterval)
+	watchdogNext = nanotime() + int64(watchdogMaxInterval)
 	watchdogTimer = time.AfterFunc(watchdogMaxInterval, watchdogRun)
 	watchdogMu.Unlock()
 }
@@ -53,27 +53,42 @@ func init() {
 func kickWatchdog() { kickWatchdogAfter(int64(10 * time.Millisecond)) }
 
 // kickWatchdogAfter brings the next run forward to at most d from now.
+//
+// Not from inside a testing/synctest bubble: there, Reset would count d on
+// the bubble's fake clock (which starts in 2000, decades after the real
+// monotonic clock's readings), and the timer would not fire again for
+// decades. There the next regular run (within watchdogMaxInterval) does.
 func kickWatchdogAfter(d int64) {
 	watchdogMu.Lock()
 	defer watchdogMu.Unlock()
-	if watchdogTimer == nil {
+	if watchdogTimer == nil || inBubble() {
 		return
 	}
-	at := time.Now().Add(time.Duration(d))
-	if at.Before(watchdogNext) {
+	if at := nanotime() + d; at < watchdogNext {
 		watchdogNext = at
 		watchdogTimer.Reset(time.Duration(d))
 	}
+}
+
+// inBubble reports whether the calling goroutine's clock is a synctest
+// bubble's fake one: time.Now there is not the real wall clock.
+func inBubble() bool {
+	skew := time.Now().Sub(wallTime(nanotime()))
+	return skew > time.Hour || skew < -time.Hour
 }
 
 // WatchdogNow runs the watchdog's checks at once, in the calling goroutine.
 // Tests and the test helper use it rather than waiting for the timer.
 func WatchdogNow() { watchdogCheck() }
 
+// watchdogRuns counts the timer's runs, for tests.
+var watchdogRuns atomic.Int64
+
 func watchdogRun() {
+	watchdogRuns.Add(1)
 	next := watchdogCheck()
 	watchdogMu.Lock()
-	watchdogNext = time.Now().Add(next)
+	watchdogNext = nanotime() + int64(next)
 	watchdogTimer.Reset(next)
 	watchdogMu.Unlock()
 }
@@ -144,6 +159,12 @@ func watchdogCheck() time.Duration {
 	}
 	var found []*Report
 	var long []longHold
+	// The runtime's proof (leakproof.go): where it is available it decides
+	// the waits that outlast a short delay and the self-waits, and the
+	// recursive grace does not apply.
+	proofOn := proofAvailable()
+	var cands []proofCand
+	fresh := false
 
 	gtableMu.Lock()
 	// Waiters: self-waits past grace, waits past threshold.
@@ -154,7 +175,19 @@ func watchdogCheck() time.Duration {
 			if !w.active.Load() {
 				return
 			}
-			if w.selfWait {
+			if !w.proven && w.g == g {
+				due := w.since + int64(proofDelay)
+				if w.selfWait {
+					due = w.since + int64(selfWaitProofDelay)
+				}
+				if now >= due {
+					cands = append(cands, proofCand{w: w, goid: id, since: w.since})
+					fresh = fresh || w.consulted != w.since
+				} else if d := due - now; d < next {
+					next = d
+				}
+			}
+			if w.selfWait && !proofOn {
 				if now >= w.selfSeq {
 					c := w.core()
 					if !c.handedOff() && (ldInt64(&c.holder) == w.g.goid || w.g.findHeldAny(w.lock, w.lockID, Read) != nil) {
@@ -233,12 +266,34 @@ func watchdogCheck() time.Duration {
 	}
 	gtableMu.Unlock()
 
-	if needDump || reclaim {
-		if watchdogBeforeDump != nil {
-			watchdogBeforeDump()
+	if (needDump || reclaim) && watchdogBeforeDump != nil {
+		watchdogBeforeDump()
+	}
+	// Goroutines that claim a record after this are missing from any dump
+	// taken from now on, and are not taken for exited (see reclaim below).
+	snapshotAt := nanotime()
+	var proof goroutineTable
+	consulted, proofComplete := false, false
+	if len(cands) > 0 || needDump {
+		if !proofOn {
+			proofHint()
+		} else {
+			consulted, proof, proofComplete = consultProof(now, cands, fresh, &next)
 		}
-		snapshotAt := nanotime()
-		live, complete := liveGoroutines()
+	}
+	if consulted && len(cands) > 0 {
+		gtableMu.Lock()
+		waitMu.Lock()
+		found = append(found, proofVerdicts(cands, proof)...)
+		waitMu.Unlock()
+		gtableMu.Unlock()
+	}
+
+	if needDump || reclaim {
+		live, complete := proof, proofComplete
+		if proof == nil || !proofComplete {
+			live, complete = liveGoroutines()
+		}
 		for i := range long {
 			h := &long[i]
 			// Re-check before claiming anything: the holder may have
@@ -246,7 +301,7 @@ func watchdogCheck() time.Duration {
 			if !h.still() {
 				continue
 			}
-			cur, alive := live[h.g]
+			cur, alive := live.get(h.g)
 			exited := complete && !alive
 			r := longHoldReport(h, cur, exited)
 			if !h.still() {
@@ -348,6 +403,8 @@ func longHoldReport(h *longHold, current goroutineDump, exited bool) *Report {
 	case exited:
 		kind = KindLeakedLock
 		summary += "; that goroutine has exited without unlocking it"
+	case current.leaked:
+		summary += "; the runtime proves that goroutine blocked forever"
 	}
 	return &Report{
 		Kind: kind, Time: wallTime(h.start), Summary: summary,
@@ -358,16 +415,36 @@ func longHoldReport(h *longHold, current goroutineDump, exited bool) *Report {
 	}
 }
 
-// liveGoroutines returns every live goroutine's id and current stack,
-// parsed from runtime.Stack. It stops the world: only the watchdog calls it,
-// and only when it has something to report or reclaim.
 // goroutineDump is one goroutine of a runtime.Stack dump.
 type goroutineDump struct {
-	state  string
+	state  string // as in the dump's header, e.g. "chan receive (leaked)"
+	leaked bool   // the goroutine leak detector proved it blocked forever
 	frames []Frame
 }
 
-func liveGoroutines() (dump map[int64]goroutineDump, complete bool) {
+// goroutineTable is a runtime.Stack dump: each goroutine's block of text,
+// by id, parsed when asked for (a dump of many goroutines is mostly not).
+type goroutineTable map[int64]goroutineBlock
+
+type goroutineBlock struct {
+	leaked bool
+	text   []byte
+}
+
+// get returns goroutine id of the dump, parsed.
+func (t goroutineTable) get(id int64) (goroutineDump, bool) {
+	b, ok := t[id]
+	if !ok {
+		return goroutineDump{}, false
+	}
+	_, d := parseGoroutine(b.text)
+	return d, true
+}
+
+// liveGoroutines returns every live goroutine's id and current stack,
+// parsed from runtime.Stack. It stops the world: only the watchdog calls it,
+// and only when it has something to report or reclaim.
+func liveGoroutines() (dump goroutineTable, complete bool) {
 	goroutineDumps.Add(1)
 	// Each try stops the world: size the buffer so that one is enough
 	// (a parked goroutine's entry is a few hundred bytes).
@@ -385,14 +462,39 @@ func liveGoroutines() (dump map[int64]goroutineDump, complete bool) {
 		}
 		buf = make([]byte, 4*len(buf))
 	}
-	out := map[int64]goroutineDump{}
-	for _, block := range bytes.Split(buf, []byte("\n\n")) {
-		id, d := parseGoroutine(block)
-		if id > 0 {
-			out[id] = d
+	return splitDump(buf), complete
+}
+
+// splitDump indexes a runtime.Stack dump by goroutine id, reading only the
+// headers.
+func splitDump(buf []byte) goroutineTable {
+	out := goroutineTable{}
+	for len(buf) > 0 {
+		block := buf
+		if i := bytes.Index(buf, []byte("\n\n")); i >= 0 {
+			block, buf = buf[:i], buf[i+2:]
+		} else {
+			buf = nil
 		}
+		head := block
+		if i := bytes.IndexByte(head, '\n'); i >= 0 {
+			head = head[:i]
+		}
+		if !bytes.HasPrefix(head, []byte("goroutine ")) {
+			continue
+		}
+		rest := head[len("goroutine "):]
+		sp := bytes.IndexByte(rest, ' ')
+		if sp < 0 {
+			continue
+		}
+		id, err := strconv.ParseInt(string(rest[:sp]), 10, 64)
+		if err != nil || id <= 0 {
+			continue
+		}
+		out[id] = goroutineBlock{leaked: bytes.Contains(head, []byte(" (leaked)")), text: block}
 	}
-	return out, complete
+	return out
 }
 
 // parseGoroutine parses one "goroutine N [state]:" block of runtime.Stack.
@@ -418,6 +520,7 @@ func parseGoroutine(block []byte) (int64, goroutineDump) {
 			state = state[:c]
 		}
 		d.state = state
+		d.leaked = strings.Contains(state, " (leaked)")
 	}
 	var frames []Frame
 	for i := 1; i+1 < len(lines); i += 2 {

@@ -35,7 +35,12 @@ import (
 
 // examples lists every example; TestEveryExampleIsTested checks it
 // against the folders.
-var examples = []string{"abba", "bank", "copied", "hitcounter", "increment", "message", "registry", "rwr", "service", "trylock"}
+var examples = []string{"abba", "bank", "copied", "heldrecv", "hitcounter", "increment", "message", "registry", "rwr", "service", "trylivelock", "trylock"}
+
+// proofExamples are built, in addition, with Go's goroutine leak profile
+// (GOEXPERIMENT=goroutineleakprofile where the toolchain needs it): their
+// verdicts are the runtime's proof (debugmutex/leakproof.go).
+var proofExamples = []string{"heldrecv"}
 
 // runTimeout bounds one run of an example. The examples take well under a
 // second or two; this is for a machine under heavy load.
@@ -77,7 +82,17 @@ func binary(t *testing.T, name string, race bool) string {
 			return
 		}
 		// bank's racy variant is shown with -race whatever the tests run with.
-		buildErr = goCmd("build", "-race", "-o", filepath.Join(binDir, "race", "bank"), "./bank")
+		if buildErr = goCmd("build", "-race", "-o", filepath.Join(binDir, "race", "bank"), "./bank"); buildErr != nil {
+			return
+		}
+		args = []string{"build", "-o", filepath.Join(binDir, "proof") + string(filepath.Separator)}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		for _, e := range proofExamples {
+			args = append(args, "./"+e)
+		}
+		buildErr = goCmdEnv(proofBuildEnv(), args...)
 	})
 	if buildErr != nil {
 		t.Fatalf("building the examples: %v", buildErr)
@@ -88,10 +103,38 @@ func binary(t *testing.T, name string, race bool) string {
 	return filepath.Join(binDir, name)
 }
 
-func goCmd(args ...string) error {
+// proofBinary returns the path of example name built with the goroutine
+// leak profile.
+func proofBinary(t *testing.T, name string) string {
+	t.Helper()
+	binary(t, name, false)
+	return filepath.Join(binDir, "proof", name)
+}
+
+// proofBuildEnv is the environment that gives a build the goroutine leak
+// profile: nothing on Go 1.27 (where the experiment's name is unknown) or
+// where the tests themselves were built with it.
+func proofBuildEnv() []string {
+	if proofBuilt {
+		return nil
+	}
+	exp := os.Getenv("GOEXPERIMENT")
+	if exp != "" {
+		exp += ","
+	}
+	return []string{"GOEXPERIMENT=" + exp + "goroutineleakprofile"}
+}
+
+func goCmd(args ...string) error { return goCmdEnv(nil, args...) }
+
+func goCmdEnv(env []string, args ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", args...).CombinedOutput()
+	cmd := exec.CommandContext(ctx, "go", args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
@@ -286,7 +329,7 @@ func TestEveryExampleIsTested(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range dirs {
-		if !strings.Contains(string(self), "binary(t, "+strconv.Quote(name)+", ") {
+		if !strings.Contains(string(self), "binary(t, "+strconv.Quote(name)+", ") && !strings.Contains(string(self), "proofBinary(t, "+strconv.Quote(name)+")") {
 			t.Errorf("no test runs example %s", name)
 		}
 		b, err := os.ReadFile(filepath.Join(name, "main.go"))
@@ -733,4 +776,108 @@ func (o *otlpReceiver) serviceNames() []string {
 		}
 	}
 	return out
+}
+
+// heldrecv: a lock held across a channel receive that will never come,
+// proven by the runtime and reported as a deadlock within 2s, at the
+// default settings.
+func TestHeldrecvReportsTheProvenDeadlock(t *testing.T) {
+	r := run(t, proofBinary(t, "heldrecv"), nil)
+	r.wantExit(t, 0)
+	r.wantOnStderr(t)
+	r.wantStdout(t, "get a        -> value of a\n", "lockscope found a deadlock")
+	m := match(t, `no reply: lockscope reported a deadlock (\S+)s after the requests began`, r.stdout)
+	if d := duration(t, m[1]+"s"); d > 2*time.Second {
+		t.Errorf("reported %v after the hang, want within 2s", d)
+	}
+	dl := r.ofKind(debugmutex.KindDeadlock)
+	if len(dl) != 1 || len(r.reports) != 1 {
+		t.Fatalf("reports %v, want one deadlock", kinds(r.reports))
+	}
+	rep := dl[0]
+	recv := lineOf(t, "heldrecv", "func (c *Cache) Get(", "r := <-out")
+	lock := lineOf(t, "heldrecv", "func (c *Cache) Get(", "c.mu.Lock()")
+	want := fmt.Sprintf("held by goroutine %d, which is blocked forever [chan receive] at main.(*Cache).Get at main.go:%d; the runtime proves goroutine %d blocked forever",
+		rep.Goroutines[len(rep.Goroutines)-1].ID, recv, rep.Goroutines[0].ID)
+	if !strings.HasPrefix(rep.Summary, "deadlock: goroutine ") || !strings.Contains(rep.Summary, " waits for write lock Cache.mu held by goroutine ") || !strings.HasSuffix(rep.Summary, want) {
+		t.Errorf("summary %q, want the waiter, Cache.mu and ...%s", rep.Summary, want)
+	}
+	if len(rep.Goroutines) != 2 {
+		t.Fatalf("goroutines %+v, want the waiter and the holder", rep.Goroutines)
+	}
+	w, h := rep.Goroutines[0], rep.Goroutines[1]
+	if w.Role != "waits for write lock" || w.Lock != "Cache.mu" || w.State != "sync.Mutex.Lock (leaked)" {
+		t.Errorf("waiter %+v", w)
+	}
+	frameAt(t, "waiter", w.Stack, "heldrecv", "main.(*Cache).Get", lock)
+	if h.Role != "holds" || h.Lock != "Cache.mu" || h.State != "chan receive (leaked)" {
+		t.Errorf("holder %+v", h)
+	}
+	frameAt(t, "holder's acquisition", h.Stack, "heldrecv", "main.(*Cache).Get", lock)
+	frameAt(t, "holder now", h.Current, "heldrecv", "main.(*Cache).Get", recv)
+}
+
+func TestHeldrecvFixedIsSilent(t *testing.T) {
+	r := run(t, proofBinary(t, "heldrecv"), nil, "-fixed")
+	r.wantExit(t, 0)
+	r.wantSilent(t)
+	r.wantStdout(t, "get missing  -> error: missing: not found\n", "get b        -> value of b\n")
+}
+
+// Without the proof (here turned off; on Go 1.26 without the experiment
+// it is absent), the same hang is a long wait at the threshold, and
+// lockscope says once how to get the proof.
+func TestHeldrecvWithoutProofReportsAtTheThresholdAndHints(t *testing.T) {
+	r := run(t, proofBinary(t, "heldrecv"), []string{debugmutex.EnvProof + "=off", debugmutex.EnvWaitThreshold + "=1s"})
+	r.wantExit(t, 0)
+	r.wantStdout(t, "no reply: lockscope reported a long-wait")
+	if lw := r.ofKind(debugmutex.KindLongWait); len(lw) != 1 || !strings.Contains(lw[0].Summary, "for write lock Cache.mu held by goroutine") {
+		t.Errorf("reports %v, want one long wait for Cache.mu", kinds(r.reports))
+	}
+	if n := strings.Count(r.stderr, "lockscope: hangs are reported when thresholds run out"); n != 1 {
+		t.Errorf("the hint is on stderr %d times, want once", n)
+	}
+}
+
+// trylivelock: two transfers, each holding its source account and spinning
+// on TryLock of the other's: a livelock, reported once both have spun for
+// a second.
+func TestTrylivelockReportsTheLivelock(t *testing.T) {
+	r := run(t, binary(t, "trylivelock", false), nil)
+	r.wantExit(t, 0)
+	r.wantOnStderr(t)
+	m := match(t, `lockscope reported a livelock (\S+)s after the transfers began`, r.stdout)
+	if d := duration(t, m[1]+"s"); d < 900*time.Millisecond || d > 3*time.Second {
+		t.Errorf("reported %v after the transfers began, want after the 1s window and within 3s", d)
+	}
+	ll := r.ofKind(debugmutex.KindLivelock)
+	if len(ll) != 1 || len(r.reports) != 1 {
+		t.Fatalf("reports %v, want one livelock", kinds(r.reports))
+	}
+	rep := ll[0]
+	if !strings.Contains(rep.Summary, "Account[alice].mu") || !strings.Contains(rep.Summary, "Account[bob].mu") || !strings.HasSuffix(rep.Summary, "; neither has let go") {
+		t.Errorf("summary %q", rep.Summary)
+	}
+	spin := lineOf(t, "trylivelock", "func transfer(", "to.mu.TryLock()")
+	lock := lineOf(t, "trylivelock", "func transfer(", "from.mu.Lock()")
+	if len(rep.Goroutines) != 4 {
+		t.Fatalf("goroutines %+v, want each transfer spinning and holding", rep.Goroutines)
+	}
+	for _, g := range rep.Goroutines {
+		switch g.Role {
+		case "spins on TryLock of":
+			frameAt(t, "spinning", g.Stack, "trylivelock", "main.transfer", spin)
+		case "holds":
+			frameAt(t, "holding", g.Stack, "trylivelock", "main.transfer", lock)
+		default:
+			t.Errorf("goroutine %d: role %q", g.ID, g.Role)
+		}
+	}
+}
+
+func TestTrylivelockFixedIsSilent(t *testing.T) {
+	r := run(t, binary(t, "trylivelock", false), nil, "-fixed")
+	r.wantExit(t, 0)
+	r.wantSilent(t)
+	r.wantStdout(t, "alice 90, bob 110\n")
 }

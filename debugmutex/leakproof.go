@@ -1,0 +1,372 @@
+package debugmutex
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Verdicts the runtime proves.
+//
+// Go's goroutine leak profile (Go 1.27; Go 1.26 built with
+// GOEXPERIMENT=goroutineleakprofile) runs a garbage collection that marks
+// from runnable goroutines only, and reports the goroutines blocked on
+// channels, selects, WaitGroups, Conds and mutexes that nothing runnable can
+// reach: blocked forever, proven. lockscope knows who holds and who waits
+// for which of its locks; together they decide, without a threshold:
+//
+//   - a goroutine that has waited for a lock longer than proofDelay, and is
+//     proven blocked forever, is reported as a deadlock with the whole
+//     chain: the lock, its holder, what the holder waits for in turn, and
+//     where the last goroutine of the chain is blocked (channel, select,
+//     WaitGroup, Cond, another lock) or that it has exited;
+//   - a goroutine waiting for a lock it holds itself is reported as soon as
+//     it is proven blocked forever, and never while anything runnable (a
+//     goroutine holding the baton, a pending timer's function) can still
+//     unlock it: the recursive grace does not apply;
+//   - the watchdog's long-hold reports say when the holder is proven
+//     blocked forever.
+//
+// The proof costs a garbage collection cycle (plus, when the runtime finds
+// goroutines leaked that it had not before, a goroutine dump, which stops
+// the world: about 30 ms and 60-130 ms with 10,000 goroutines alive, see
+// BenchmarkProofConsultation10kGoroutines), so the watchdog asks for it
+// (consultProof) only when a
+// wait has outlasted proofDelay or a goroutine waits for itself, at most
+// once per proofMinInterval, or 20 times the last consultation's cost if
+// that is longer; a set of candidates already asked about is asked about
+// again at doubling intervals, up to proofMaxInterval. Locks, waits and
+// holds that never outlast the delay cost nothing.
+//
+// A lock the program can still reach from a package variable or from a
+// runnable goroutine is never proven stuck (the runtime cannot tell that
+// nobody will unlock it): such hangs are reported when the thresholds run
+// out, as they are where the proof is unavailable (Go 1.26 without the
+// experiment). There, lockscope says once how to get it (proofHint).
+//
+// Correctness rests on lockscope not keeping user locks reachable: its
+// records hold locks by address (uintptr) and id, never by pointer (issue
+// 11; goroutineleak_test.go), and the watchdog holds no pointer to a user
+// lock while it consults.
+
+const (
+	// proofDelay is how long a wait lasts before the proof is asked for.
+	proofDelay = 250 * time.Millisecond
+	// selfWaitProofDelay is the same for a goroutine waiting for a lock it
+	// holds: time for it to park on the lock.
+	selfWaitProofDelay = 20 * time.Millisecond
+	// proofMinInterval and proofMaxInterval bound the time between
+	// consultations; proofCostFactor scales the last one's cost into the
+	// least time to the next.
+	proofMinInterval = time.Second
+	proofMaxInterval = 4 * time.Second
+	proofCostFactor  = 20
+)
+
+// leakCount, where the toolchain has the goroutine leak profile
+// (leakproof_on.go), runs the leak-detecting collection and returns how many
+// goroutines are leaked: blocked forever. The runtime marks them, until its
+// next leak-detecting collection, and a goroutine dump (runtime.Stack)
+// shows them "(leaked)": the ids that map the proof onto lockscope's
+// records. A leaked goroutine stays leaked: the count only grows.
+var leakCount func() (int, error)
+
+// EnvProof, set to "off", stops lockscope asking for the runtime's proof
+// (each consultation costs a garbage collection cycle): hangs are then
+// reported when the thresholds run out, as where the proof is unavailable.
+const EnvProof = "LOCKSCOPE_PROOF"
+
+// proofDisabled turns the proof off (LOCKSCOPE_PROOF=off; tests of the
+// fallback).
+var proofDisabled atomic.Bool
+
+func init() { proofDisabled.Store(switchedOff(os.Getenv(EnvProof))) }
+
+// proofAvailable reports whether the runtime's proof can be asked for.
+func proofAvailable() bool { return leakCount != nil && !proofDisabled.Load() }
+
+var (
+	// Guarded by watchdogRunMu (consultations happen in watchdog rounds).
+	proofLast     int64 // nanotime the last consultation began, 0 if none
+	proofCost     int64 // how long it took
+	proofInterval int64 // the current interval for unchanged candidates
+	// proofLeaked are the goroutines the last dump showed leaked, and
+	// proofDumped how many: while the count stays the same no dump is
+	// needed to know who is.
+	proofLeaked = map[int64]bool{}
+	proofDumped int
+
+	// proofConsultations counts consultations, for tests and benchmarks.
+	proofConsultations atomic.Int64
+	proofHinted        atomic.Bool
+)
+
+// proofCand is a wait the proof is asked about.
+type proofCand struct {
+	w     *waiter
+	goid  int64
+	since int64
+}
+
+// consultProof asks the runtime which goroutines are blocked forever, if
+// the rate limit allows (it brings next forward to when it will). cands are
+// the waits asking, if any (else only long holds, which take a dump
+// anyway); fresh says whether some were not asked about before. It reports
+// whether it consulted, and returns a goroutine dump if one was needed to
+// name the leaked goroutines (nil: none of cands is leaked), and whether
+// the dump is complete. The dump, which stops the world for as long as it
+// takes to print every goroutine's stack, is taken only when the runtime
+// has found goroutines leaked that the last dump did not show, or when a
+// candidate is one the last dump showed. Called by the watchdog, holding
+// watchdogRunMu and no other lockscope lock, and no pointer to a user lock
+// (it would keep the lock reachable, and its waiters unproven).
+func consultProof(now int64, cands []proofCand, fresh bool, next *int64) (consulted bool, dump goroutineTable, complete bool) {
+	waits := len(cands) > 0
+	gap := max(int64(proofMinInterval), proofCostFactor*proofCost)
+	wait := gap
+	if waits && !fresh {
+		wait = max(gap, proofInterval)
+	}
+	if proofLast != 0 && now-proofLast < wait {
+		if waits {
+			if d := proofLast + wait - now; d < *next {
+				*next = d
+			}
+		}
+		return false, nil, false
+	}
+	if waits && !fresh {
+		proofInterval = min(max(2*proofInterval, gap), int64(proofMaxInterval))
+	} else {
+		proofInterval = gap
+	}
+	start := nanotime()
+	proofLast = start
+	proofConsultations.Add(1)
+	n, err := leakCount()
+	defer func() { proofCost = nanotime() - start }()
+	if err != nil {
+		return false, nil, false
+	}
+	need := n > proofDumped
+	for _, c := range cands {
+		need = need || proofLeaked[c.goid]
+	}
+	if !need {
+		return true, nil, false
+	}
+	dump, complete = liveGoroutines()
+	clear(proofLeaked)
+	for id, b := range dump {
+		if b.leaked {
+			proofLeaked[id] = true
+		}
+	}
+	proofDumped = len(proofLeaked)
+	return true, dump, complete
+}
+
+// proofVerdicts decides the candidate waits with the dump d. Callers hold
+// gtableMu and waitMu (exclusive).
+func proofVerdicts(cands []proofCand, d goroutineTable) []*Report {
+	var out []*Report
+	for _, c := range cands {
+		w := c.w
+		if !w.active.Load() || w.since != c.since || atomic.LoadInt64(&w.g.goid) != c.goid {
+			continue // the wait ended since it was listed
+		}
+		w.consulted = c.since
+		if b, ok := d[c.goid]; d == nil || !ok || !b.leaked {
+			continue
+		}
+		// Blocked forever: whatever the chain says, this wait is decided.
+		w.proven = true
+		w.reportedLong = true
+		if w.selfWait {
+			out = append(out, provenSelfWait(w, d))
+		} else if r := provenReport(w, d); r != nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// A link of a proven chain: goroutine w waits for a lock held by holder.
+type proofLink struct {
+	w      *waiter
+	holder int64
+}
+
+// provenReport describes the proven-endless wait w: the chain of lockscope
+// waits from it through the locks' holders, and the last goroutine's state.
+// It returns nil if w is on a wait-for cycle of two or more (reported by
+// the cycle check when it closed). waitMu held (exclusive).
+func provenReport(w *waiter, d goroutineTable) *Report {
+	var chain []proofLink
+	seen := map[int64]bool{w.g.goid: true}
+	var end string // how the chain ends, for the summary
+	var last int64 // the goroutine the chain ends at, 0 if none
+	cur := w
+	for hops := 0; ; hops++ {
+		c := cur.core()
+		h := ldInt64(&c.holder)
+		chain = append(chain, proofLink{w: cur, holder: h})
+		if h == 0 {
+			if cur.typ == rwMutexType {
+				end = "which is read-locked"
+			} else {
+				end = "which no goroutine lockscope knows holds"
+			}
+			break
+		}
+		if seen[h] {
+			if h != w.g.goid {
+				end = "which is on a deadlocked cycle"
+				break
+			}
+			if len(chain) > 1 {
+				return nil // w is on the cycle: reported when it closed
+			}
+			return provenSelfWait(w, d)
+		}
+		seen[h] = true
+		hg := findG(h)
+		if hg != nil && hg.wait.active.Load() && hg.wait.g == hg && hops < 64 {
+			cur = &hg.wait
+			continue
+		}
+		last = h
+		break
+	}
+
+	metas := make([]*lockMeta, len(chain))
+	for i, l := range chain {
+		metas[i] = l.w.meta
+	}
+	names := displayNames(metas)
+	r := &Report{Kind: KindDeadlock, Time: wallTime(w.since)}
+	var parts []string
+	for i, l := range chain {
+		name := names[l.w.meta.id]
+		part := fmt.Sprintf("goroutine %d waits for %s %s", l.w.g.goid, l.w.wants(), name)
+		if i > 0 {
+			part = fmt.Sprintf("which waits for %s %s", l.w.wants(), name)
+		}
+		if l.holder != 0 {
+			part += fmt.Sprintf(" held by goroutine %d", l.holder)
+			if l.w.core().handedOff() {
+				part += " (last locker: the lock has been unlocked by other goroutines than its lockers)"
+			}
+		}
+		parts = append(parts, part)
+		r.Locks = appendLock(r.Locks, l.w.meta, name)
+		ref := GoroutineRef{
+			ID: l.w.g.goid, Role: "waits for " + l.w.wants(), Lock: name,
+			For: durationNS(nanotime() - l.w.since), Stack: stackFrames(l.w.stack),
+		}
+		if b, ok := d.get(l.w.g.goid); ok {
+			ref.State = b.state
+		}
+		r.Goroutines = append(r.Goroutines, ref)
+		if l.holder != 0 {
+			hold := GoroutineRef{ID: l.holder, Role: "holds", Lock: name}
+			if hg := findG(l.holder); hg != nil {
+				hold.Stack = holdStackOf(hg, l.w.lock, l.w.lockID)
+			}
+			if l.holder == last {
+				if b, ok := d.get(last); ok {
+					hold.Current, hold.State = b.frames, b.state
+					end = blockedHow(b)
+				} else {
+					hold.Exited = true
+					end = "which has exited without unlocking it"
+				}
+			}
+			r.Goroutines = append(r.Goroutines, hold)
+		}
+	}
+	r.Summary = "deadlock: " + strings.Join(parts, ", ") + ", " + end +
+		"; the runtime proves goroutine " + fmt.Sprint(w.g.goid) + " blocked forever"
+	r.Key = string(KindDeadlock) + "|proven|" + siteOf(w.pc1, w.pc2).Site() + "|" + endKey(last, d)
+	return r
+}
+
+// provenSelfWait is the self-wait report of a wait proven endless.
+func provenSelfWait(w *waiter, d goroutineTable) *Report {
+	r := selfWaitReport(w)
+	r.Summary += "; the runtime proves it blocked forever"
+	if b, ok := d.get(w.g.goid); ok && len(r.Goroutines) > 0 {
+		r.Goroutines[0].State = b.state
+	}
+	return r
+}
+
+// blockedHow says where the dumped goroutine b is blocked.
+func blockedHow(b goroutineDump) string {
+	state := strings.TrimSuffix(b.state, " (leaked)")
+	how := "which is [" + state + "]"
+	if b.leaked {
+		how = "which is blocked forever [" + state + "]"
+	}
+	if f, ok := userFrame(b.frames); ok {
+		how += " at " + f.Site()
+	}
+	return how
+}
+
+// endKey identifies where a proven chain ends, for the report's key.
+func endKey(last int64, d goroutineTable) string {
+	if last == 0 {
+		return "-"
+	}
+	b, ok := d.get(last)
+	if !ok {
+		return "exited"
+	}
+	if f, ok := userFrame(b.frames); ok {
+		return f.Site()
+	}
+	return b.state
+}
+
+// userFrame returns the innermost frame of a dumped stack that is the
+// program's: not the runtime's, sync's or lockscope's.
+func userFrame(frames []Frame) (Frame, bool) {
+	for _, f := range frames {
+		fn := f.Function
+		if strings.HasPrefix(fn, "created by ") {
+			break
+		}
+		if strings.HasPrefix(fn, "runtime.") || strings.HasPrefix(fn, "sync.") ||
+			strings.HasPrefix(fn, "internal/") || isInternalFunc(fn) {
+			continue
+		}
+		return f, true
+	}
+	return Frame{}, false
+}
+
+// proofHint says, once, how to have hangs proven where the proof is
+// unavailable: at the first decision it would have made.
+func proofHint() {
+	if !proofHinted.CompareAndSwap(false, true) || cfg.quiet.Load() {
+		return
+	}
+	how := "build or run the program with GOEXPERIMENT=goroutineleakprofile (Go 1.26), or with Go 1.27 or later"
+	if proofDisabled.Load() && leakCount != nil {
+		how = "unset " + EnvProof + ", which turns it off"
+	}
+	msg := fmt.Sprintf("lockscope: hangs are reported when thresholds run out (a goroutine waiting for a lock it holds after %v, any wait after %v, a hold after %v): "+
+		"this program (%s) has no goroutine leak profile, the runtime's proof that a goroutine is blocked forever, which would report them within a second; to have it, %s.\n",
+		time.Duration(cfg.recursiveGrace.Load()), time.Duration(cfg.waitThreshold.Load()), time.Duration(cfg.holdThreshold.Load()),
+		runtime.Version(), how)
+	reports.mu.Lock()
+	out := reports.stderr
+	reports.mu.Unlock()
+	reports.outMu.Lock()
+	fmt.Fprint(out, msg)
+	reports.outMu.Unlock()
+}
