@@ -11,7 +11,9 @@
 // lockscope reports a copied-lock before the snapshot's Count blocks:
 // which lock was copied (Registry.mu), the goroutine that locks the copy
 // and where, and the goroutine that held the original when it was copied
-// and where it locked it (Snapshot). The program gives the stuck call two
+// and where it locked it (Snapshot). Where Go's goroutine leak profile is
+// on (Go 1.27), a second report follows: the runtime proves the locker
+// blocked forever, a deadlock. The program gives the stuck call two
 // seconds, says so, and exits 1. The fix: copy the fields, not the struct
 // that holds the lock.
 package main
