@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -25,7 +26,12 @@ so every sync.Mutex and sync.RWMutex there is a debugmutex one. No file of
 the module changes: rewritten copies go to a temporary directory and reach
 the go command through -overlay, and a temporary copy of go.mod that
 requires lockscope reaches it through -modfile (-mod=mod lets the go command
-complete that copy; pass your own -mod to override). Packages of other
+complete that copy; pass your own -mod to override). The module keeps its
+go line, and with it its language version (loop variables), vet's rules and
+its GODEBUG defaults: when it is older than lockscope's, lockscope's go.mod
+and sources reach the build through the overlay too, lowered to the
+module's go line, each of lockscope's files keeping its own language
+version with a //go:build line. Packages of other
 modules and of the standard library keep sync, as does an import marked
 //lockscope:keep:
 
@@ -239,6 +245,12 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 	if err != nil {
 		return fail("%v", err)
 	}
+	// The module file: a copy of the user's (or their -modfile) requiring
+	// lockscope.
+	modfile, src, low, err := tempModfile(wd, tmp, baseMod, mod, gl.lockscopeDir)
+	if err != nil {
+		return fail("%v", err)
+	}
 	merged := make(map[string]string, len(replace)+len(swapped))
 	for k, v := range replace {
 		merged[k] = v
@@ -246,19 +258,20 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 	for k, v := range swapped {
 		merged[k] = v
 	}
+	if low != nil {
+		merged[low.gomod] = low.backing
+		srcs, err := low.overlaySources(filepath.Dir(low.gomod), tmp)
+		if err != nil {
+			return fail("%v", err)
+		}
+		maps.Copy(merged, srcs)
+	}
 	ovJSON, err := json.MarshalIndent(struct{ Replace map[string]string }{merged}, "", "\t")
 	if err != nil {
 		return fail("%v", err)
 	}
 	overlayFile := filepath.Join(tmp, "overlay.json")
 	if err := os.WriteFile(overlayFile, ovJSON, 0o666); err != nil {
-		return fail("%v", err)
-	}
-
-	// The module file: a copy of the user's (or their -modfile) requiring
-	// lockscope.
-	modfile, src, err := tempModfile(wd, tmp, baseMod, mod, gl.lockscopeDir)
-	if err != nil {
 		return fail("%v", err)
 	}
 
@@ -276,9 +289,6 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "lockscope: debugmutex replaces sync in %s of %s; other modules keep sync%s\n",
 		plural(len(swapped), "file"), mod.Module.Path, map[bool]string{true: "", false: " (-v lists them)"}[gl.verbose])
-	if src.Why != "" && olderGo(mod.Go, "1.22") {
-		fmt.Fprintf(stderr, "lockscope: note: go.mod says go %s; the build uses the go version lockscope requires, with per-iteration loop variables\n", mod.Go)
-	}
 
 	goArgs := []string{sub}
 	if ga.chdir != "" {
@@ -318,6 +328,11 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 		stdout, errout = filters[0], filters[1]
 	}
 	code := runChild(exec.Command("go", goArgs...), childEnv, stdout, errout, stderr)
+	if now := goLine(modfile); now != mod.Go && mod.Go != "" {
+		// The go command raised the go line: a module in the build's graph
+		// needs a newer one. Say so; the language version changed with it.
+		fmt.Fprintf(stderr, "lockscope: note: go.mod says go %s; the build's module graph needed go %s, and used it\n", mod.Go, now)
+	}
 	mixed := false
 	for _, f := range filters {
 		f.Flush()
@@ -333,6 +348,20 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 		reports.print(stderr)
 	}
 	return code
+}
+
+// goLine returns the go line of a go.mod file, "" if it has none.
+func goLine(gomod string) string {
+	data, err := os.ReadFile(gomod)
+	if err != nil {
+		return ""
+	}
+	for line := range strings.Lines(string(data)) {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "go" {
+			return f[1]
+		}
+	}
+	return ""
 }
 
 // reportTail collects the reports written to LOCKSCOPE_REPORT_FILE during
@@ -570,48 +599,61 @@ func readModInfo(dir, gomod string) (modInfo, error) {
 }
 
 // tempModfile writes tmp/go.mod, a copy of baseMod that requires lockscope,
-// and tmp/go.sum beside it, and returns the go.mod's name and the lockscope
+// and tmp/go.sum beside it, and returns the go.mod's name, the lockscope
 // source it chose (zero if the module already requires lockscope and no
-// checkout was named, or is lockscope).
-func tempModfile(wd, tmp, baseMod string, main modInfo, dirFlag string) (string, source, error) {
+// checkout was named, or is lockscope) and, when the module's go line is
+// older than lockscope's, what keeps it (see lowerLockscope).
+func tempModfile(wd, tmp, baseMod string, main modInfo, dirFlag string) (string, source, *lowered, error) {
 	modfile := filepath.Join(tmp, "go.mod")
 	if err := copyFile(baseMod, modfile); err != nil {
-		return "", source{}, err
+		return "", source{}, nil, err
 	}
 	// go.sum goes with the module file it belongs to: x.mod -> x.sum.
 	sum, err := os.ReadFile(strings.TrimSuffix(baseMod, ".mod") + ".sum")
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return "", source{}, err
+		return "", source{}, nil, err
 	}
 	required := false
 	for _, r := range main.Require {
 		required = required || r.Path == lockscopeModule
 	}
 	var src source
+	var low *lowered
 	if main.Module.Path != lockscopeModule && (!required || dirFlag != "" || os.Getenv("LOCKSCOPE_MODULE_DIR") != "") {
 		if src, err = findSource(dirFlag); err != nil {
-			return "", source{}, err
+			return "", source{}, nil, err
+		}
+		dir := src.Dir
+		if dir == "" {
+			// A released lockscope: its go line is that of its go.mod in
+			// the module cache.
+			if dir, err = moduleDir(wd, lockscopeModule, src.Version); err != nil {
+				return "", source{}, nil, err
+			}
+		}
+		if low, err = lowerLockscope(wd, tmp, dir, main.Go); err != nil {
+			return "", source{}, nil, err
 		}
 		edit := []string{"mod", "edit"}
 		if !required {
 			edit = append(edit, "-require="+lockscopeModule+"@"+src.Version)
 		}
-		if src.Dir != "" {
-			edit = append(edit, "-replace="+lockscopeModule+"="+src.Dir)
+		if src.Dir != "" || low != nil {
+			edit = append(edit, "-replace="+lockscopeModule+"="+dir)
 			// The checkout's go.sum vouches for lockscope's own
 			// dependencies: with it, no download is needed for them.
-			if extra, err := os.ReadFile(filepath.Join(src.Dir, "go.sum")); err == nil {
+			if extra, err := os.ReadFile(filepath.Join(dir, "go.sum")); err == nil {
 				sum = append(append(sum, '\n'), extra...)
 			}
 		}
 		if _, err := goOutput(wd, nil, append(edit, modfile)...); err != nil {
-			return "", source{}, err
+			return "", source{}, nil, err
 		}
 	}
 	if err := os.WriteFile(filepath.Join(tmp, "go.sum"), sum, 0o666); err != nil {
-		return "", source{}, err
+		return "", source{}, nil, err
 	}
-	return modfile, src, nil
+	return modfile, src, low, nil
 }
 
 // listLeftAlone names, for -v, the packages outside the main module that
