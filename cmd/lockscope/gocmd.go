@@ -10,7 +10,6 @@ import (
 	"maps"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -42,7 +41,14 @@ status is lockscope's. For test, the lock problems the tests report are
 printed again at the end, grouped: go test shows the output of a package
 only when it fails. They are also in LOCKSCOPE_REPORT_FILE if you set it
 (made absolute, as each test runs in its own directory); lockscope report
-reads that file, and exits 1 if it holds any problem, for CI.
+reads that file, and exits 1 if it holds any problem, for CI:
+
+	LOCKSCOPE_REPORT_FILE=locks.jsonl lockscope test ./... && lockscope report locks.jsonl
+
+A package that does not build is said to have not built, not to be free of
+lock problems. An interrupt or termination is passed on to the go command
+and lockscope removes its temporary directory when it ends, as it does
+when its output is closed early (lockscope vet . | head).
 
 Your own -overlay is merged; your own -modfile (or GOFLAGS=-modfile=...)
 is the base of the temporary one. Workspace mode (go.work) is refused. LOCKSCOPE_* environment variables reach
@@ -220,6 +226,8 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 		return fail("%v", err)
 	}
 	defer os.RemoveAll(tmp)
+	sigs := catchSignals(tmp)
+	defer sigs.stop()
 
 	// The overlay: the user's, then ours on top.
 	replace := map[string]string{}
@@ -327,7 +335,15 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 		filters = []*pathFilter{newPathFilter(os.Stdout, from, to), newPathFilter(os.Stderr, from, to)}
 		stdout, errout = filters[0], filters[1]
 	}
-	code := runChild(exec.Command("go", goArgs...), childEnv, stdout, errout, stderr)
+	var prog progress
+	if sub != "run" {
+		fmt.Fprintf(stderr, "lockscope: go %s: building%s with debugmutex (go %[1]s may say nothing until a package is done)\n",
+			sub, map[bool]string{true: " and testing", false: ""}[sub == "test"])
+		stdout, errout = counting{stdout, &prog}, counting{errout, &prog}
+		prog.watch(sub, stderr)
+	}
+	code := runChild(exec.Command("go", goArgs...), sigs, childEnv, stdout, errout, stderr)
+	prog.stop()
 	if now := goLine(modfile); now != mod.Go && mod.Go != "" {
 		// The go command raised the go line: a module in the build's graph
 		// needs a newer one. Say so; the language version changed with it.
@@ -345,7 +361,7 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 			mod.Module.Path, sub, keepMark)
 	}
 	if reports != nil {
-		reports.print(stderr)
+		reports.print(stderr, code, filters[0].buildFailed)
 	}
 	return code
 }
@@ -375,23 +391,46 @@ type reportTail struct {
 // every test binary runs in its own package directory.
 func newReportTail(wd, tmp string, env []string) (*reportTail, []string, error) {
 	path := os.Getenv("LOCKSCOPE_REPORT_FILE")
-	if path == "" {
+	user := path != ""
+	if !user {
 		path = filepath.Join(tmp, "reports.jsonl")
 	}
 	path = absIn(wd, path)
 	t := &reportTail{path: path}
 	if fi, err := os.Stat(path); err == nil {
 		t.offset = fi.Size()
+	} else if user {
+		// The tests create the file when they report; a clean run leaves
+		// an empty one, so that lockscope report FILE says "no problems"
+		// of a run that happened, and fails for one that did not.
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return nil, nil, err
+		}
+		f.Close()
 	}
 	env = slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "LOCKSCOPE_REPORT_FILE=") })
 	return t, append(env, "LOCKSCOPE_REPORT_FILE="+path), nil
 }
 
-// print writes the problems reported during the run, grouped, to w.
-func (t *reportTail) print(w io.Writer) {
+// print writes the problems reported during the run, grouped, to w. code
+// is go test's exit status and buildFailed the number of packages it did
+// not build: "no lock problems" is said only of tests that ran.
+func (t *reportTail) print(w io.Writer, code, buildFailed int) {
+	none := func() {
+		switch {
+		case buildFailed > 0:
+			fmt.Fprintf(w, "lockscope: the build failed: %s did not build, so %s tests did not run; no lock problems reported by the tests that ran\n",
+				plural(buildFailed, "package"), map[bool]string{true: "its", false: "their"}[buildFailed == 1])
+		case code != 0:
+			fmt.Fprintf(w, "lockscope: go test failed (exit status %d); no lock problems reported by the tests that ran\n", code)
+		default:
+			fmt.Fprintln(w, "lockscope: no lock problems reported")
+		}
+	}
 	f, err := os.Open(t.path)
 	if errors.Is(err, fs.ErrNotExist) {
-		fmt.Fprintln(w, "lockscope: no lock problems reported")
+		none()
 		return
 	}
 	if err != nil {
@@ -412,10 +451,15 @@ func (t *reportTail) print(w io.Writer) {
 	}
 	groups := groupReports(reports)
 	if len(groups) == 0 {
-		fmt.Fprintln(w, "lockscope: no lock problems reported")
+		none()
 		return
 	}
-	fmt.Fprintf(w, "\nlockscope: the tests reported these lock problems:\n")
+	if buildFailed > 0 {
+		fmt.Fprintf(w, "\nlockscope: %s did not build; the tests that ran reported these lock problems:\n", plural(buildFailed, "package"))
+	}
+	if buildFailed == 0 {
+		fmt.Fprintf(w, "\nlockscope: the tests reported these lock problems:\n")
+	}
 	for i := range groups {
 		fmt.Fprint(w, groups[i].String())
 	}
@@ -423,33 +467,17 @@ func (t *reportTail) print(w io.Writer) {
 }
 
 // runChild runs cmd with lockscope's standard input and the given output
-// streams, forwards interrupts to it, and returns its exit status.
-func runChild(cmd *exec.Cmd, env []string, childOut, childErr, stderr io.Writer) int {
+// streams, passes signals on to it (see signals), and returns its exit
+// status.
+func runChild(cmd *exec.Cmd, sigs *signals, env []string, childOut, childErr, stderr io.Writer) int {
 	cmd.Env = env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, childOut, childErr
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	if err := cmd.Start(); err != nil {
+	if err := sigs.start(cmd); err != nil {
 		fmt.Fprintf(stderr, "lockscope: %v\n", err)
 		return 1
 	}
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case s := <-sigs:
-				// A terminal's ^C reaches the go command too; a signal sent
-				// to lockscope alone is passed on. Either way lockscope
-				// waits for the go command, then cleans up and exits.
-				cmd.Process.Signal(s)
-			case <-done:
-				return
-			}
-		}
-	}()
 	err := cmd.Wait()
-	close(done)
+	sigs.ended()
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
