@@ -253,6 +253,22 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 	if err != nil {
 		return fail("%v", err)
 	}
+	var mains map[string]string
+	if sub == "test" && mod.Module.Path != lockscopeModule {
+		// Every test binary ends with debugmutex.Exiting.
+		read := func(path string) ([]byte, error) {
+			if p, ok := swapped[path]; ok {
+				return os.ReadFile(p)
+			}
+			if p, ok := replace[path]; ok {
+				return os.ReadFile(p)
+			}
+			return os.ReadFile(path)
+		}
+		if mains, err = exitingMain(root, filepath.Join(tmp, "src"), ov.tests, read); err != nil {
+			return fail("%v", err)
+		}
+	}
 	// The module file: a copy of the user's (or their -modfile) requiring
 	// lockscope.
 	modfile, src, low, err := tempModfile(wd, tmp, baseMod, mod, gl.lockscopeDir)
@@ -266,6 +282,7 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 	for k, v := range swapped {
 		merged[k] = v
 	}
+	maps.Copy(merged, mains) // on top of the swapped copies they are made from
 	if low != nil {
 		merged[low.gomod] = low.backing
 		srcs, err := low.overlaySources(filepath.Dir(low.gomod), tmp)
@@ -500,6 +517,8 @@ type overlayer struct {
 	user     map[string]string // the user's overlay, absolute paths
 	modcache string            // GOMODCACHE: never replaced
 	exclude  []string          // directories to leave alone
+	// tests, filled by run, lists the _test.go files of each directory.
+	tests map[string][]string
 }
 
 // run walks the module (skipping nested modules, vendor, testdata and
@@ -511,8 +530,14 @@ type overlayer struct {
 func (o *overlayer) run() (map[string]string, error) {
 	out := map[string]string{}
 	seen := map[string]bool{}
+	o.tests = map[string][]string{}
 	do := func(path string) error {
 		seen[path] = true
+		if strings.HasSuffix(path, "_test.go") {
+			if _, deleted := o.user[path]; !deleted || o.user[path] != "" {
+				o.tests[filepath.Dir(path)] = append(o.tests[filepath.Dir(path)], path)
+			}
+		}
 		var src []byte
 		var err error
 		if backing, ok := o.user[path]; ok {
