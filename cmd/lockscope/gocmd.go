@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 const goUsage = `usage: lockscope [-v] [-lockscope-dir dir] %[1]s [go %[1]s flags] [packages] [arguments]
@@ -44,6 +45,19 @@ only when it fails. They are also in LOCKSCOPE_REPORT_FILE if you set it
 reads that file, and exits 1 if it holds any problem, for CI:
 
 	LOCKSCOPE_REPORT_FILE=locks.jsonl lockscope test ./... && lockscope report locks.jsonl
+
+Every test binary ends with debugmutex.Exiting, which reports what its end
+makes certain: locks still held by goroutines that have exited, goroutines
+stuck in a recursive Lock. lockscope adds a TestMain to a package that has
+none, and in one that has, wraps each m.Run() (a TestMain that leaves
+m.Run to another function, such as goleak.VerifyTestMain(m), is left
+alone).
+
+With LOCKSCOPE_PROFILE_DIR set, every test binary writes its lock profiles
+there (through profiler/autoprofile) when it ends, named by package
+(example.com_store.test-contention.pb.gz, replaced by the next run, as go
+test -mutexprofile's are), and lockscope test ends with the most contended
+locks of the run. The profiler's pprof module comes into the build then.
 
 A package that does not build is said to have not built, not to be free of
 lock problems. An interrupt or termination is passed on to the go command
@@ -253,6 +267,12 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 	if err != nil {
 		return fail("%v", err)
 	}
+	// LOCKSCOPE_PROFILE_DIR: every test binary writes its profiles there
+	// (through profiler/autoprofile, which lockscope adds to it).
+	profileDir := ""
+	if v := os.Getenv("LOCKSCOPE_PROFILE_DIR"); v != "" && sub == "test" && mod.Module.Path != lockscopeModule {
+		profileDir = absIn(wd, v)
+	}
 	var mains map[string]string
 	if sub == "test" && mod.Module.Path != lockscopeModule {
 		// Every test binary ends with debugmutex.Exiting.
@@ -265,13 +285,13 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 			}
 			return os.ReadFile(path)
 		}
-		if mains, err = exitingMain(root, filepath.Join(tmp, "src"), ov.tests, read); err != nil {
+		if mains, err = exitingMain(root, filepath.Join(tmp, "src"), ov.tests, read, profileDir != ""); err != nil {
 			return fail("%v", err)
 		}
 	}
 	// The module file: a copy of the user's (or their -modfile) requiring
 	// lockscope.
-	modfile, src, low, err := tempModfile(wd, tmp, baseMod, mod, gl.lockscopeDir)
+	modfile, src, low, err := tempModfile(wd, tmp, env.GOMODCACHE, baseMod, mod, gl.lockscopeDir, profileDir != "")
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -284,12 +304,7 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 	}
 	maps.Copy(merged, mains) // on top of the swapped copies they are made from
 	if low != nil {
-		merged[low.gomod] = low.backing
-		srcs, err := low.overlaySources(filepath.Dir(low.gomod), tmp)
-		if err != nil {
-			return fail("%v", err)
-		}
-		maps.Copy(merged, srcs)
+		maps.Copy(merged, low.overlay)
 	}
 	ovJSON, err := json.MarshalIndent(struct{ Replace map[string]string }{merged}, "", "\t")
 	if err != nil {
@@ -328,6 +343,11 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 	childEnv := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GOFLAGS=") })
 	childEnv = append(childEnv, "GOFLAGS="+strings.Join(goflags, " "))
 
+	if profileDir != "" {
+		childEnv = slices.DeleteFunc(childEnv, func(kv string) bool { return strings.HasPrefix(kv, "LOCKSCOPE_PROFILE_DIR=") })
+		childEnv = append(childEnv, "LOCKSCOPE_PROFILE_DIR="+profileDir)
+	}
+
 	if gl.verbose {
 		listLeftAlone(wd, childEnv, modfile, overlayFile, ga.rest, sub, stderr)
 	}
@@ -359,6 +379,7 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 		stdout, errout = counting{stdout, &prog}, counting{errout, &prog}
 		prog.watch(sub, stderr)
 	}
+	started := time.Now()
 	code := runChild(exec.Command("go", goArgs...), sigs, childEnv, stdout, errout, stderr)
 	prog.stop()
 	if now := goLine(modfile); now != mod.Go && mod.Go != "" {
@@ -379,6 +400,9 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 	}
 	if reports != nil {
 		reports.print(stderr, code, filters[0].buildFailed)
+	}
+	if profileDir != "" {
+		printContended(stderr, wd, profileDir, started, 5)
 	}
 	return code
 }
@@ -656,7 +680,7 @@ func readModInfo(dir, gomod string) (modInfo, error) {
 // source it chose (zero if the module already requires lockscope and no
 // checkout was named, or is lockscope) and, when the module's go line is
 // older than lockscope's, what keeps it (see lowerLockscope).
-func tempModfile(wd, tmp, baseMod string, main modInfo, dirFlag string) (string, source, *lowered, error) {
+func tempModfile(wd, tmp, modcache, baseMod string, main modInfo, dirFlag string, profiles bool) (string, source, *lowered, error) {
 	modfile := filepath.Join(tmp, "go.mod")
 	if err := copyFile(baseMod, modfile); err != nil {
 		return "", source{}, nil, err
@@ -684,15 +708,21 @@ func tempModfile(wd, tmp, baseMod string, main modInfo, dirFlag string) (string,
 				return "", source{}, nil, err
 			}
 		}
-		if low, err = lowerLockscope(wd, tmp, dir, main.Go); err != nil {
+		if low, err = lowerLockscope(wd, tmp, modcache, dir, main.Go, profiles); err != nil {
 			return "", source{}, nil, err
 		}
 		edit := []string{"mod", "edit"}
 		if !required {
 			edit = append(edit, "-require="+lockscopeModule+"@"+src.Version)
 		}
-		if src.Dir != "" || low != nil {
+		if low != nil {
+			for _, p := range sortedKeys(low.replace) {
+				edit = append(edit, "-replace="+p+"="+low.replace[p])
+			}
+		} else if src.Dir != "" {
 			edit = append(edit, "-replace="+lockscopeModule+"="+dir)
+		}
+		if src.Dir != "" || low != nil {
 			// The checkout's go.sum vouches for lockscope's own
 			// dependencies: with it, no download is needed for them.
 			if extra, err := os.ReadFile(filepath.Join(dir, "go.sum")); err == nil {
@@ -825,10 +855,13 @@ func olderGo(a, b string) bool {
 	return false
 }
 
-// plural returns "1 file", "2 files".
+// plural returns "1 file", "2 files", "2 binaries".
 func plural(n int, noun string) string {
 	if n == 1 {
 		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "ry") {
+		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(noun, "y"))
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -3,9 +3,12 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -26,21 +29,32 @@ import (
 
 // swapDeps are the modules other than the standard library that the
 // packages a swapped build can import (debugmutex, debugmutex/locktest)
-// need. Kept in step by TestSwapDepsComplete.
-var swapDeps = []string{"github.com/petermattis/goid"}
+// need; profileDeps those that profiler/autoprofile adds, when lockscope
+// test writes profiles. Kept in step by TestSwapDepsComplete.
+var (
+	swapDeps    = []string{"github.com/petermattis/goid"}
+	profileDeps = []string{"github.com/google/pprof"}
+)
 
-// lowered is what a build needs to keep the user's go line.
+// pprofModule is the module of the pprof encoding, which the profiler uses
+// (its package profile alone, which imports only the standard library).
+const pprofModule = "github.com/google/pprof"
+
+// lowered is what a build needs to keep the user's go line: module
+// directories to reach through a replace directive, and overlay entries
+// for their go.mod files and sources.
 type lowered struct {
-	gomod    string // the lockscope checkout's go.mod, to overlay
-	backing  string // the lowered go.mod written for it
-	lang     string // lockscope's own language version, as "go1.26"
-	userLang string // the user's go line, as it was
+	replace map[string]string // module path -> directory
+	overlay map[string]string // file -> lowered copy
 }
 
-// lowerLockscope writes, in tmp, a go.mod for the lockscope module in dir
-// that says go line userGo, and returns what to overlay and compile with.
-// It returns nil when userGo is not older than lockscope's go line.
-func lowerLockscope(wd, tmp, dir, userGo string) (*lowered, error) {
+// lowerLockscope writes, under tmp, a go.mod for the lockscope module in dir
+// that says go line userGo and requires only what the swapped packages
+// (and, with profiles, the profiler) import, and copies of their sources
+// that keep their own language version (see overlaySources). With profiles,
+// the pprof module is lowered the same way if its go line is newer than
+// userGo. It returns nil when userGo is not older than lockscope's go line.
+func lowerLockscope(wd, tmp, modcache, dir, userGo string, profiles bool) (*lowered, error) {
 	gomod := filepath.Join(dir, "go.mod")
 	own, err := readModInfo(wd, gomod)
 	if err != nil {
@@ -52,20 +66,79 @@ func lowerLockscope(wd, tmp, dir, userGo string) (*lowered, error) {
 	if !olderGo(userGo, own.Go) {
 		return nil, nil
 	}
+	deps := swapDeps
+	roots := []string{"debugmutex"}
+	if profiles {
+		deps = append(slices.Clone(deps), profileDeps...)
+		roots = append(roots, "profiler")
+	}
+	low := &lowered{replace: map[string]string{}, overlay: map[string]string{}}
 	var b strings.Builder
 	fmt.Fprintf(&b, "// lockscope's go.mod, lowered to the go line of the module it debug-builds.\n\nmodule %s\n\ngo %s\n", lockscopeModule, userGo)
 	for _, r := range own.Require {
-		for _, d := range swapDeps {
-			if r.Path == d {
-				fmt.Fprintf(&b, "\nrequire %s %s\n", r.Path, r.Version)
-			}
+		if !slices.Contains(deps, r.Path) {
+			continue
 		}
+		fmt.Fprintf(&b, "\nrequire %s %s\n", r.Path, r.Version)
+		if r.Path != pprofModule {
+			continue
+		}
+		pdir, err := moduleDir(wd, r.Path, r.Version)
+		if err != nil {
+			return nil, err
+		}
+		pmod, err := readModInfo(wd, filepath.Join(pdir, "go.mod"))
+		if err != nil {
+			return nil, err
+		}
+		if !olderGo(userGo, pmod.Go) {
+			continue
+		}
+		// pprof's package profile needs nothing but the standard library.
+		rdir, err := low.add(pdir, filepath.Join(tmp, "pprof"), modcache, []string{"profile"}, "go"+langOf(pmod.Go),
+			fmt.Sprintf("// lowered by lockscope\n\nmodule %s\n\ngo %s\n", pprofModule, userGo))
+		if err != nil {
+			return nil, err
+		}
+		low.replace[pprofModule] = rdir
 	}
-	backing := filepath.Join(tmp, "lockscope.go.mod")
-	if err := os.WriteFile(backing, []byte(b.String()), 0o666); err != nil {
+	rdir, err := low.add(dir, filepath.Join(tmp, "lockscope"), modcache, roots, "go"+langOf(own.Go), b.String())
+	if err != nil {
 		return nil, err
 	}
-	return &lowered{gomod: gomod, backing: backing, lang: "go" + langOf(own.Go), userLang: userGo}, nil
+	low.replace[lockscopeModule] = rdir
+	return low, nil
+}
+
+// add overlays the go.mod of the module in dir with gomod and the Go files
+// below its roots with copies that keep language version lang, and
+// returns the directory to reach the module through. The go command
+// refuses overlays of files in the module cache: a module there is copied
+// instead (see lowerCopy).
+func (l *lowered) add(dir, tmp, modcache string, roots []string, lang, gomod string) (string, error) {
+	if modcache != "" && within(modcache, dir) {
+		return lowerCopy(dir, roots, lang, gomod)
+	}
+	return dir, l.overlayModule(dir, tmp, roots, lang, gomod)
+}
+
+func (l *lowered) overlayModule(dir, tmp string, roots []string, lang, gomod string) error {
+	if err := os.MkdirAll(tmp, 0o777); err != nil {
+		return err
+	}
+	backing := filepath.Join(tmp, "go.mod")
+	if err := os.WriteFile(backing, []byte(gomod), 0o666); err != nil {
+		return err
+	}
+	l.overlay[filepath.Join(dir, "go.mod")] = backing
+	for _, r := range roots {
+		srcs, err := overlaySources(dir, r, tmp, lang)
+		if err != nil {
+			return err
+		}
+		maps.Copy(l.overlay, srcs)
+	}
+	return nil
 }
 
 // langOf returns the language version of a go line: "1.26.0" -> "1.26".
@@ -94,17 +167,16 @@ func moduleDir(wd, path, version string) (string, error) {
 	return m.Dir, nil
 }
 
-// overlaySources writes, under tmp, a copy of every non-test Go file of
-// lockscope's packages below dir/debugmutex that states lockscope's own
-// language version in its build constraint, and returns their overlay
-// entries. The go command gives every file of a module the module's go
+// overlaySources writes, under tmp, a copy of every non-test Go file of the
+// packages below dir/sub that states the module's own language version,
+// lang, in its build constraint, and returns their overlay entries. The go command gives every file of a module the module's go
 // line, here the user's; a //go:build line naming a Go version overrides
 // it for its file, for the compiler and for vet alike. The copies keep
 // their positions: an existing //go:build line is extended in place, a new
 // one is followed by a line directive naming the original file and line.
-func (l *lowered) overlaySources(dir, tmp string) (map[string]string, error) {
+func overlaySources(dir, sub, tmp, lang string) (map[string]string, error) {
 	out := map[string]string{}
-	root := filepath.Join(dir, "debugmutex")
+	root := filepath.Join(dir, sub)
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -127,11 +199,11 @@ func (l *lowered) overlaySources(dir, tmp string) (map[string]string, error) {
 		if err != nil {
 			return err
 		}
-		dst := filepath.Join(tmp, "lockscope-src", rel)
+		dst := filepath.Join(tmp, "src", rel)
 		if err := os.MkdirAll(filepath.Dir(dst), 0o777); err != nil {
 			return err
 		}
-		if err := os.WriteFile(dst, withLang(path, src, l.lang), 0o666); err != nil {
+		if err := os.WriteFile(dst, withLang(path, src, lang), 0o666); err != nil {
 			return err
 		}
 		out[path] = dst
@@ -160,4 +232,74 @@ func withLang(path string, src []byte, lang string) []byte {
 	}
 	head := fmt.Sprintf("//go:build %s\n\n/*line %s:1:1*/", lang, path)
 	return append([]byte(head), src...)
+}
+
+// lowerCopy copies the packages below roots of the module in dir (in the
+// module cache, where the go command allows no overlay) with gomod as its
+// go.mod and every Go file keeping language version lang, and returns the
+// copy's directory. The copy is kept in the user's cache directory under a
+// name that says what it holds, so that the next run finds it, and the go
+// command's build cache its compiled packages.
+func lowerCopy(dir string, roots []string, lang, gomod string) (string, error) {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s", dir, strings.Join(roots, ","), lang, gomod)
+	dst := filepath.Join(base, "lockscope", "lowered", fmt.Sprintf("%s-%x", filepath.Base(dir), h.Sum64()))
+	if _, err := os.Stat(filepath.Join(dst, "go.mod")); err == nil {
+		return dst, nil // written whole by an earlier run
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o777); err != nil {
+		return "", err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dst), ".tmp-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	for _, r := range roots {
+		err := filepath.WalkDir(filepath.Join(dir, r), func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			name := d.Name()
+			if d.IsDir() {
+				if name == "testdata" || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if strings.HasSuffix(name, "_test.go") || strings.HasPrefix(name, ".") {
+				return nil
+			}
+			src, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			if strings.HasSuffix(name, ".go") {
+				src = withLang(path, src, lang)
+			}
+			rel, _ := filepath.Rel(dir, path)
+			out := filepath.Join(tmp, rel)
+			if err := os.MkdirAll(filepath.Dir(out), 0o777); err != nil {
+				return err
+			}
+			return os.WriteFile(out, src, 0o666)
+		})
+		if err != nil {
+			return "", err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "go.mod"), []byte(gomod), 0o666); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		if _, serr := os.Stat(filepath.Join(dst, "go.mod")); serr == nil {
+			return dst, nil // another run made it first
+		}
+		return "", err
+	}
+	return dst, nil
 }

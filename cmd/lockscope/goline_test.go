@@ -131,7 +131,20 @@ func TestWithLang(t *testing.T) {
 // TestSwapDepsComplete checks swapDeps against the modules that the
 // packages a swapped build imports really need.
 func TestSwapDepsComplete(t *testing.T) {
-	cmd := exec.Command("go", "list", "-deps", "-f", "{{with .Module}}{{if not .Main}}{{.Path}}{{end}}{{end}}", "./debugmutex/...")
+	for _, c := range []struct {
+		pkgs []string
+		want []string
+	}{
+		{[]string{"./debugmutex/..."}, swapDeps},
+		{[]string{"./debugmutex/...", "./profiler/autoprofile"}, append(slices.Clone(swapDeps), profileDeps...)},
+	} {
+		checkDeps(t, c.pkgs, c.want)
+	}
+}
+
+func checkDeps(t *testing.T, pkgs, deps []string) {
+	t.Helper()
+	cmd := exec.Command("go", append([]string{"list", "-deps", "-f", "{{with .Module}}{{if not .Main}}{{.Path}}{{end}}{{end}}"}, pkgs...)...)
 	cmd.Dir = repoRoot
 	out, err := cmd.Output()
 	if err != nil {
@@ -144,8 +157,8 @@ func TestSwapDepsComplete(t *testing.T) {
 		}
 	}
 	slices.Sort(got)
-	want := slices.Sorted(slices.Values(swapDeps))
+	want := slices.Sorted(slices.Values(deps))
 	if !slices.Equal(got, want) {
-		t.Errorf("debugmutex/... needs modules %v; swapDeps says %v", got, want)
+		t.Errorf("%v need modules %v; lockscope says %v", pkgs, got, want)
 	}
 }

@@ -23,14 +23,24 @@ import (
 // exitingImport is the name the added import of debugmutex goes by.
 const exitingImport = "lockscope_debugmutex"
 
-// exitingFile is the name of the test file lockscope adds.
-const exitingFile = "zz_lockscope_exiting_test.go"
+// exitingFile and profileFile are the names of the test files lockscope
+// adds.
+const (
+	exitingFile = "zz_lockscope_exiting_test.go"
+	profileFile = "zz_lockscope_profile_test.go"
+)
+
+// autoprofilePath is the package that writes profiles where the
+// environment says.
+const autoprofilePath = lockscopeModule + "/profiler/autoprofile"
 
 // exitingMain returns the overlay entries that make every test binary of
 // the packages in tests (directory -> its _test.go files) call
 // debugmutex.Exiting at the end. read returns a file's content as the
 // build sees it; the copies go under tmp, at their path relative to root.
-func exitingMain(root, tmp string, tests map[string][]string, read func(string) ([]byte, error)) (map[string]string, error) {
+// With profiles, every test binary also imports profiler/autoprofile, which
+// writes its profiles to LOCKSCOPE_PROFILE_DIR (the last time in Exiting).
+func exitingMain(root, tmp string, tests map[string][]string, read func(string) ([]byte, error), profiles bool) (map[string]string, error) {
 	out := map[string]string{}
 	write := func(path string, data []byte) error {
 		rel, err := filepath.Rel(root, path)
@@ -76,7 +86,18 @@ func exitingMain(root, tmp string, tests map[string][]string, read func(string) 
 				}
 			}
 		}
-		if hasMain || pkg == "" {
+		if pkg == "" {
+			continue
+		}
+		if profiles {
+			if _, err := os.Stat(filepath.Join(dir, profileFile)); err != nil {
+				src := fmt.Sprintf("// Added by lockscope test: LOCKSCOPE_PROFILE_DIR gets the profiles.\n\npackage %s\n\nimport _ %q\n", pkg, autoprofilePath)
+				if err := write(filepath.Join(dir, profileFile), []byte(src)); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if hasMain {
 			continue
 		}
 		if _, err := os.Stat(filepath.Join(dir, exitingFile)); err == nil {
