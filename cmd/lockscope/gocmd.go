@@ -579,6 +579,7 @@ func (o *overlayer) run() (map[string]string, error) {
 		if err != nil || !changed {
 			return nil
 		}
+		newSrc = declNames(path, newSrc)
 		rel, err := filepath.Rel(o.root, path)
 		if err != nil {
 			return err

@@ -90,8 +90,8 @@ func TestEndOfTestBinaryReportsWhatItLeft(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("lockscope test: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	for _, lock := range []string{"plain.TestLeak.func1 at plain_test.go:12", "own.TestLeak.func1 at own_test.go:20", "ret_test.TestLeak.func1 at ret_test.go:14"} {
-		if !strings.Contains(r.stderr, "LOCKSCOPE: Mutex example.com/leaky/"+lock+" has been write-held for at least 0s, since goroutine") {
+	for _, lock := range []string{"plain.plainMu", "own.ownMu", "ret_test.retMu"} {
+		if !strings.Contains(r.stderr, "LOCKSCOPE: Mutex "+lock+" has been write-held for") || !strings.Contains(r.stderr, "that goroutine has exited without unlocking it") {
 			t.Errorf("the lock %s left by an exited goroutine is not reported at the end of its test binary:\n%s", lock, r.stderr)
 		}
 	}
