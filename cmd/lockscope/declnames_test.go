@@ -84,3 +84,15 @@ func TestLeak(t *testing.T) {
 		}
 	}
 }
+
+func TestHelpSwapSaysHowToRequireAnUnpublishedModule(t *testing.T) {
+	r := lockscope(t, t.TempDir(), nil, "help", "swap")
+	for _, want := range []string{"-replace=github.com/lockscope/lockscope=/path/to/lockscope", "go mod tidy"} {
+		if r.code != 0 || !strings.Contains(r.stdout, want) {
+			t.Errorf("lockscope help swap: exit %d, lacks %q:\n%s", r.code, want, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, "go get") && !strings.Contains(r.stdout, "go get cannot fetch it") {
+		t.Errorf("lockscope help swap still says go get:\n%s", r.stdout)
+	}
+}
