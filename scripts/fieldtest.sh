@@ -12,7 +12,8 @@
 #   "go.etcd.io/bbolt@v1.5.0|.|-short"
 # Without SPECs, the 15 modules of issue 12 (below) are run. Both runs of a
 # module get the same flags, plus -count=1 (a cached result would run no test
-# and make no report). A module without a go.mod (an +incompatible one) gets
+# and make no report); both are built first (-run '^$'), so that the times
+# and their ratio are those of the test runs (linking included). A module without a go.mod (an +incompatible one) gets
 # "module PATH" and "go 1.18". -runs N runs `lockscope test` N times (the
 # reports depend on scheduling).
 #
@@ -148,6 +149,10 @@ for spec in "$@"; do
 		fi
 	fi
 
+	# Builds first, for both, running no test: the times compare the runs
+	# of the tests, not a cold build cache against a warm one.
+	(cd "$dir/src" && nice go test -count=1 -run '^$' "${flagv[@]}" "$pkg") >"$dir/plain-build.log" 2>&1
+	(cd "$dir/src" && nice "$ls" -lockscope-dir "$src" test -count=1 -run '^$' "${flagv[@]}" "$pkg") >"$dir/lockscope-build.log" 2>&1
 	t0=$(now)
 	(cd "$dir/src" && nice go test -count=1 "${flagv[@]}" "$pkg") >"$dir/plain.log" 2>&1
 	st=$?
