@@ -28,13 +28,22 @@ func CheckEnd() {
 	}
 	watchdogRunMu.Lock()
 	now := nanotime()
-	// Recursive waits: the grace is over.
+	var found []*Report
+	// Recursive waits: the grace is over. Reported here, as the watchdog
+	// would at the end of the grace, without touching the wait's state
+	// (its goroutine reads it outside waitMu right after it began): when the
+	// watchdog reports it later, the report counts as seen again.
 	gtableMu.Lock()
 	waitMu.Lock()
 	if nwaiting.Load() > 0 {
 		forEachG(func(id int64, g *gstate) {
-			if w := &g.wait; w.active.Load() && w.selfWait && w.selfSeq > now {
-				w.selfSeq = now
+			w := &g.wait
+			if !w.active.Load() || !w.selfWait || now >= w.selfSeq {
+				return // not a recursive wait, or one the watchdog reports now
+			}
+			c := w.core()
+			if !c.handedOff() && (ldInt64(&c.holder) == w.g.goid || w.g.findHeldAny(w.lock, w.lockID, Read) != nil) {
+				found = append(found, selfWaitReport(w))
 			}
 		})
 	}
@@ -54,7 +63,7 @@ func CheckEnd() {
 				start = ldInt64(&e.start)
 			}
 			k := holdKey{id, ldUint64(&e.lockID), start}
-			if s := holdsSeen[k]; s != nil && s.exited {
+			if s := holdsSeen[k]; (s != nil && s.exited) || endReported[k] {
 				continue // reported as leaked already
 			}
 			candidates = append(candidates, longHold{g: id, e: e, gen: ldUint32(&e.gen), lock: k.lock, start: start, age: max(now-start, 0)})
@@ -62,7 +71,6 @@ func CheckEnd() {
 	})
 	gtableMu.Unlock()
 
-	var found []*Report
 	if len(candidates) > 0 {
 		live, complete := liveGoroutines()
 		for i := range candidates {
@@ -74,7 +82,10 @@ func CheckEnd() {
 			if !h.still() {
 				continue
 			}
-			holdsSeen[holdKey{h.g, h.lock, h.start}] = &holdSeen{exited: true, tick: watchTick}
+			if len(endReported) >= maxEndReported {
+				clear(endReported) // bounded: at worst a leak is counted twice
+			}
+			endReported[holdKey{h.g, h.lock, h.start}] = true
 			found = append(found, r)
 		}
 	}
@@ -82,9 +93,16 @@ func CheckEnd() {
 	for _, r := range found {
 		emitNoAction(r)
 	}
-	// The usual checks, with the graces of the recursive waits over.
+	// The usual checks.
 	watchdogCheck()
 }
+
+// endReported are the holds CheckEnd has reported as leaked (the
+// watchdog forgets the holds below its threshold at each run); guarded by
+// watchdogRunMu, at most maxEndReported.
+var endReported = map[holdKey]bool{}
+
+const maxEndReported = 4096
 
 var (
 	atExitMu    sync.Mutex

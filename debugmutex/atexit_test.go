@@ -23,14 +23,17 @@ func waitUntilWaiting(t *testing.T, name string) {
 	t.Fatalf("no goroutine ever waited for %s", name)
 }
 
-func reportsNaming(w *reportWatch, k debugmutex.Kind, name string) []debugmutex.Report {
-	var out []debugmutex.Report
-	for _, r := range w.all() {
+// seen returns how many times a problem of kind k naming the lock name has
+// been reported in this process (a repeat, as under -count=2, adds to the
+// count of the first report).
+func seen(k debugmutex.Kind, name string) int {
+	n := 0
+	for _, r := range debugmutex.Reports() {
 		if r.Kind == k && strings.Contains(r.Summary, name) {
-			out = append(out, r)
+			n += r.Count
 		}
 	}
-	return out
+	return n
 }
 
 func TestCheckEndReportsALockLeakedByAnExitedGoroutine(t *testing.T) {
@@ -38,6 +41,7 @@ func TestCheckEndReportsALockLeakedByAnExitedGoroutine(t *testing.T) {
 		t.Fatal("lockscope is off in this build")
 	}
 	w := watchReports(t)
+	before := seen(debugmutex.KindLeakedLock, "atexit.leaked")
 	var leaked, kept debugmutex.Mutex
 	debugmutex.SetName(&leaked, "atexit.leaked")
 	debugmutex.SetName(&kept, "atexit.kept")
@@ -50,8 +54,8 @@ func TestCheckEndReportsALockLeakedByAnExitedGoroutine(t *testing.T) {
 
 	// Well below the 30s hold threshold: only the end makes it certain.
 	debugmutex.CheckEnd()
-	if got := reportsNaming(w, debugmutex.KindLeakedLock, "atexit.leaked"); len(got) != 1 {
-		t.Errorf("leaked-lock reports for the lock of an exited goroutine: %d, want 1; got %v", len(got), kinds(w.all()))
+	if got := seen(debugmutex.KindLeakedLock, "atexit.leaked") - before; got != 1 {
+		t.Errorf("leaked-lock reports for the lock of an exited goroutine: %d, want 1; got %v", got, kinds(w.all()))
 	}
 	for _, r := range w.all() {
 		if strings.Contains(r.Summary, "atexit.kept") {
@@ -60,8 +64,8 @@ func TestCheckEndReportsALockLeakedByAnExitedGoroutine(t *testing.T) {
 	}
 	// Once is enough.
 	debugmutex.CheckEnd()
-	if got := reportsNaming(w, debugmutex.KindLeakedLock, "atexit.leaked"); len(got) != 1 {
-		t.Errorf("a second CheckEnd reports the leak again: %d reports", len(got))
+	if got := seen(debugmutex.KindLeakedLock, "atexit.leaked") - before; got != 1 {
+		t.Errorf("a second CheckEnd reports the leak again: %d reports", got)
 	}
 	leaked.Unlock() // a hand-off, allowed: the test leaves nothing held
 }
@@ -69,7 +73,7 @@ func TestCheckEndReportsALockLeakedByAnExitedGoroutine(t *testing.T) {
 func TestCheckEndReportsARecursiveLockWithinTheGrace(t *testing.T) {
 	debugmutex.Configure(debugmutex.RecursiveGrace(time.Hour))
 	defer debugmutex.Configure(debugmutex.RecursiveGrace(50 * time.Millisecond))
-	w := watchReports(t)
+	before := seen(debugmutex.KindDeadlock, "atexit.recursive")
 	var mu debugmutex.Mutex
 	debugmutex.SetName(&mu, "atexit.recursive")
 	relocked := make(chan struct{})
@@ -80,27 +84,37 @@ func TestCheckEndReportsARecursiveLockWithinTheGrace(t *testing.T) {
 		mu.Unlock()
 	}()
 	waitUntilWaiting(t, "atexit.recursive")
-	if got := reportsNaming(w, debugmutex.KindDeadlock, "atexit.recursive"); len(got) != 0 {
-		t.Fatalf("reported within the hour of grace, before the end: %v", got)
+	if got := seen(debugmutex.KindDeadlock, "atexit.recursive") - before; got != 0 {
+		t.Fatalf("reported within the hour of grace, before the end: %d", got)
 	}
 	debugmutex.CheckEnd()
-	if got := reportsNaming(w, debugmutex.KindDeadlock, "atexit.recursive"); len(got) != 1 {
-		t.Errorf("deadlock reports for a goroutine stuck in a recursive Lock at the end: %d, want 1; got %v", len(got), kinds(w.all()))
+	if got := seen(debugmutex.KindDeadlock, "atexit.recursive") - before; got != 1 {
+		t.Errorf("deadlock reports for a goroutine stuck in a recursive Lock at the end: %d, want 1", got)
 	}
 	mu.Unlock() // let it go, as sync would: another goroutine may unlock
 	<-relocked
 }
 
+// exitingCalled says whether this process has called Exiting (-count=2
+// runs the test twice in one process).
+var exitingCalled bool
+
 func TestExitingRunsOnceAndKeepsTheCode(t *testing.T) {
-	// Exiting's AtExit functions run once, at the first call: this test
-	// binary's TestMain does not call it, so this test is the first.
+	// Exiting's AtExit functions run once, at the first call; this test
+	// binary's TestMain does not call it. The second time the test runs in
+	// the process, the function registered now must not run.
 	runs := 0
 	debugmutex.AtExit(func() { runs++ })
 	if got := debugmutex.Exiting(3); got != 3 {
 		t.Errorf("Exiting(3) = %d", got)
 	}
 	debugmutex.Exiting(0)
-	if runs != 1 {
-		t.Errorf("AtExit function ran %d times, want 1", runs)
+	want := 1
+	if exitingCalled {
+		want = 0
+	}
+	exitingCalled = true
+	if runs != want {
+		t.Errorf("AtExit function ran %d times, want %d", runs, want)
 	}
 }
