@@ -176,6 +176,11 @@ func SamplingPeriod(n int) Option {
 	return optionFunc(func(s *settings) { s.maxPeriod.Store(int32(n)) })
 }
 
+// ReportAction returns what happens after a report now (LOCKSCOPE_ON_REPORT
+// or OnReportAction): writers of what lockscope recorded (profiles) flush
+// on a report when it is Exit, as the program ends right after it.
+func ReportAction() Action { return Action(cfg.action.Load()) }
+
 // Configure applies options on top of the environment's configuration. It is
 // safe to call at any time, from any goroutine.
 func Configure(opts ...Option) {

@@ -43,9 +43,16 @@ func init() {
 	if disabled {
 		return
 	}
+	// The first run comes at the hold threshold when that is shorter than
+	// the interval: a short program (a test binary) with a short threshold
+	// is looked at before it ends.
+	first := watchdogMaxInterval
+	if t := time.Duration(cfg.holdThreshold.Load()); t > 0 && t < first {
+		first = t
+	}
 	watchdogMu.Lock()
-	watchdogNext = nanotime() + int64(watchdogMaxInterval)
-	watchdogTimer = time.AfterFunc(watchdogMaxInterval, watchdogRun)
+	watchdogNext = nanotime() + int64(first)
+	watchdogTimer = time.AfterFunc(first, watchdogRun)
 	watchdogMu.Unlock()
 }
 

@@ -7,14 +7,15 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 const goUsage = `usage: lockscope [-v] [-lockscope-dir dir] %[1]s [go %[1]s flags] [packages] [arguments]
@@ -25,7 +26,12 @@ so every sync.Mutex and sync.RWMutex there is a debugmutex one. No file of
 the module changes: rewritten copies go to a temporary directory and reach
 the go command through -overlay, and a temporary copy of go.mod that
 requires lockscope reaches it through -modfile (-mod=mod lets the go command
-complete that copy; pass your own -mod to override). Packages of other
+complete that copy; pass your own -mod to override). The module keeps its
+go line, and with it its language version (loop variables), vet's rules and
+its GODEBUG defaults: when it is older than lockscope's, lockscope's go.mod
+and sources reach the build through the overlay too, lowered to the
+module's go line, each of lockscope's files keeping its own language
+version with a //go:build line. Packages of other
 modules and of the standard library keep sync, as does an import marked
 //lockscope:keep:
 
@@ -36,7 +42,27 @@ status is lockscope's. For test, the lock problems the tests report are
 printed again at the end, grouped: go test shows the output of a package
 only when it fails. They are also in LOCKSCOPE_REPORT_FILE if you set it
 (made absolute, as each test runs in its own directory); lockscope report
-reads that file, and exits 1 if it holds any problem, for CI.
+reads that file, and exits 1 if it holds any problem, for CI:
+
+	LOCKSCOPE_REPORT_FILE=locks.jsonl lockscope test ./... && lockscope report locks.jsonl
+
+Every test binary ends with debugmutex.Exiting, which reports what its end
+makes certain: locks still held by goroutines that have exited, goroutines
+stuck in a recursive Lock. lockscope adds a TestMain to a package that has
+none, and in one that has, wraps each m.Run() (a TestMain that leaves
+m.Run to another function, such as goleak.VerifyTestMain(m), is left
+alone).
+
+With LOCKSCOPE_PROFILE_DIR set, every test binary writes its lock profiles
+there (through profiler/autoprofile) when it ends, named by package
+(example.com_store.test-contention.pb.gz, replaced by the next run, as go
+test -mutexprofile's are), and lockscope test ends with the most contended
+locks of the run. The profiler's pprof module comes into the build then.
+
+A package that does not build is said to have not built, not to be free of
+lock problems. An interrupt or termination is passed on to the go command
+and lockscope removes its temporary directory when it ends, as it does
+when its output is closed early (lockscope vet . | head).
 
 Your own -overlay is merged; your own -modfile (or GOFLAGS=-modfile=...)
 is the base of the temporary one. Workspace mode (go.work) is refused. LOCKSCOPE_* environment variables reach
@@ -214,6 +240,8 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 		return fail("%v", err)
 	}
 	defer os.RemoveAll(tmp)
+	sigs := catchSignals(tmp)
+	defer sigs.stop()
 
 	// The overlay: the user's, then ours on top.
 	replace := map[string]string{}
@@ -239,6 +267,34 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 	if err != nil {
 		return fail("%v", err)
 	}
+	// LOCKSCOPE_PROFILE_DIR: every test binary writes its profiles there
+	// (through profiler/autoprofile, which lockscope adds to it).
+	profileDir := ""
+	if v := os.Getenv("LOCKSCOPE_PROFILE_DIR"); v != "" && sub == "test" && mod.Module.Path != lockscopeModule {
+		profileDir = absIn(wd, v)
+	}
+	var mains map[string]string
+	if sub == "test" && mod.Module.Path != lockscopeModule {
+		// Every test binary ends with debugmutex.Exiting.
+		read := func(path string) ([]byte, error) {
+			if p, ok := swapped[path]; ok {
+				return os.ReadFile(p)
+			}
+			if p, ok := replace[path]; ok {
+				return os.ReadFile(p)
+			}
+			return os.ReadFile(path)
+		}
+		if mains, err = exitingMain(root, filepath.Join(tmp, "src"), ov.tests, read, profileDir != ""); err != nil {
+			return fail("%v", err)
+		}
+	}
+	// The module file: a copy of the user's (or their -modfile) requiring
+	// lockscope.
+	modfile, src, low, err := tempModfile(wd, tmp, env.GOMODCACHE, baseMod, mod, gl.lockscopeDir, profileDir != "")
+	if err != nil {
+		return fail("%v", err)
+	}
 	merged := make(map[string]string, len(replace)+len(swapped))
 	for k, v := range replace {
 		merged[k] = v
@@ -246,19 +302,16 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 	for k, v := range swapped {
 		merged[k] = v
 	}
+	maps.Copy(merged, mains) // on top of the swapped copies they are made from
+	if low != nil {
+		maps.Copy(merged, low.overlay)
+	}
 	ovJSON, err := json.MarshalIndent(struct{ Replace map[string]string }{merged}, "", "\t")
 	if err != nil {
 		return fail("%v", err)
 	}
 	overlayFile := filepath.Join(tmp, "overlay.json")
 	if err := os.WriteFile(overlayFile, ovJSON, 0o666); err != nil {
-		return fail("%v", err)
-	}
-
-	// The module file: a copy of the user's (or their -modfile) requiring
-	// lockscope.
-	modfile, src, err := tempModfile(wd, tmp, baseMod, mod, gl.lockscopeDir)
-	if err != nil {
 		return fail("%v", err)
 	}
 
@@ -276,9 +329,6 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "lockscope: debugmutex replaces sync in %s of %s; other modules keep sync%s\n",
 		plural(len(swapped), "file"), mod.Module.Path, map[bool]string{true: "", false: " (-v lists them)"}[gl.verbose])
-	if src.Why != "" && olderGo(mod.Go, "1.22") {
-		fmt.Fprintf(stderr, "lockscope: note: go.mod says go %s; the build uses the go version lockscope requires, with per-iteration loop variables\n", mod.Go)
-	}
 
 	goArgs := []string{sub}
 	if ga.chdir != "" {
@@ -292,6 +342,11 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 
 	childEnv := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GOFLAGS=") })
 	childEnv = append(childEnv, "GOFLAGS="+strings.Join(goflags, " "))
+
+	if profileDir != "" {
+		childEnv = slices.DeleteFunc(childEnv, func(kv string) bool { return strings.HasPrefix(kv, "LOCKSCOPE_PROFILE_DIR=") })
+		childEnv = append(childEnv, "LOCKSCOPE_PROFILE_DIR="+profileDir)
+	}
 
 	if gl.verbose {
 		listLeftAlone(wd, childEnv, modfile, overlayFile, ga.rest, sub, stderr)
@@ -317,7 +372,21 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 		filters = []*pathFilter{newPathFilter(os.Stdout, from, to), newPathFilter(os.Stderr, from, to)}
 		stdout, errout = filters[0], filters[1]
 	}
-	code := runChild(exec.Command("go", goArgs...), childEnv, stdout, errout, stderr)
+	var prog progress
+	if sub != "run" {
+		fmt.Fprintf(stderr, "lockscope: go %s: building%s with debugmutex (go %[1]s may say nothing until a package is done)\n",
+			sub, map[bool]string{true: " and testing", false: ""}[sub == "test"])
+		stdout, errout = counting{stdout, &prog}, counting{errout, &prog}
+		prog.watch(sub, stderr)
+	}
+	started := time.Now()
+	code := runChild(exec.Command("go", goArgs...), sigs, childEnv, stdout, errout, stderr)
+	prog.stop()
+	if now := goLine(modfile); now != mod.Go && mod.Go != "" {
+		// The go command raised the go line: a module in the build's graph
+		// needs a newer one. Say so; the language version changed with it.
+		fmt.Fprintf(stderr, "lockscope: note: go.mod says go %s; the build's module graph needed go %s, and used it\n", mod.Go, now)
+	}
 	mixed := false
 	for _, f := range filters {
 		f.Flush()
@@ -330,9 +399,26 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 			mod.Module.Path, sub, keepMark)
 	}
 	if reports != nil {
-		reports.print(stderr)
+		reports.print(stderr, code, filters[0].buildFailed)
+	}
+	if profileDir != "" {
+		printContended(stderr, wd, profileDir, started, 5)
 	}
 	return code
+}
+
+// goLine returns the go line of a go.mod file, "" if it has none.
+func goLine(gomod string) string {
+	data, err := os.ReadFile(gomod)
+	if err != nil {
+		return ""
+	}
+	for line := range strings.Lines(string(data)) {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "go" {
+			return f[1]
+		}
+	}
+	return ""
 }
 
 // reportTail collects the reports written to LOCKSCOPE_REPORT_FILE during
@@ -346,23 +432,46 @@ type reportTail struct {
 // every test binary runs in its own package directory.
 func newReportTail(wd, tmp string, env []string) (*reportTail, []string, error) {
 	path := os.Getenv("LOCKSCOPE_REPORT_FILE")
-	if path == "" {
+	user := path != ""
+	if !user {
 		path = filepath.Join(tmp, "reports.jsonl")
 	}
 	path = absIn(wd, path)
 	t := &reportTail{path: path}
 	if fi, err := os.Stat(path); err == nil {
 		t.offset = fi.Size()
+	} else if user {
+		// The tests create the file when they report; a clean run leaves
+		// an empty one, so that lockscope report FILE says "no problems"
+		// of a run that happened, and fails for one that did not.
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return nil, nil, err
+		}
+		f.Close()
 	}
 	env = slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "LOCKSCOPE_REPORT_FILE=") })
 	return t, append(env, "LOCKSCOPE_REPORT_FILE="+path), nil
 }
 
-// print writes the problems reported during the run, grouped, to w.
-func (t *reportTail) print(w io.Writer) {
+// print writes the problems reported during the run, grouped, to w. code
+// is go test's exit status and buildFailed the number of packages it did
+// not build: "no lock problems" is said only of tests that ran.
+func (t *reportTail) print(w io.Writer, code, buildFailed int) {
+	none := func() {
+		switch {
+		case buildFailed > 0:
+			fmt.Fprintf(w, "lockscope: the build failed: %s did not build, so %s tests did not run; no lock problems reported by the tests that ran\n",
+				plural(buildFailed, "package"), map[bool]string{true: "its", false: "their"}[buildFailed == 1])
+		case code != 0:
+			fmt.Fprintf(w, "lockscope: go test failed (exit status %d); no lock problems reported by the tests that ran\n", code)
+		default:
+			fmt.Fprintln(w, "lockscope: no lock problems reported")
+		}
+	}
 	f, err := os.Open(t.path)
 	if errors.Is(err, fs.ErrNotExist) {
-		fmt.Fprintln(w, "lockscope: no lock problems reported")
+		none()
 		return
 	}
 	if err != nil {
@@ -383,10 +492,15 @@ func (t *reportTail) print(w io.Writer) {
 	}
 	groups := groupReports(reports)
 	if len(groups) == 0 {
-		fmt.Fprintln(w, "lockscope: no lock problems reported")
+		none()
 		return
 	}
-	fmt.Fprintf(w, "\nlockscope: the tests reported these lock problems:\n")
+	if buildFailed > 0 {
+		fmt.Fprintf(w, "\nlockscope: %s did not build; the tests that ran reported these lock problems:\n", plural(buildFailed, "package"))
+	}
+	if buildFailed == 0 {
+		fmt.Fprintf(w, "\nlockscope: the tests reported these lock problems:\n")
+	}
 	for i := range groups {
 		fmt.Fprint(w, groups[i].String())
 	}
@@ -394,33 +508,17 @@ func (t *reportTail) print(w io.Writer) {
 }
 
 // runChild runs cmd with lockscope's standard input and the given output
-// streams, forwards interrupts to it, and returns its exit status.
-func runChild(cmd *exec.Cmd, env []string, childOut, childErr, stderr io.Writer) int {
+// streams, passes signals on to it (see signals), and returns its exit
+// status.
+func runChild(cmd *exec.Cmd, sigs *signals, env []string, childOut, childErr, stderr io.Writer) int {
 	cmd.Env = env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, childOut, childErr
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	if err := cmd.Start(); err != nil {
+	if err := sigs.start(cmd); err != nil {
 		fmt.Fprintf(stderr, "lockscope: %v\n", err)
 		return 1
 	}
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case s := <-sigs:
-				// A terminal's ^C reaches the go command too; a signal sent
-				// to lockscope alone is passed on. Either way lockscope
-				// waits for the go command, then cleans up and exits.
-				cmd.Process.Signal(s)
-			case <-done:
-				return
-			}
-		}
-	}()
 	err := cmd.Wait()
-	close(done)
+	sigs.ended()
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
@@ -443,6 +541,8 @@ type overlayer struct {
 	user     map[string]string // the user's overlay, absolute paths
 	modcache string            // GOMODCACHE: never replaced
 	exclude  []string          // directories to leave alone
+	// tests, filled by run, lists the _test.go files of each directory.
+	tests map[string][]string
 }
 
 // run walks the module (skipping nested modules, vendor, testdata and
@@ -454,8 +554,14 @@ type overlayer struct {
 func (o *overlayer) run() (map[string]string, error) {
 	out := map[string]string{}
 	seen := map[string]bool{}
+	o.tests = map[string][]string{}
 	do := func(path string) error {
 		seen[path] = true
+		if strings.HasSuffix(path, "_test.go") {
+			if _, deleted := o.user[path]; !deleted || o.user[path] != "" {
+				o.tests[filepath.Dir(path)] = append(o.tests[filepath.Dir(path)], path)
+			}
+		}
 		var src []byte
 		var err error
 		if backing, ok := o.user[path]; ok {
@@ -473,6 +579,7 @@ func (o *overlayer) run() (map[string]string, error) {
 		if err != nil || !changed {
 			return nil
 		}
+		newSrc = declNames(path, newSrc)
 		rel, err := filepath.Rel(o.root, path)
 		if err != nil {
 			return err
@@ -570,48 +677,67 @@ func readModInfo(dir, gomod string) (modInfo, error) {
 }
 
 // tempModfile writes tmp/go.mod, a copy of baseMod that requires lockscope,
-// and tmp/go.sum beside it, and returns the go.mod's name and the lockscope
+// and tmp/go.sum beside it, and returns the go.mod's name, the lockscope
 // source it chose (zero if the module already requires lockscope and no
-// checkout was named, or is lockscope).
-func tempModfile(wd, tmp, baseMod string, main modInfo, dirFlag string) (string, source, error) {
+// checkout was named, or is lockscope) and, when the module's go line is
+// older than lockscope's, what keeps it (see lowerLockscope).
+func tempModfile(wd, tmp, modcache, baseMod string, main modInfo, dirFlag string, profiles bool) (string, source, *lowered, error) {
 	modfile := filepath.Join(tmp, "go.mod")
 	if err := copyFile(baseMod, modfile); err != nil {
-		return "", source{}, err
+		return "", source{}, nil, err
 	}
 	// go.sum goes with the module file it belongs to: x.mod -> x.sum.
 	sum, err := os.ReadFile(strings.TrimSuffix(baseMod, ".mod") + ".sum")
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return "", source{}, err
+		return "", source{}, nil, err
 	}
 	required := false
 	for _, r := range main.Require {
 		required = required || r.Path == lockscopeModule
 	}
 	var src source
+	var low *lowered
 	if main.Module.Path != lockscopeModule && (!required || dirFlag != "" || os.Getenv("LOCKSCOPE_MODULE_DIR") != "") {
 		if src, err = findSource(dirFlag); err != nil {
-			return "", source{}, err
+			return "", source{}, nil, err
+		}
+		dir := src.Dir
+		if dir == "" {
+			// A released lockscope: its go line is that of its go.mod in
+			// the module cache.
+			if dir, err = moduleDir(wd, lockscopeModule, src.Version); err != nil {
+				return "", source{}, nil, err
+			}
+		}
+		if low, err = lowerLockscope(wd, tmp, modcache, dir, main.Go, profiles); err != nil {
+			return "", source{}, nil, err
 		}
 		edit := []string{"mod", "edit"}
 		if !required {
 			edit = append(edit, "-require="+lockscopeModule+"@"+src.Version)
 		}
-		if src.Dir != "" {
-			edit = append(edit, "-replace="+lockscopeModule+"="+src.Dir)
+		if low != nil {
+			for _, p := range sortedKeys(low.replace) {
+				edit = append(edit, "-replace="+p+"="+low.replace[p])
+			}
+		} else if src.Dir != "" {
+			edit = append(edit, "-replace="+lockscopeModule+"="+dir)
+		}
+		if src.Dir != "" || low != nil {
 			// The checkout's go.sum vouches for lockscope's own
 			// dependencies: with it, no download is needed for them.
-			if extra, err := os.ReadFile(filepath.Join(src.Dir, "go.sum")); err == nil {
+			if extra, err := os.ReadFile(filepath.Join(dir, "go.sum")); err == nil {
 				sum = append(append(sum, '\n'), extra...)
 			}
 		}
 		if _, err := goOutput(wd, nil, append(edit, modfile)...); err != nil {
-			return "", source{}, err
+			return "", source{}, nil, err
 		}
 	}
 	if err := os.WriteFile(filepath.Join(tmp, "go.sum"), sum, 0o666); err != nil {
-		return "", source{}, err
+		return "", source{}, nil, err
 	}
-	return modfile, src, nil
+	return modfile, src, low, nil
 }
 
 // listLeftAlone names, for -v, the packages outside the main module that
@@ -730,10 +856,13 @@ func olderGo(a, b string) bool {
 	return false
 }
 
-// plural returns "1 file", "2 files".
+// plural returns "1 file", "2 files", "2 binaries".
 func plural(n int, noun string) string {
 	if n == 1 {
 		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "ry") {
+		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(noun, "y"))
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -28,7 +28,12 @@ type pathFilter struct {
 	// mixed is set when the output shows a debugmutex lock where a sync
 	// one was wanted, or the reverse (see mixedLocks).
 	mixed bool
+	// buildFailed counts go test's "FAIL pkg [build failed]" lines.
+	buildFailed int
 }
+
+// buildFailedLine matches go test's line for a package it could not build.
+var buildFailedLine = regexp.MustCompile(`(?m)^FAIL\s+\S+\s+\[(build|setup) failed\]`)
 
 // mixedLocks matches the compiler's complaint when a package of the module
 // hands one of its (now debugmutex) locks to code outside the module that
@@ -58,6 +63,7 @@ func (f *pathFilter) Write(p []byte) (int, error) {
 	f.buf = append(f.buf, p...)
 	if i := bytes.LastIndexByte(f.buf, '\n'); i >= 0 {
 		f.mixed = f.mixed || mixedLocks.Match(f.buf[:i+1])
+		f.buildFailed += len(buildFailedLine.FindAllIndex(f.buf[:i+1], -1))
 		if _, err := f.w.Write(f.old.ReplaceAll(f.buf[:i+1], f.new)); err != nil {
 			return 0, err
 		}

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"slices"
@@ -24,7 +25,9 @@ reports of the same problem (same key) adding up their counts, and prints
 each problem once, in the form lockscope prints on standard error.
 
 Exit status: 0 if there is no problem, 1 if there is at least one (after
--kind), 2 if an argument or a line is bad. A bad line is named (file:line:
+-kind), 2 if an argument or a line is bad, or a FILE does not exist
+(lockscope test creates the LOCKSCOPE_REPORT_FILE it runs with, so a clean
+run leaves an empty file). A bad line is named (file:line:
 what is wrong) and skipped; the rest is still read and printed.
 
 Kinds: %s
@@ -68,13 +71,20 @@ func cmdReport(args []string, stdout, stderr io.Writer) int {
 	}
 
 	var all []debugmutex.Report
-	bad := false
+	bad, opened := false, 0
 	for _, name := range fl.Args() {
 		var r io.Reader
 		if name == "-" {
 			r, name = os.Stdin, "<stdin>"
 		} else {
 			f, err := os.Open(name)
+			if errors.Is(err, fs.ErrNotExist) {
+				// Not "no problems": nothing says the program ran with
+				// this file. lockscope test creates the file it is given.
+				fmt.Fprintf(stderr, "lockscope report: %s does not exist: no program wrote it, and lockscope test, which creates it, did not run with it\n", name)
+				bad = true
+				continue
+			}
 			if err != nil {
 				fmt.Fprintf(stderr, "lockscope report: %v\n", err)
 				bad = true
@@ -92,6 +102,10 @@ func cmdReport(args []string, stdout, stderr io.Writer) int {
 		}
 		bad = bad || err != nil || len(lineErrs) > 0
 		all = append(all, reports...)
+		opened++
+	}
+	if opened == 0 {
+		return 2 // nothing was read: no summary to give
 	}
 	read := len(all)
 	if kinds != nil {

@@ -136,7 +136,7 @@ func TestReportCorruptLines(t *testing.T) {
 	for _, want := range []string{
 		"r.jsonl:3: invalid JSON", "r.jsonl:4: not a JSON object", `r.jsonl:5: unknown kind "bogus"`,
 		"r.jsonl:6: not a report: no kind", `r.jsonl:7: field "count"`, "r.jsonl:8: invalid JSON",
-		"missing.jsonl: no such file",
+		"missing.jsonl does not exist",
 	} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)

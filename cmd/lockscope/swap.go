@@ -27,8 +27,16 @@ file in the same directory, renamed over it) and keeps its permissions.
 Directories are walked recursively; symbolic links are never followed;
 vendor/, testdata/ and directories starting with "." or "_" are skipped.
 
-The module must require lockscope afterwards:
-    go get github.com/lockscope/lockscope/debugmutex
+The module must require lockscope afterwards. lockscope is not published
+yet (go get cannot fetch it): point the module at a clone of lockscope,
+then let the go command complete the requirements:
+
+    go mod edit -require=github.com/lockscope/lockscope@v0.0.0-00010101000000-000000000000 \
+                -replace=github.com/lockscope/lockscope=/path/to/lockscope
+    go mod tidy
+
+To debug-build without changing any file, use lockscope test (or build,
+run, vet) instead: they need none of this.
 
 Flags:
 `
@@ -123,7 +131,7 @@ func cmdSwap(name string, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "lockscope %s: changed %d of %s\n", name, len(changes), plural(len(files), "Go file"))
 	if !unswap && len(changes) > 0 {
-		fmt.Fprintf(stderr, "lockscope %s: if the module does not require lockscope yet: go get %s\n", name, debugPath)
+		fmt.Fprintf(stderr, "lockscope %s: if the module does not require lockscope yet, see lockscope help swap (a replace line and go mod tidy)\n", name)
 	}
 	return 0
 }

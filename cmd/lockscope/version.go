@@ -80,8 +80,8 @@ func findSource(dir string) (source, error) {
 		}
 	}
 	return source{}, errors.New("this lockscope is a development build and its source checkout cannot be found;\n" +
-		"\tset LOCKSCOPE_MODULE_DIR to a lockscope checkout, or install a release:\n" +
-		"\tgo install github.com/lockscope/lockscope/cmd/lockscope@latest")
+		"\tset LOCKSCOPE_MODULE_DIR to a lockscope checkout, or install lockscope from one:\n" +
+		"\tcd /path/to/lockscope && go install ./cmd/lockscope")
 }
 
 // checkCheckout returns dir as an absolute path if it holds the lockscope

@@ -1,7 +1,10 @@
 // Package locktest fails tests that leave lock problems behind, the way
 // go.uber.org/goleak fails tests that leave goroutines behind: a test (or a
 // whole test binary) fails if lockscope made a report while it ran, or if a
-// lock is still held when it ends.
+// lock is still held when it ends. The end of a test counts as the end for
+// what it left: a lock held by a goroutine that has exited, or a goroutine
+// waiting for a lock it holds itself, fails it at once, however short the
+// test and whatever the thresholds (see debugmutex.CheckEnd).
 //
 //	func TestCache(t *testing.T) {
 //		defer locktest.VerifyNone(t)
@@ -108,8 +111,11 @@ func MaxWait(d time.Duration) Option {
 // held (after waiting up to MaxWait for holders to finish), or nil.
 func Find(opts ...Option) error {
 	o := buildOptions(opts)
-	// Let the watchdog look at what is held and awaited now.
-	debugmutex.WatchdogNow()
+	// The end of a test is the end for what it left behind: a lock held by
+	// a goroutine that has exited, a goroutine stuck in a recursive Lock
+	// within the grace are reported now, not after a threshold that a
+	// short test never reaches.
+	debugmutex.CheckEnd()
 	var problems []string
 	for _, r := range debugmutex.Reports() {
 		if base, ok := o.baseReports[r.Key]; ok && r.Count <= base {
@@ -180,7 +186,10 @@ func VerifyNone(t TestingT, opts ...Option) {
 }
 
 // VerifyTestMain runs the tests and then Find; if it finds anything, it
-// prints it and exits with status 1 even if the tests passed.
+// prints it and exits with status 1 even if the tests passed. Before it
+// exits it runs debugmutex.Exiting, so that what the end of the binary
+// makes certain is reported, and profile writers registered with
+// debugmutex.AtExit write their last profiles.
 func VerifyTestMain(m TestingM, opts ...Option) {
 	code := m.Run()
 	if code == 0 {
@@ -189,5 +198,5 @@ func VerifyTestMain(m TestingM, opts ...Option) {
 			code = 1
 		}
 	}
-	os.Exit(code)
+	os.Exit(debugmutex.Exiting(code))
 }

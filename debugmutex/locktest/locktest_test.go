@@ -12,7 +12,7 @@ import (
 
 func TestMain(m *testing.M) {
 	debugmutex.Configure(debugmutex.Quiet(true))
-	locktest.VerifyTestMain(m, locktest.IgnoreLocks("left.held"), locktest.IgnoreKinds(debugmutex.KindRecursiveRead))
+	locktest.VerifyTestMain(m, locktest.IgnoreLocks("left.held", "leaked.short", "recursive.short"), locktest.IgnoreKinds(debugmutex.KindRecursiveRead))
 }
 
 type fakeT struct{ errs []string }
@@ -75,6 +75,56 @@ func TestReportFails(t *testing.T) {
 	if len(ft.errs) != 0 {
 		t.Fatalf("IgnoreCurrent did not ignore: %v", ft.errs)
 	}
+}
+
+func TestShortTestLeavingALeakedLockFails(t *testing.T) {
+	base := locktest.IgnoreCurrent()
+	var mu debugmutex.Mutex
+	debugmutex.SetName(&mu, "leaked.short")
+	done := make(chan struct{})
+	go func() { mu.Lock(); close(done) }() // exits holding it
+	<-done
+	ft := &fakeT{}
+	locktest.VerifyNone(ft, base, locktest.MaxWait(0))
+	if len(ft.errs) != 1 || !strings.Contains(ft.errs[0], "leaked.short") || !strings.Contains(ft.errs[0], "has exited without unlocking it") {
+		t.Fatalf("errors %q", ft.errs)
+	}
+	mu.Unlock()
+}
+
+func TestGoroutineStuckInARecursiveLockFails(t *testing.T) {
+	base := locktest.IgnoreCurrent()
+	var mu debugmutex.Mutex
+	debugmutex.SetName(&mu, "recursive.short")
+	relocked := make(chan struct{})
+	go func() {
+		mu.Lock()
+		mu.Lock() // waits for itself; the default grace is 1s
+		close(relocked)
+		mu.Unlock()
+	}()
+	// Only the snapshot can tell that the goroutine is blocked in Lock.
+	for deadline := time.Now().Add(10 * time.Second); !waiting("recursive.short"); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the goroutine never waited")
+		}
+	}
+	ft := &fakeT{}
+	locktest.VerifyNone(ft, base, locktest.AllowHeld())
+	if len(ft.errs) != 1 || !strings.Contains(ft.errs[0], "which it holds itself (recursive locking)") {
+		t.Fatalf("errors %q", ft.errs)
+	}
+	mu.Unlock() // another goroutine may unlock, as under sync
+	<-relocked
+}
+
+func waiting(name string) bool {
+	for _, w := range debugmutex.Snapshot().Waiting {
+		if w.Lock.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 func ExampleVerifyNone() {

@@ -8,7 +8,9 @@
 //
 //	LOCKSCOPE_PROFILE_DIR=dir         write every profile to dir (created if needed) as
 //	                                  <program>-<pid>-<profile>.pb.gz, e.g.
-//	                                  dir/server-4242-contention.pb.gz
+//	                                  dir/server-4242-contention.pb.gz; a test
+//	                                  binary's as <package>.test-<profile>.pb.gz,
+//	                                  e.g. dir/example.com_store.test-hold.pb.gz
 //	LOCKSCOPE_PROFILE_INTERVAL=1s     how often (default 1s; the first writes come
 //	                                  sooner: at start, after 100ms, 200ms, ...)
 //	LOCKSCOPE_PROFILE_SIGNALS=0       do not write on SIGINT and SIGTERM (see below)
@@ -19,11 +21,14 @@
 // are set.
 //
 // Go has no exit hook, so the files are kept current by writing them
-// periodically, and once more on SIGINT or SIGTERM, after which the signal
-// is raised again so that the program ends as it would have. What happened
-// since the last write is lost when the program ends by returning from main
-// or calling os.Exit (log.Fatal, ...): call Stop before, or keep the
-// interval short. A program that handles SIGINT or SIGTERM itself receives
+// periodically, once more on SIGINT or SIGTERM, after which the signal is
+// raised again so that the program ends as it would have, once more when a
+// report ends the program (LOCKSCOPE_ON_REPORT=exit), and a last time in
+// debugmutex.Exiting, which lockscope test calls at the end of every test
+// binary (and locktest.VerifyTestMain too). What happened since the last
+// write is lost when the program ends otherwise, by returning from main or
+// calling os.Exit (log.Fatal, ...): call Stop or debugmutex.Exiting before,
+// or keep the interval short. A program that handles SIGINT or SIGTERM itself receives
 // such a signal twice (once when sent, once raised again after the profiles
 // are written): set LOCKSCOPE_PROFILE_SIGNALS=0 and call Stop on its way out
 // instead.
@@ -34,10 +39,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/lockscope/lockscope/debugmutex"
 	"github.com/lockscope/lockscope/profiler"
 )
 
@@ -90,6 +97,23 @@ func start(getenv func(string) string) {
 		return
 	}
 	fw = w
+	// The end of main or TestMain, where the program calls
+	// debugmutex.Exiting (lockscope test does, in every test binary):
+	// the last write, after the end's reports.
+	debugmutex.AtExit(func() {
+		if err := w.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "lockscope: writing lock profiles at exit: %v\n", err)
+		}
+	})
+	// LOCKSCOPE_ON_REPORT=exit ends the program right after a report is
+	// delivered: write first (handlers run before the exit).
+	debugmutex.OnReport(func(debugmutex.Report) {
+		if debugmutex.ReportAction() == debugmutex.Exit {
+			if err := w.Flush(); err != nil {
+				fmt.Fprintf(os.Stderr, "lockscope: writing lock profiles before exiting on a report: %v\n", err)
+			}
+		}
+	})
 	if getenv(EnvSignals) != "0" {
 		ch := make(chan os.Signal, 1)
 		signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
@@ -98,9 +122,15 @@ func start(getenv func(string) string) {
 }
 
 // filePrefix is "<program>-<pid>-", so that several programs, or several
-// runs (go test ./... runs one test binary per package), do not overwrite
-// each other's profiles.
+// runs, do not overwrite each other's profiles. A test binary's is its
+// package's import path, "/" made "_", as in
+// "example.com_store.test-": go test ./... runs one binary per package, and
+// its profiles are named by package, replaced by the next run of the same
+// package as go test -mutexprofile's are.
 func filePrefix() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && strings.HasSuffix(bi.Path, ".test") {
+		return strings.NewReplacer("/", "_", "\\", "_").Replace(bi.Path) + "-"
+	}
 	prog := filepath.Base(os.Args[0])
 	prog = strings.TrimSuffix(prog, ".exe")
 	return fmt.Sprintf("%s-%d-", prog, os.Getpid())

@@ -64,6 +64,19 @@ func child(mode string) {
 		}
 		held.Unlock()
 	case "exit":
+	case "exiting":
+		os.Exit(debugmutex.Exiting(0))
+	case "reportexit":
+		// A recursive read lock, reported; LOCKSCOPE_ON_REPORT=exit ends
+		// the program with it.
+		var b debugmutex.RWMutex
+		debugmutex.SetName(&b, "child.b")
+		b.RLock()
+		b.RLock()
+		b.RUnlock()
+		b.RUnlock()
+		fmt.Fprintln(os.Stderr, "not ended by the report")
+		os.Exit(4)
 	}
 	os.Exit(0)
 }
@@ -78,11 +91,11 @@ func waiting(name string) bool {
 }
 
 // startChild starts the child program writing profiles to a new directory.
-func startChild(t *testing.T, mode string) (cmd *exec.Cmd, dir string, stdout *bufio.Reader) {
+func startChild(t *testing.T, mode string, env ...string) (cmd *exec.Cmd, dir string, stdout *bufio.Reader) {
 	t.Helper()
 	dir = t.TempDir()
 	cmd = exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childMode+"="+mode, EnvDir+"="+dir, EnvInterval+"=1h", "LOCKSCOPE_QUIET=1")
+	cmd.Env = append(append(os.Environ(), childMode+"="+mode, EnvDir+"="+dir, EnvInterval+"=1h", "LOCKSCOPE_QUIET=1"), env...)
 	cmd.Stderr = os.Stderr
 	pipe, err := cmd.StdoutPipe()
 	if err != nil {
@@ -101,7 +114,8 @@ func startChild(t *testing.T, mode string) (cmd *exec.Cmd, dir string, stdout *b
 // childProfile reads profile name written by the child.
 func childProfile(t *testing.T, dir string, pid int, name string) *profile.Profile {
 	t.Helper()
-	path := filepath.Join(dir, fmt.Sprintf("%s-%d-%s.pb.gz", filepath.Base(os.Args[0]), pid, name))
+	// A test binary (this one, run as the child) names them by package.
+	path := filepath.Join(dir, "github.com_lockscope_lockscope_profiler_autoprofile.test-"+name+".pb.gz")
 	data, err := os.ReadFile(path)
 	if err != nil {
 		entries, _ := os.ReadDir(dir)
@@ -183,6 +197,34 @@ func TestAProgramThatJustExitsStillLeavesValidProfiles(t *testing.T) {
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != len(profiler.Names()) {
 		t.Errorf("directory has %d entries, want one per profile and no temporary files: %v", len(entries), entries)
+	}
+}
+
+func TestExitingWritesTheLastProfiles(t *testing.T) {
+	cmd, dir, _ := startChild(t, "exiting")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("child: %v", err)
+	}
+	// The contention came after the first write (at start) and long before
+	// the second (100ms later): only the write in Exiting has it.
+	if n := count(childProfile(t, dir, cmd.Process.Pid, profiler.Contention), "child.mu"); n != 1 {
+		t.Errorf("contention profile has %d contentions of child.mu, want 1: Exiting did not write", n)
+	}
+}
+
+func TestAReportThatEndsTheProgramWritesTheProfilesFirst(t *testing.T) {
+	cmd, dir, _ := startChild(t, "reportexit", "LOCKSCOPE_ON_REPORT=exit")
+	err := cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != debugmutex.ExitCode {
+		t.Fatalf("child: %v, want exit status %d (ended by the report)", err, debugmutex.ExitCode)
+	}
+	if n := count(childProfile(t, dir, cmd.Process.Pid, profiler.Contention), "child.mu"); n != 1 {
+		t.Errorf("contention profile has %d contentions of child.mu, want 1: not written before the exit", n)
+	}
+	// The held snapshot is taken at the report, child.b held.
+	if n := count(childProfile(t, dir, cmd.Process.Pid, profiler.Held), "child.b"); n == 0 {
+		t.Errorf("held profile has no hold of child.b: not written at the report")
 	}
 }
 

@@ -1,0 +1,143 @@
+package debugmutex
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// The end of a program (or of a test binary) turns some waits into
+// certainties: a lock still held by a goroutine that has exited will not be
+// unlocked by anyone now, and a goroutine still waiting for a lock it holds
+// itself will not be rescued by a hand-off. The watchdog waits a threshold
+// or a grace before it says so; at the end there is no time left to wait,
+// so CheckEnd says so at once.
+
+// CheckEnd reports, now, what the end of a program makes final: every lock
+// held by a goroutine that has exited (a leaked lock), whatever the hold
+// threshold, and every goroutine waiting for a lock it holds itself (a
+// recursive-locking deadlock), whatever the recursive grace. Then it runs
+// the watchdog's usual checks. Locks held by goroutines still alive are not
+// reported unless held past the threshold: holding a lock while the program
+// ends is no bug. A lock that other goroutines than its locker have
+// unlocked before (a baton) is not reported as leaked either.
+//
+// Call it when the program or a test binary is about to end; Exiting does.
+func CheckEnd() {
+	if disabled {
+		return
+	}
+	watchdogRunMu.Lock()
+	now := nanotime()
+	var found []*Report
+	// Recursive waits: the grace is over. Reported here, as the watchdog
+	// would at the end of the grace, without touching the wait's state
+	// (its goroutine reads it outside waitMu right after it began): when the
+	// watchdog reports it later, the report counts as seen again.
+	gtableMu.Lock()
+	waitMu.Lock()
+	if nwaiting.Load() > 0 {
+		forEachG(func(id int64, g *gstate) {
+			w := &g.wait
+			if !w.active.Load() || !w.selfWait || now >= w.selfSeq {
+				return // not a recursive wait, or one the watchdog reports now
+			}
+			c := w.core()
+			if !c.handedOff() && (ldInt64(&c.holder) == w.g.goid || w.g.findHeldAny(w.lock, w.lockID, Read) != nil) {
+				found = append(found, selfWaitReport(w))
+			}
+		})
+	}
+	waitMu.Unlock()
+	// Holds of goroutines that may have exited, whatever their age.
+	var candidates []longHold
+	forEachG(func(id int64, g *gstate) {
+		n := g.count()
+		for i := int32(0); i < n; i++ {
+			e := g.entry(i)
+			if e == nil || !e.live() || e.isUncertain() || ldInt32(&e.flags)&flagBaton != 0 {
+				continue
+			}
+			start := ldInt64(&e.start)
+			if start == 0 {
+				atomic.CompareAndSwapInt64(&e.start, 0, now)
+				start = ldInt64(&e.start)
+			}
+			k := holdKey{id, ldUint64(&e.lockID), start}
+			if s := holdsSeen[k]; (s != nil && s.exited) || endReported[k] {
+				continue // reported as leaked already
+			}
+			candidates = append(candidates, longHold{g: id, e: e, gen: ldUint32(&e.gen), lock: k.lock, start: start, age: max(now-start, 0)})
+		}
+	})
+	gtableMu.Unlock()
+
+	if len(candidates) > 0 {
+		live, complete := liveGoroutines()
+		for i := range candidates {
+			h := &candidates[i]
+			if _, alive := live[h.g]; alive || !complete || !h.still() {
+				continue
+			}
+			r := longHoldReport(h, goroutineDump{}, true)
+			if !h.still() {
+				continue
+			}
+			if len(endReported) >= maxEndReported {
+				clear(endReported) // bounded: at worst a leak is counted twice
+			}
+			endReported[holdKey{h.g, h.lock, h.start}] = true
+			found = append(found, r)
+		}
+	}
+	watchdogRunMu.Unlock()
+	for _, r := range found {
+		emitNoAction(r)
+	}
+	// The usual checks.
+	watchdogCheck()
+}
+
+// endReported are the holds CheckEnd has reported as leaked (the
+// watchdog forgets the holds below its threshold at each run); guarded by
+// watchdogRunMu, at most maxEndReported.
+var endReported = map[holdKey]bool{}
+
+const maxEndReported = 4096
+
+var (
+	atExitMu    sync.Mutex
+	atExitFuncs []func()
+	exitingOnce sync.Once
+)
+
+// AtExit registers f to run in Exiting, after CheckEnd, in the order of
+// registration: for the writers of what lockscope recorded (profiles),
+// which must see the reports of the end.
+func AtExit(f func()) {
+	atExitMu.Lock()
+	atExitFuncs = append(atExitFuncs, f)
+	atExitMu.Unlock()
+}
+
+// Exiting is for the end of main or TestMain: it runs CheckEnd and the
+// functions registered with AtExit, the first time it is called, and
+// returns code unchanged.
+//
+//	func TestMain(m *testing.M) { os.Exit(debugmutex.Exiting(m.Run())) }
+//
+// Go has no exit hook: a program that ends another way (os.Exit elsewhere,
+// log.Fatal) skips it, and its last moments are checked only by the
+// watchdog's timer. lockscope test calls it at the end of every test binary
+// of the module, after TestMain.
+func Exiting(code int) int {
+	exitingOnce.Do(func() {
+		CheckEnd()
+		atExitMu.Lock()
+		fs := append([]func(){}, atExitFuncs...)
+		atExitMu.Unlock()
+		for _, f := range fs {
+			f()
+		}
+	})
+	return code
+}
