@@ -201,12 +201,14 @@ func (c *lockCore) beginWait(g *gstate, id int64, fp unsafe.Pointer, typ string,
 	// read-holders or queued writers of it could block w. Of two goroutines
 	// closing a cycle, each sets its active flag before it looks at the
 	// other's, so at least one of them sees the other and searches.
+	selfWait := false // w.selfWait as set here: the watchdog clears it under waitMu
 	if w.mightCycle(id) {
 		waitMu.Lock()
 		cycle := findCycle(w)
 		if len(cycle) == 1 && !c.handedOff() {
 			w.selfWait = true
 			w.selfSeq = now + cfg.recursiveGrace.Load()
+			selfWait = true
 		}
 		if len(cycle) > 1 {
 			// The goroutines of the cycle hold what they hold for good:
@@ -225,7 +227,7 @@ func (c *lockCore) beginWait(g *gstate, id int64, fp unsafe.Pointer, typ string,
 	}
 
 	panicWith := emitAll(reports)
-	if w.selfWait {
+	if selfWait {
 		// With the runtime's proof, ask it as soon as the goroutine has
 		// parked; without it, decide when the grace ends.
 		if proofAvailable() {
