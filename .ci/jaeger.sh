@@ -40,13 +40,14 @@ ui_tarball_name="jaeger-ui-$JAEGER_VERSION.tar.gz"
 ui_dir="$cache/ui-$JAEGER_VERSION/build"
 
 # ui_tarball prints the path of the Jaeger UI tarball: the override, or
-# shared/jaeger-ui/ beside the repository's root (../shared from it; in CI's
-# clone, shared/ is copied beside the clone the same way).
+# shared/jaeger-ui/ beside the repository's root (../shared from it), else
+# the workplace's /work/shared/jaeger-ui/ (a clone elsewhere, as CI's may be).
 ui_tarball() {
 	local c
 	for c in "${LOCKSCOPE_JAEGER_UI_TARBALL:-}" \
 		"$root/../shared/jaeger-ui/$ui_tarball_name" \
-		"$(git -C "$root" rev-parse --show-toplevel 2>/dev/null)/../shared/jaeger-ui/$ui_tarball_name"; do
+		"$(git -C "$root" rev-parse --show-toplevel 2>/dev/null)/../shared/jaeger-ui/$ui_tarball_name" \
+		"/work/shared/jaeger-ui/$ui_tarball_name"; do
 		if [[ -n "$c" && -f "$c" ]]; then
 			echo "$c"
 			return
