@@ -32,8 +32,13 @@
 //
 //   - KindDeadlock: goroutines waiting for each other in a cycle, found at
 //     the blocking call that closes it (through Mutex, both sides of RWMutex,
-//     RLocker and Cond); and a goroutine waiting for a lock it holds itself
-//     for longer than the recursive grace (1s), unless the lock has been
+//     RLocker and Cond); a lock waiter that Go's goroutine leak profile
+//     proves blocked forever (Go 1.27, or Go 1.26 with
+//     GOEXPERIMENT=goroutineleakprofile), with the chain of holders and what
+//     the last one is blocked on (a channel, select, WaitGroup, Cond),
+//     within about a second; and a goroutine waiting for a lock it holds
+//     itself: at once when the runtime proves it stuck, and without the
+//     proof after the recursive grace (1s), unless the lock has been
 //     unlocked by a goroutine other than its locker before (a baton).
 //   - KindLockOrder: lock-order inversions of any length, the first time the
 //     dependency that closes the cycle is confirmed, though nothing blocked.
@@ -51,6 +56,8 @@
 //     LOCKSCOPE_HOLD_THRESHOLD / LOCKSCOPE_WAIT_THRESHOLD (30s), with the
 //     holder's current stack; a lock held past the threshold whose locker has
 //     exited without unlocking it (a long hold, for a baton).
+//   - KindLivelock: two goroutines that each hold a lock and keep failing
+//     TryLock of the other's for a second, neither letting go.
 //   - KindCopiedLock: a lock used at an address other than the one it was
 //     first used at, copied with its state after use (through generics,
 //     interfaces or reflection, where go vet cannot see), with where the
