@@ -1,0 +1,5 @@
+package debugmutex
+
+// LockrankOn tells the external tests that the lockscope_lockrank tag is
+// set: lockscope's own mutexes then allocate for their rank checks.
+const LockrankOn = lockrankOn
