@@ -13,7 +13,7 @@ import (
 // file can: plainly, under another name, as ".", for a WaitGroup only, in a
 // generated file and in a cgo file.
 var throwaway = map[string]string{
-	"go.mod": "module example.com/throwaway\n\ngo 1.22\n",
+	"go.mod": "module example.com/throwaway\n\ngo 1.25\n", // WaitGroup.Go (wg.go) needs go1.25
 	"store.go": `package throwaway
 
 import "sync"
