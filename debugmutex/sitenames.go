@@ -15,7 +15,10 @@ import "sync/atomic"
 // slot it hashes to (a miss costs the computation again, never a wrong
 // name: the entry holds its site).
 
-const siteNameSlots = 1 << 12
+const (
+	siteNameBits  = 12
+	siteNameSlots = 1 << siteNameBits
+)
 
 type siteName struct {
 	pc1, pc2 uintptr
@@ -29,7 +32,7 @@ var siteNames [siteNameSlots]atomic.Pointer[siteName]
 // keep.
 func nameOfSite(pc1, pc2 uintptr) *string {
 	h := uint64(pc1)*0x9E3779B97F4A7C15 ^ uint64(pc2)*0xC2B2AE3D27D4EB4F
-	slot := &siteNames[h>>(64-12)]
+	slot := &siteNames[h>>(64-siteNameBits)]
 	if e := slot.Load(); e != nil && e.pc1 == pc1 && e.pc2 == pc2 {
 		return &e.name
 	}
