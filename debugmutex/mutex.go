@@ -58,7 +58,9 @@ func (m *Mutex) Lock() {
 		g = lookupG(id)
 	}
 	if m.mu.TryLock() {
-		m.c.acquired(g, id, fp, mutexType, Write, false, nil, 0)
+		if g == nil || !m.c.fastAcquire(g, id, fp, fastMutex) {
+			m.c.acquired(g, id, fp, mutexType, Write, false, nil, 0)
+		}
 		return
 	}
 	m.lockSlow(fp, id, g, nil)
@@ -95,6 +97,13 @@ func (m *Mutex) Unlock() {
 	id := goid.Get()
 	if !goidFast {
 		id = goidSlow()
+	}
+	if g := probeG(id); g != nil && ldInt64(&m.c.holder) == id && g.canFastRelease(&m.c, 0) {
+		m.c.noteUnlock(id, getfp())
+		stInt64(&m.c.holder, 0)
+		g.releaseFirst()
+		m.mu.Unlock()
+		return
 	}
 	if r := m.c.unlockWrite(id, getfp(), mutexType); r != nil {
 		m.mu.Unlock()

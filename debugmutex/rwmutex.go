@@ -66,7 +66,9 @@ func (rw *RWMutex) RLock() {
 		rw.c.checkRecursiveRead(g, id, fp)
 	}
 	if rw.rw.TryRLock() {
-		rw.c.acquired(g, id, fp, rwMutexType, Read, false, nil, 0)
+		if g == nil || !rw.c.fastAcquire(g, id, fp, fastRead) {
+			rw.c.acquired(g, id, fp, rwMutexType, Read, false, nil, 0)
+		}
 		return
 	}
 	rw.rlockSlow(fp, id, g, nil)
@@ -101,6 +103,11 @@ func (rw *RWMutex) RUnlock() {
 		id = goidSlow()
 	}
 	if g := probeG(id); g != nil && g.n > 0 {
+		if g.canFastRelease(&rw.c, flagRead) && atomic.LoadInt32(&rw.c.state)&stateReadHandedOff == 0 {
+			g.releaseFirst()
+			rw.rw.RUnlock()
+			return
+		}
 		if e := g.entry(g.n - 1); e.lock == uintptr(unsafe.Pointer(&rw.c)) && e.flags&(flagRead|flagRegistered) == flagRead &&
 			ldInt64(&e.start) == 0 && e.pend == nil && atomic.LoadInt32(&e.released) == 0 &&
 			atomic.LoadInt32(&rw.c.state)&stateReadHandedOff == 0 {
@@ -130,7 +137,23 @@ func (rw *RWMutex) Lock() {
 		rw.rw.Lock()
 		return
 	}
-	rw.lock(getfp(), nil)
+	// Mutex.Lock's body, for an RWMutex.
+	fp := getfp()
+	id := goid.Get()
+	if !goidFast {
+		id = goidSlow()
+	}
+	g := probeG(id)
+	if g == nil {
+		g = lookupG(id)
+	}
+	if rw.rw.TryLock() {
+		if g == nil || !rw.c.fastAcquire(g, id, fp, fastRWWrite) {
+			rw.c.acquired(g, id, fp, rwMutexType, Write, false, nil, 0)
+		}
+		return
+	}
+	rw.lockSlow(fp, id, g, nil)
 }
 
 // TryLock tries to lock rw for writing and reports whether it succeeded.
@@ -160,7 +183,18 @@ func (rw *RWMutex) Unlock() {
 		rw.rw.Unlock()
 		return
 	}
-	if r := rw.c.unlockWrite(curGoid(), getfp(), rwMutexType); r != nil {
+	id := goid.Get()
+	if !goidFast {
+		id = goidSlow()
+	}
+	if g := probeG(id); g != nil && ldInt64(&rw.c.holder) == id && g.canFastRelease(&rw.c, 0) {
+		rw.c.noteUnlock(id, getfp())
+		stInt64(&rw.c.holder, 0)
+		g.releaseFirst()
+		rw.rw.Unlock()
+		return
+	}
+	if r := rw.c.unlockWrite(id, getfp(), rwMutexType); r != nil {
 		rw.rw.Unlock()
 		panic(r)
 	}
@@ -186,6 +220,11 @@ func (rw *RWMutex) lock(fp unsafe.Pointer, ctx context.Context) {
 		rw.c.acquired(g, id, fp, rwMutexType, Write, false, ctx, 0)
 		return
 	}
+	rw.lockSlow(fp, id, g, ctx)
+}
+
+// lockSlow waits for the write lock: outlined so that Lock stays small.
+func (rw *RWMutex) lockSlow(fp unsafe.Pointer, id int64, g *gstate, ctx context.Context) {
 	rw.c.waitCopied(g, id, fp, rwMutexType, Write)
 	w, r := rw.c.beginWait(g, id, fp, rwMutexType, Write)
 	if r != nil {
