@@ -68,6 +68,11 @@ type lockMeta struct {
 	wmu       rankedMutex[rMetaWaiters]
 	waiters   []*waiter
 	rhWaiters []rhWait
+	// How many of waiters wait to write, and len(rhWaiters): kept with the
+	// sets under wmu, read without it (waiter.mightCycle, on every
+	// contended wait, which would otherwise lock wmu and, for a reader,
+	// scan every waiter).
+	nwriters, nrh atomic.Int32
 
 	// The write guard (RWMutex): the locks held at every write acquisition
 	// seen since the first read acquisition, unless one had none

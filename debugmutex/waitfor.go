@@ -95,9 +95,8 @@ var (
 	// wait take it shared (and the metas' wmu of the locks involved, one at
 	// a time); a search, the watchdog and Snapshot take it exclusively, and
 	// so see every registration whole.
-	waitMu      rankedRWMutex[rWait]
-	nwaiting    atomic.Int64 // goroutines waiting
-	searchEpoch uint64       // guarded by waitMu (exclusive)
+	waitMu      waitLock // waitlock.go; it also counts the waiting goroutines
+	searchEpoch uint64   // guarded by waitMu (exclusive)
 )
 
 // core returns the awaited lock. Only under waitMu while w is active.
@@ -167,7 +166,7 @@ func (c *lockCore) beginWait(g *gstate, id int64, fp unsafe.Pointer, typ string,
 
 	// Register: shared, so that waits on different locks do not queue
 	// on one mutex.
-	waitMu.RLock()
+	shard := waitMu.RLock()
 	w.lock, w.lockID, w.meta, w.typ, w.mode = uintptr(unsafe.Pointer(c)), ldUint64(&c.id), meta, typ, mode
 	w.since, w.stack, w.pc1, w.pc2, w.holder, w.holderStack = now, stack, pc1, pc2, holder, holderStack
 	w.rh = w.rh[:0]
@@ -176,6 +175,9 @@ func (c *lockCore) beginWait(g *gstate, id int64, fp unsafe.Pointer, typ string,
 	meta.wmu.Lock()
 	w.idx = len(meta.waiters)
 	meta.waiters = append(meta.waiters, w)
+	if mode == Write {
+		meta.nwriters.Add(1)
+	}
 	meta.wmu.Unlock()
 	if g != nil {
 		n := g.n
@@ -188,13 +190,14 @@ func (c *lockCore) beginWait(g *gstate, id int64, fp unsafe.Pointer, typ string,
 				m.wmu.Lock()
 				w.rh = append(w.rh, rhReg{m: m, idx: len(m.rhWaiters)})
 				m.rhWaiters = append(m.rhWaiters, rhWait{w: w, e: e, gen: e.gen, k: len(w.rh) - 1})
+				m.nrh.Add(1)
 				m.wmu.Unlock()
 			}
 		}
 	}
-	nwaiting.Add(1)
+	shard.waiting.Add(1)
 	w.active.Store(true)
-	waitMu.RUnlock()
+	waitMu.RUnlock(shard)
 
 	// Search, exclusively, only if a cycle through w is possible now: w's
 	// lock is held by a waiting goroutine (or by w's own), or waiting
@@ -261,18 +264,12 @@ func (w *waiter) mightCycle(id int64) bool {
 			return true
 		}
 	}
-	m := w.meta
-	m.wmu.Lock()
-	defer m.wmu.Unlock()
+	// The counts change with the sets, under wmu, before the registering
+	// goroutine sets its active flag: the argument above holds.
 	if w.mode == Write {
-		return len(m.rhWaiters) > 0
+		return w.meta.nrh.Load() > 0
 	}
-	for _, q := range m.waiters {
-		if q != w && q.mode == Write {
-			return true
-		}
-	}
-	return false
+	return w.meta.nwriters.Load() > 0 // w, a reader, is not among them
 }
 
 // unregister removes w from the lock's waiters and from the read-holder
@@ -282,8 +279,8 @@ func (w *waiter) unregister() {
 		return
 	}
 	w.active.Store(false)
-	waitMu.RLock()
-	defer waitMu.RUnlock()
+	shard := waitMu.RLock()
+	defer waitMu.RUnlock(shard)
 	m := w.meta
 	m.wmu.Lock()
 	last := len(m.waiters) - 1
@@ -293,6 +290,9 @@ func (w *waiter) unregister() {
 	}
 	m.waiters[last] = nil
 	m.waiters = m.waiters[:last]
+	if w.mode == Write {
+		m.nwriters.Add(-1)
+	}
 	if cap(m.waiters) > 64 && len(m.waiters) < cap(m.waiters)/4 {
 		m.waiters = append([]*waiter(nil), m.waiters...)
 	}
@@ -309,6 +309,7 @@ func (w *waiter) unregister() {
 		}
 		rm.rhWaiters[last] = rhWait{}
 		rm.rhWaiters = rm.rhWaiters[:last]
+		rm.nrh.Add(-1)
 		if cap(rm.rhWaiters) > 64 && len(rm.rhWaiters) < cap(rm.rhWaiters)/4 {
 			rm.rhWaiters = append([]rhWait(nil), rm.rhWaiters...)
 		}
@@ -319,7 +320,7 @@ func (w *waiter) unregister() {
 	w.selfWait = false
 	w.lock = 0
 	w.meta = nil
-	nwaiting.Add(-1)
+	shard.waiting.Add(-1)
 }
 
 // endWait records a finished wait; the caller then records the acquisition.
