@@ -3,6 +3,8 @@
 package debugmutex
 
 import (
+	"reflect"
+	"runtime"
 	"testing"
 	"unsafe"
 )
@@ -195,4 +197,25 @@ func TestFastPathDeclines(t *testing.T) {
 		t.Errorf("nested acquisition: fastAcquire took it")
 	}
 	outer.Unlock()
+}
+
+// TestInternalPCCacheAgreesWithSymbolization: the cached answer of
+// isInternalPC, asked twice (a miss, then a hit), is framesOfPC's.
+func TestInternalPCCacheAgreesWithSymbolization(t *testing.T) {
+	here, _, _, _ := runtime.Caller(0)
+	inLock := reflect.ValueOf((*Mutex).Lock).Pointer() + 1
+	for _, tc := range []struct {
+		name string
+		pc   uintptr
+		want bool
+	}{{"the test function", here, false}, {"(*Mutex).Lock", inLock, true}} {
+		if got := framesOfPC(tc.pc).internal; got != tc.want {
+			t.Fatalf("%s: framesOfPC says internal=%v, want %v", tc.name, got, tc.want)
+		}
+		for i := range 2 {
+			if got := isInternalPC(tc.pc); got != tc.want {
+				t.Errorf("%s: isInternalPC (call %d) = %v, want %v", tc.name, i+1, got, tc.want)
+			}
+		}
+	}
 }

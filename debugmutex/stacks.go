@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -197,7 +198,31 @@ func framesOfPC(pc uintptr) pcFrames {
 	return f
 }
 
-func isInternalPC(pc uintptr) bool { return framesOfPC(pc).internal }
+// isInternalPC reports whether pc is in one of lockscope's lock methods
+// (every frame of it, inlined ones included). Every contended wait asks it
+// of the top of the waiter's stack: the answer comes from a lock-free
+// direct-mapped cache, and framesOfPC (a shared mutex, a map, symbolization)
+// only on a miss.
+func isInternalPC(pc uintptr) bool {
+	slot := &internalPCs[(uint64(pc)*0x9E3779B97F4A7C15)>>(64-internalPCBits)]
+	if v := slot.Load(); v>>1 == pc && v != 0 {
+		return v&1 != 0
+	}
+	internal := framesOfPC(pc).internal
+	v := pc << 1
+	if internal {
+		v |= 1
+	}
+	if v>>1 == pc { // a pc too large to shift is answered uncached
+		slot.Store(v)
+	}
+	return internal
+}
+
+// internalPCs caches isInternalPC: pc<<1 | internal per slot, 0 if empty.
+const internalPCBits = 10
+
+var internalPCs [1 << internalPCBits]atomic.Uintptr
 
 // Symbolize turns return program counters (as in Record.Stack, Holding.Stack
 // and Event.Stack, or from runtime.Callers) into frames, innermost first,
