@@ -57,7 +57,7 @@ go test -c -o "$bin" .
 export LOCKSCOPE_REPORT_FILE="$out/reports.jsonl" LOCKSCOPE_QUIET=1
 : >"$out/scale-on.txt"
 : >"$out/scale-off.txt"
-for b in ScaleManyWaiters ScaleFirstUse ScaleReadHeavy RLock ScaleWatchdog; do
+for b in ScaleManyWaiters ScaleReadWaiters ScaleFirstUse ScaleReadHeavy RLock ScaleWatchdog; do
 	c=$count t=$benchtime extra=
 	if [ "$b" = ScaleWatchdog ]; then c=$wcount t=$wbenchtime extra=LOCKSCOPE_HOLD_THRESHOLD=100ms; fi
 	env $extra BENCH_IMPLS=sync,lockscope "$bin" -test.run '^$' -test.bench "^Benchmark$b\$" \

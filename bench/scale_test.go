@@ -150,6 +150,61 @@ func stopWaiterPool() {
 	}
 }
 
+// BenchmarkScaleReadWaiters: 1,000 goroutines on one RWMutex, one operation
+// in ten a write, each holding the lock across a runtime.Gosched, so that
+// hundreds of readers are queued behind each writer. A reader's contended
+// RLock asks whether a deadlock through it is possible, which once meant
+// scanning every waiter of the lock under its waiter mutex: the cost of a
+// read wait grew with the number of waiters. ns/op and ops/s are per
+// operation of all goroutines together.
+func BenchmarkScaleReadWaiters(b *testing.B) {
+	const goroutines = 1000
+	scaleForEach(b, func(b *testing.B, im impl) {
+		rw := im.newRW()
+		w := rw.(interface {
+			Lock()
+			Unlock()
+		})
+		var next atomic.Int64
+		var guarded int64
+		start := make(chan struct{})
+		var ready, done sync.WaitGroup
+		for g := 0; g < goroutines; g++ {
+			ready.Add(1)
+			done.Add(1)
+			go func() {
+				defer done.Done()
+				ready.Done()
+				<-start
+				for {
+					i := next.Add(1)
+					if i > int64(b.N) {
+						return
+					}
+					if i%10 == 0 {
+						w.Lock()
+						guarded = spin(guarded)
+						runtime.Gosched()
+						w.Unlock()
+					} else {
+						rw.RLock()
+						_ = spin(i)
+						runtime.Gosched()
+						rw.RUnlock()
+					}
+				}
+			}()
+		}
+		ready.Wait()
+		b.ResetTimer()
+		close(start)
+		done.Wait()
+		b.StopTimer()
+		scaleSink.Add(guarded)
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+	})
+}
+
 // BenchmarkScaleFirstUse: Lock+Unlock of a Mutex never locked before, one
 // per iteration (as a service does with a lock in each new request or cache
 // entry). The locks are allocated, one object each, while the timer is

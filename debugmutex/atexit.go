@@ -35,7 +35,7 @@ func CheckEnd() {
 	// watchdog reports it later, the report counts as seen again.
 	gtableMu.Lock()
 	waitMu.Lock()
-	if waitMu.waiting() > 0 {
+	if nwaiting.Load() > 0 {
 		forEachG(func(id int64, g *gstate) {
 			w := &g.wait
 			if !w.active.Load() || !w.selfWait || now >= w.selfSeq {

@@ -83,8 +83,11 @@ type lockMeta struct {
 	wseen      atomic.Bool
 	wunguarded atomic.Bool
 
-	// stats caches the lock's newest statistics row of each kind.
-	stats [3]atomic.Pointer[statCache]
+	// stats caches the lock's newest statistics row of each kind and mode
+	// (statSlot): a lock's readers and writers wait and hold at sites of
+	// their own, and one slot per kind had them evict each other's row on
+	// every contended acquisition.
+	stats [3 * 2]atomic.Pointer[statCache]
 
 	// readers, once the lock's read holds are known to be handed off: the
 	// live read holds (entry -> its gen), guarded by rmu.

@@ -44,7 +44,7 @@ func Snapshot() State {
 		}
 	})
 	waitMu.Lock()
-	if waitMu.waiting() > 0 {
+	if nwaiting.Load() > 0 {
 		forEachG(func(id int64, g *gstate) {
 			w := &g.wait
 			if !w.active.Load() {

@@ -65,9 +65,13 @@ func addStat(kind StatKind, stack uint32, meta *lockMeta, mode Mode, count, nano
 
 // addStatLabels is addStat for a row with pprof labels (labels.go); rows
 // with labels bypass the lock's cached row.
+// statSlot is the index in lockMeta.stats of a row of kind and mode.
+func statSlot(kind StatKind, mode Mode) int { return int(kind)*2 + int(mode&1) }
+
 func addStatLabels(kind StatKind, stack uint32, meta *lockMeta, mode Mode, count, nanos int64, labels string) {
-	if labels == "" && meta != nil && int(kind) < len(meta.stats) {
-		if c := meta.stats[kind].Load(); c != nil && c.stack == stack && c.mode == mode && c.name == meta.Name() {
+	slot := statSlot(kind, mode)
+	if labels == "" && meta != nil && slot < len(meta.stats) {
+		if c := meta.stats[slot].Load(); c != nil && c.stack == stack && c.mode == mode && c.name == meta.Name() {
 			c.v.count.Add(count)
 			c.v.nanos.Add(nanos)
 			return
@@ -97,8 +101,8 @@ func addStatLabels(kind StatKind, stack uint32, meta *lockMeta, mode Mode, count
 	v.count.Add(count)
 	v.nanos.Add(nanos)
 	s.mu.Unlock()
-	if labels == "" && meta != nil && int(kind) < len(meta.stats) && k.lock == info.Name {
-		meta.stats[kind].Store(&statCache{stack: stack, mode: mode, name: info.Name, v: v})
+	if labels == "" && meta != nil && slot < len(meta.stats) && k.lock == info.Name {
+		meta.stats[slot].Store(&statCache{stack: stack, mode: mode, name: info.Name, v: v})
 	}
 }
 

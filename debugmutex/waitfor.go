@@ -95,8 +95,9 @@ var (
 	// wait take it shared (and the metas' wmu of the locks involved, one at
 	// a time); a search, the watchdog and Snapshot take it exclusively, and
 	// so see every registration whole.
-	waitMu      waitLock // waitlock.go; it also counts the waiting goroutines
-	searchEpoch uint64   // guarded by waitMu (exclusive)
+	waitMu      rankedRWMutex[rWait]
+	nwaiting    atomic.Int64 // goroutines waiting
+	searchEpoch uint64       // guarded by waitMu (exclusive)
 )
 
 // core returns the awaited lock. Only under waitMu while w is active.
@@ -166,7 +167,7 @@ func (c *lockCore) beginWait(g *gstate, id int64, fp unsafe.Pointer, typ string,
 
 	// Register: shared, so that waits on different locks do not queue
 	// on one mutex.
-	shard := waitMu.RLock()
+	waitMu.RLock()
 	w.lock, w.lockID, w.meta, w.typ, w.mode = uintptr(unsafe.Pointer(c)), ldUint64(&c.id), meta, typ, mode
 	w.since, w.stack, w.pc1, w.pc2, w.holder, w.holderStack = now, stack, pc1, pc2, holder, holderStack
 	w.rh = w.rh[:0]
@@ -195,9 +196,9 @@ func (c *lockCore) beginWait(g *gstate, id int64, fp unsafe.Pointer, typ string,
 			}
 		}
 	}
-	shard.waiting.Add(1)
+	nwaiting.Add(1)
 	w.active.Store(true)
-	waitMu.RUnlock(shard)
+	waitMu.RUnlock()
 
 	// Search, exclusively, only if a cycle through w is possible now: w's
 	// lock is held by a waiting goroutine (or by w's own), or waiting
@@ -252,6 +253,11 @@ func (c *lockCore) endWaitAbandoned(w *waiter) { w.unregister() }
 // mightCycle reports whether a search from w could find a cycle now. It
 // reads the blockers' active flags and the lock's sets without waitMu.
 func (w *waiter) mightCycle(id int64) bool {
+	// A goroutine that holds no lock is waited for by nobody: no cycle can
+	// pass through it (most contended waits of a service are such).
+	if g := w.g; g.n == 0 && g.untrackedHeld == 0 {
+		return false
+	}
 	c := w.core()
 	if c.handedOff() {
 		return false
@@ -279,8 +285,8 @@ func (w *waiter) unregister() {
 		return
 	}
 	w.active.Store(false)
-	shard := waitMu.RLock()
-	defer waitMu.RUnlock(shard)
+	waitMu.RLock()
+	defer waitMu.RUnlock()
 	m := w.meta
 	m.wmu.Lock()
 	last := len(m.waiters) - 1
@@ -320,7 +326,7 @@ func (w *waiter) unregister() {
 	w.selfWait = false
 	w.lock = 0
 	w.meta = nil
-	shard.waiting.Add(-1)
+	nwaiting.Add(-1)
 }
 
 // endWait records a finished wait; the caller then records the acquisition.

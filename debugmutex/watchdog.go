@@ -176,7 +176,7 @@ func watchdogCheck() time.Duration {
 	gtableMu.Lock()
 	// Waiters: self-waits past grace, waits past threshold.
 	waitMu.Lock()
-	if waitMu.waiting() > 0 {
+	if nwaiting.Load() > 0 {
 		forEachG(func(id int64, g *gstate) {
 			w := &g.wait
 			if !w.active.Load() {
