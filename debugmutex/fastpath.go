@@ -103,3 +103,18 @@ func (g *gstate) releaseFirst() {
 	}
 	stInt32(&g.n, 0)
 }
+
+// releaseFast is a write Unlock's bookkeeping when the hold is goroutine
+// id's only one and canFastRelease says it may be released here (fp: the
+// unlock method's frame). It reports whether it did it; if not, nothing
+// changed and the general path (unlockWrite) runs.
+func (c *lockCore) releaseFast(id int64, fp unsafe.Pointer) bool {
+	g := probeG(id)
+	if g == nil || ldInt64(&c.holder) != id || !g.canFastRelease(c, 0) {
+		return false
+	}
+	c.noteUnlock(id, fp)
+	stInt64(&c.holder, 0)
+	g.releaseFirst()
+	return true
+}

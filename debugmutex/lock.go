@@ -570,12 +570,6 @@ func (c *lockCore) noteUnlock(id int64, fp unsafe.Pointer) {
 func (c *lockCore) unlockWrite(id int64, fp unsafe.Pointer, typ string) *Report {
 	if ldInt64(&c.holder) == id {
 		if g := probeG(id); g != nil && g.n > 0 {
-			if g.canFastRelease(c, 0) {
-				c.noteUnlock(id, fp)
-				stInt64(&c.holder, 0)
-				g.releaseFirst()
-				return nil
-			}
 			if e := g.entry(g.n - 1); e.lock == uintptr(unsafe.Pointer(c)) && ldInt64(&e.start) == 0 && e.flags&flagRead == 0 && e.pend == nil {
 				c.noteUnlock(id, fp)
 				stInt64(&c.holder, 0)

@@ -98,10 +98,7 @@ func (m *Mutex) Unlock() {
 	if !goidFast {
 		id = goidSlow()
 	}
-	if g := probeG(id); g != nil && ldInt64(&m.c.holder) == id && g.canFastRelease(&m.c, 0) {
-		m.c.noteUnlock(id, getfp())
-		stInt64(&m.c.holder, 0)
-		g.releaseFirst()
+	if m.c.releaseFast(id, getfp()) {
 		m.mu.Unlock()
 		return
 	}

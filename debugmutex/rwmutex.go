@@ -187,10 +187,7 @@ func (rw *RWMutex) Unlock() {
 	if !goidFast {
 		id = goidSlow()
 	}
-	if g := probeG(id); g != nil && ldInt64(&rw.c.holder) == id && g.canFastRelease(&rw.c, 0) {
-		rw.c.noteUnlock(id, getfp())
-		stInt64(&rw.c.holder, 0)
-		g.releaseFirst()
+	if rw.c.releaseFast(id, getfp()) {
 		rw.rw.Unlock()
 		return
 	}
