@@ -25,6 +25,7 @@ type truth struct {
 	ops  atomic.Int64
 	hold atomic.Int64 // ns, from Lock returning to Unlock being called
 	wait atomic.Int64 // ns, spent in Lock
+	all  atomic.Int64 // ns, from Lock being called to Unlock returning
 }
 
 // hammer has goroutines goroutines each lock mu (calling lock) ops times
@@ -42,8 +43,10 @@ func hammer(mu *debugmutex.Mutex, lock func(*debugmutex.Mutex), goroutines, ops 
 				lock(mu)
 				t1 := time.Now()
 				time.Sleep(hold)
-				tr.hold.Add(int64(time.Since(t1)))
+				t2 := time.Now()
 				mu.Unlock()
+				tr.all.Add(int64(time.Since(t0)))
+				tr.hold.Add(int64(t2.Sub(t1)))
 				tr.wait.Add(int64(t1.Sub(t0)))
 				tr.ops.Add(1)
 			}
@@ -84,7 +87,17 @@ func TestAccuracyLongHoldsRankFirstAndTotalsMatchTruth(t *testing.T) {
 	// Hold: every acquisition of a lock held for milliseconds is timed, so
 	// the count is exact, and debugmutex's interval (from acquisition to
 	// release, inside Lock and Unlock) encloses the one measured here: it
-	// can only be a little longer.
+	// can only be a little longer. How much longer is lockscope's own work
+	// between its stamps and the calls' edges, plus any preemption there:
+	// 3% and 2ms, and under the race detector (which slows that work
+	// tenfold, and CI runs packages side by side) 100µs more per hold.
+	slack := func(ops int64) float64 {
+		d := 2 * time.Millisecond
+		if raceOn {
+			d += time.Duration(ops) * 100 * time.Microsecond
+		}
+		return float64(d)
+	}
 	for _, c := range []struct {
 		name string
 		tr   *truth
@@ -94,9 +107,17 @@ func TestAccuracyLongHoldsRankFirstAndTotalsMatchTruth(t *testing.T) {
 			t.Errorf("%s: %d acquisitions in the hold profile, want %d", c.name, n, want)
 		}
 		got, want := pprofTotal(t, "-sample_index=hold", tagFocus(c.name), hold), c.tr.hold.Load()
-		if got < want || float64(got) > 1.03*float64(want)+float64(2*time.Millisecond) {
-			t.Errorf("%s: hold total %v in the profile, measured %v: want at least that and at most 3%% (+2ms) more",
-				c.name, time.Duration(got), time.Duration(want))
+		if got < want || float64(got) > 1.03*float64(want)+slack(n) {
+			t.Errorf("%s: hold total %v in the profile, measured %v: want at least that and at most 3%% (+%v) more",
+				c.name, time.Duration(got), time.Duration(want), time.Duration(slack(n)))
+		}
+		// Whatever the load: each timed wait and the hold it ended lie,
+		// without overlapping, inside the Lock..Unlock call they were timed
+		// in.
+		delay := pprofTotal(t, "-sample_index=delay", tagFocus(c.name), cont)
+		if all := c.tr.all.Load(); got+delay > all {
+			t.Errorf("%s: hold %v + delay %v in the profiles, more than the %v spent from calling Lock to Unlock returning",
+				c.name, time.Duration(got), time.Duration(delay), time.Duration(all))
 		}
 		t.Logf("%s: hold %v (measured %v), %d acquisitions", c.name, time.Duration(got), time.Duration(want), n)
 	}
@@ -109,9 +130,9 @@ func TestAccuracyLongHoldsRankFirstAndTotalsMatchTruth(t *testing.T) {
 		tr   *truth
 	}{{"accuracy.A", &trA}, {"accuracy.B", &trB}} {
 		got, want := pprofTotal(t, "-sample_index=delay", tagFocus(c.name), cont), c.tr.wait.Load()
-		if got > want || float64(got) < 0.97*float64(want)-float64(2*time.Millisecond) {
-			t.Errorf("%s: delay total %v in the contention profile, measured %v in Lock: want at most that and at least 97%% (-2ms) of it",
-				c.name, time.Duration(got), time.Duration(want))
+		if n := c.tr.ops.Load(); got > want || float64(got) < 0.97*float64(want)-slack(n) {
+			t.Errorf("%s: delay total %v in the contention profile, measured %v in Lock: want at most that and at least 97%% (-%v) of it",
+				c.name, time.Duration(got), time.Duration(want), time.Duration(slack(n)))
 		}
 		n := pprofTotal(t, "-sample_index=contentions", tagFocus(c.name), cont)
 		if n <= 0 || n > c.tr.ops.Load() {
