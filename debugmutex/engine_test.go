@@ -367,3 +367,75 @@ func TestReadCycleNeedingAnImpossibleWriterIsNotReported(t *testing.T) {
 		t.Errorf("reported %q, want mmaplock <-> rwlock", s)
 	}
 }
+
+// inGoroutine runs f in a goroutine of its own and waits for it: each
+// order below is taken by another goroutine, as in a program.
+func inGoroutine(f func()) {
+	done := make(chan struct{})
+	go func() { defer close(done); f() }()
+	<-done
+}
+
+// A write hold of an RWMutex blocks its readers by itself: a cycle that
+// write-holds the lock it read-locks needs no writer queued, so it is
+// reported even when every write of that lock came before its first read
+// (go-deadlock's TestLockOrder: a.Lock; b.Lock, then b.Lock; a.RLock). Both
+// orders of discovery, each at sites of its own (a report is made once per
+// pair of sites).
+func TestInversionThroughAWriteHoldBeforeAnyReadIsReported(t *testing.T) {
+	check := func(t *testing.T, prefix string, rs []Report) {
+		t.Helper()
+		if len(rs) != 1 || rs[0].Kind != KindLockOrder {
+			t.Fatalf("reports %v, want one lock-order inversion", rs)
+		}
+		if s := rs[0].Summary; !strings.Contains(s, prefix+"a") || !strings.Contains(s, prefix+"b") {
+			t.Errorf("summary %q", s)
+		}
+	}
+	t.Run("write first", func(t *testing.T) {
+		got := reportsAbout(t, "wfirst.")
+		var a RWMutex
+		var b Mutex
+		SetName(&a, "wfirst.a")
+		SetName(&b, "wfirst.b")
+		inGoroutine(func() { a.Lock(); b.Lock(); b.Unlock(); a.Unlock() })
+		inGoroutine(func() { b.Lock(); a.RLock(); a.RUnlock(); b.Unlock() })
+		check(t, "wfirst.", got())
+	})
+	t.Run("read first", func(t *testing.T) {
+		got := reportsAbout(t, "rfirst.")
+		var a RWMutex
+		var b Mutex
+		SetName(&a, "rfirst.a")
+		SetName(&b, "rfirst.b")
+		inGoroutine(func() { b.Lock(); a.RLock(); a.RUnlock(); b.Unlock() })
+		inGoroutine(func() { a.Lock(); b.Lock(); b.Unlock(); a.Unlock() })
+		check(t, "rfirst.", got())
+	})
+}
+
+// A cycle through an RWMutex read-held on one side and read-locked on the
+// other needs a writer queued, and none is seen: suspended, not reported.
+// Then the lock is write-locked under the cycle's other lock, so that edge,
+// known for reads only, now wants a write, which the cycle's read hold
+// blocks by itself: reported then, once.
+func TestReadCycleReportedWhenItsEdgeWantsAWrite(t *testing.T) {
+	got := reportsAbout(t, "upgrade.")
+	var a RWMutex
+	var b Mutex
+	SetName(&a, "upgrade.a")
+	SetName(&b, "upgrade.b")
+	inGoroutine(func() { b.Lock(); a.RLock(); a.RUnlock(); b.Unlock() })
+	inGoroutine(func() { a.RLock(); b.Lock(); b.Unlock(); a.RUnlock() })
+	if rs := got(); len(rs) != 0 {
+		t.Fatalf("reports %v before any write, want none (a read-read cycle needs a queued writer)", rs)
+	}
+	inGoroutine(func() { b.Lock(); a.Lock(); a.Unlock(); b.Unlock() })
+	rs := got()
+	if len(rs) != 1 || rs[0].Kind != KindLockOrder {
+		t.Fatalf("reports %v, want one lock-order inversion", rs)
+	}
+	if s := rs[0].Summary; !strings.Contains(s, "upgrade.a") || !strings.Contains(s, "upgrade.b") {
+		t.Errorf("summary %q", s)
+	}
+}

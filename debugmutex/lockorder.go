@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -146,7 +147,12 @@ type edge struct {
 	fromStk  uint32   // where from was acquired
 	fromPC   uintptr
 	toStk    uint32 // where to was acquired while from was held
-	modeTo   Mode
+	// modeTo is Write if to was ever wanted for writing with from held;
+	// fromWrite says whether from was ever held for writing then. A read in
+	// a cycle blocks without any queued writer if the cycle write-holds its
+	// lock (readImpossible).
+	modeTo    Mode
+	fromWrite bool
 	// back: the edge closes a cycle (reported, or gated). It is kept, so it
 	// is recorded once, but it is not part of the acyclic graph the
 	// searches walk: a later cycle through it would be a longer copy.
@@ -200,32 +206,45 @@ func recheckSuspended(id uint64) {
 	if nsuspended.Load() == 0 {
 		return
 	}
-	var reports []*Report
 	graphMu.Lock()
+	reports := resume(func(s *suspendedCycle) bool { return slices.Contains(s.reads, id) })
+	graphMu.Unlock()
+	for _, r := range reports {
+		emitNoAction(r) // found on a lock's write path, which must not panic holding it
+	}
+}
+
+// resumeThrough reports the suspended cycles through edge ed that a write
+// now seen at one of its ends has made possible. graphMu held.
+func resumeThrough(ed *edge) []*Report {
+	return resume(func(s *suspendedCycle) bool { return slices.Contains(s.cycle, ed) })
+}
+
+// resume reports the suspended cycles that through says a change concerns
+// and readImpossible no longer rules out, and forgets them. graphMu held.
+func resume(through func(*suspendedCycle) bool) []*Report {
+	if len(suspended) == 0 {
+		return nil
+	}
+	var reports []*Report
 	kept := suspended[:0]
-	for _, s := range suspended {
-		through := false
-		for _, r := range s.reads {
-			through = through || r == id
-		}
-		if through && !readImpossible(s.cycle) {
+	for i := range suspended {
+		s := &suspended[i]
+		if through(s) && !readImpossible(s.cycle) {
 			if !longerCopy(s.cycle) {
 				reports = append(reports, inversionReport(s.cycle))
 				rememberCycle(s.cycle)
 			}
 			continue
 		}
-		kept = append(kept, s)
+		kept = append(kept, *s)
 	}
 	for i := len(kept); i < len(suspended); i++ {
 		suspended[i] = suspendedCycle{}
 	}
 	suspended = kept
 	nsuspended.Store(int32(len(suspended)))
-	graphMu.Unlock()
-	for _, r := range reports {
-		emitNoAction(r) // found on a lock's write path, which must not panic holding it
-	}
+	return reports
 }
 
 func graphNode(m *lockMeta) *node {
@@ -378,6 +397,7 @@ func commitEntry(g *gstate, e *heldEntry) []*Report {
 	}
 	fromStk := e.stackOrSite()
 	fromPC := sitePC(e.pc1, e.pc2)
+	fromWrite := e.mode() == Write
 
 	graphMu.Lock()
 	from := graphNode(fm)
@@ -389,6 +409,15 @@ func commitEntry(g *gstate, e *heldEntry) []*Report {
 			had := len(ed.gates) > 0
 			ed.gates = intersect(ed.gates, pe.gates)
 			ed.held = intersect(ed.held, pe.held)
+			if (fromWrite && !ed.fromWrite) || (pe.toMode == Write && ed.modeTo == Read) {
+				// Seen now with a write at one end: a cycle through it
+				// that needed a queued writer may no longer need one.
+				ed.fromWrite = ed.fromWrite || fromWrite
+				if pe.toMode == Write {
+					ed.modeTo = Write
+				}
+				reports = append(reports, resumeThrough(ed)...)
+			}
 			if ed.back && had && len(ed.gates) == 0 {
 				// A gated cycle's edge, now seen without its gate.
 				if path := findPath(to, from); path != nil {
@@ -410,7 +439,7 @@ func commitEntry(g *gstate, e *heldEntry) []*Report {
 			continue
 		}
 		ed = &edge{from: from, to: to, gates: pe.gates, held: pe.held, g: pe.g,
-			fromStk: fromStk, fromPC: fromPC, toStk: pe.toStk, modeTo: pe.toMode}
+			fromStk: fromStk, fromPC: fromPC, toStk: pe.toStk, modeTo: pe.toMode, fromWrite: fromWrite}
 		from.out[to.id] = ed
 		to.in[from.id] = ed
 		edgeCount++
@@ -558,9 +587,12 @@ func gated(path []*edge, e *edge) bool {
 // graphMu held.
 func readImpossible(cycle []*edge) bool {
 	var inCycle map[uint64]bool
-	for _, e := range cycle {
+	for i, e := range cycle {
 		if e.modeTo != Read {
 			continue
+		}
+		if cycle[(i+1)%len(cycle)].fromWrite {
+			continue // the cycle write-holds the lock read: no writer need queue
 		}
 		m := e.to.meta.Value()
 		if m == nil || m.wunguarded.Load() {
