@@ -439,3 +439,42 @@ func TestReadCycleReportedWhenItsEdgeWantsAWrite(t *testing.T) {
 		t.Errorf("summary %q", s)
 	}
 }
+
+// A failed TryLock that finds the livelock table full around its
+// goroutine's slot is counted in DroppedCounts, not silently skipped.
+func TestFullLivelockTableIsCounted(t *testing.T) {
+	var mu Mutex
+	held := make(chan struct{})
+	release := make(chan struct{})
+	done := make(chan struct{})
+	go func() { mu.Lock(); close(held); <-release; mu.Unlock(); close(done) }()
+	<-held
+	defer func() { close(release); <-done }()
+
+	// Every slot taken by a goroutine that failed a TryLock just now (ids no
+	// goroutine has: negative), restored after.
+	var saved [tryStreakSlots]int64
+	now := nanotime()
+	for i := range tryStreaks {
+		s := &tryStreaks[i]
+		saved[i] = s.goid.Load()
+		if saved[i] == 0 {
+			s.goid.Store(-int64(i) - 1)
+			s.last.Store(now)
+		}
+	}
+	defer func() {
+		for i := range tryStreaks {
+			if saved[i] == 0 {
+				tryStreaks[i].goid.Store(0)
+			}
+		}
+	}()
+	before := DroppedCounts().TryStreaks
+	if mu.TryLock() {
+		t.Fatal("TryLock of a held lock succeeded")
+	}
+	if got := DroppedCounts().TryStreaks - before; got != 1 {
+		t.Errorf("Dropped.TryStreaks grew by %d, want 1", got)
+	}
+}

@@ -61,6 +61,9 @@ type tryStreak struct {
 
 var tryStreaks [tryStreakSlots]tryStreak
 
+// tryStreaksFull counts the failures that found no slot (Dropped.TryStreaks).
+var tryStreaksFull atomic.Int64
+
 // streakOf returns goroutine id's slot, claiming one if claim is set, or
 // nil.
 func streakOf(id int64, now int64, claim bool) *tryStreak {
@@ -98,6 +101,7 @@ func (c *lockCore) tryLivelock(fp unsafe.Pointer, m *lockMeta, pc1, pc2 uintptr)
 	now := nanotime()
 	s := streakOf(id, now, true)
 	if s == nil {
+		tryStreaksFull.Add(1)
 		return
 	}
 	lid := ldUint64(&c.id)

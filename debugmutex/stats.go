@@ -280,6 +280,10 @@ type Dropped struct {
 	// Reports: distinct problems not delivered because a million distinct
 	// problems had been seen already (repeats of those are still counted).
 	Reports int64
+	// TryStreaks: failed TryLocks not looked at for a livelock because
+	// the table of goroutines failing TryLocks (256) was full around the
+	// goroutine's slot: a livelock among them may go unreported.
+	TryStreaks int64
 }
 
 // DroppedCounts reports what lockscope's bounded tables had to drop.
@@ -290,6 +294,7 @@ func DroppedCounts() Dropped {
 	d := Dropped{
 		StatRows: statsDropped.Load(), Stacks: st,
 		TryLockSites: tryOverflow.Load(), Edges: edgesDropped.Load(), Reports: reportsDropped(),
+		TryStreaks: tryStreaksFull.Load(),
 	}
 	gtableMu.Lock()
 	forEachG(func(_ int64, g *gstate) { d.Nesting += g.untracked.Load() })

@@ -272,7 +272,10 @@ func droppedComments(d debugmutex.Dropped) []string {
 	add(d.Stacks, "stacks (table full)")
 	add(d.TryLockSites, "TryLock failures not attributed to a site (table full)")
 	add(d.Goroutines, "goroutines whose holds were not tracked")
-	add(d.Nesting, "acquisitions nested more than 64 deep, not tracked")
+	add(d.Nesting, "acquisitions by a goroutine holding over 4036 locks, not tracked")
+	add(d.Edges, "lock-order dependencies (graph or a hold's pending list full)")
+	add(d.Reports, "distinct problems not reported (a million seen already)")
+	add(d.TryStreaks, "failed TryLocks not checked for a livelock (table full)")
 	return out
 }
 

@@ -102,7 +102,7 @@ func newWaitGraph(st debugmutex.State) *waitGraph {
 					gs++
 				}
 				hn := goroutine(h.Goroutine, "holds "+h.Lock.Name+" at "+h.Site.Site())
-				addEdge(ln, hn, "held "+h.Mode.String()+" "+fmtDur(h.For))
+				addEdge(ln, hn, "held "+h.Mode.String()+" "+ShortDuration(h.For))
 			}
 		}
 		if nodes["g"+strconv.FormatInt(w.Goroutine, 10)] == nil {
@@ -113,7 +113,7 @@ func newWaitGraph(st debugmutex.State) *waitGraph {
 			gs++
 		}
 		wn := goroutine(w.Goroutine, "waits at "+w.Site.Site())
-		addEdge(wn, ln, "waits "+fmtDur(w.For))
+		addEdge(wn, ln, "waits "+ShortDuration(w.For))
 	}
 
 	// Edges on a cycle: u -> v where v reaches u.
@@ -267,8 +267,10 @@ func hotClass(hot bool) string {
 	return ""
 }
 
-// fmtDur rounds d for people: 3 significant figures or so.
-func fmtDur(d time.Duration) string {
+// ShortDuration formats d rounded for people, as the lock graph and
+// lockscope top show durations: to the millisecond from a second, to the
+// microsecond from a millisecond, exact below.
+func ShortDuration(d time.Duration) string {
 	switch {
 	case d >= time.Second:
 		return d.Round(time.Millisecond).String()

@@ -301,7 +301,7 @@ func userFrames(pcs []uintptr) []debugmutex.Frame {
 }
 
 var pageFuncs = template.FuncMap{
-	"dur":        fmtDur,
+	"dur":        ShortDuration,
 	"frames":     userFrames,
 	"waitingnow": func(m map[string]int, name string) int { return m[name] },
 }

@@ -196,7 +196,7 @@ func renderTop(u *url.URL, d *topData, n int, sortBy string) string {
 	fmt.Fprint(tw, "WAIT\tCONTENDED\tHOLD\tACQUIRED\tTRY-FAIL\t \tLOCK\n")
 	for _, s := range locks[:min(n, len(locks))] {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t \t%s (%s)\n",
-			dur(s.WaitTime), s.Contentions, dur(s.HoldTime), s.Acquisitions, s.TryLockFailures, s.Lock, s.Type)
+			profiler.ShortDuration(s.WaitTime), s.Contentions, profiler.ShortDuration(s.HoldTime), s.Acquisitions, s.TryLockFailures, s.Lock, s.Type)
 	}
 	tw.Flush()
 	none(&b, len(locks), "no lock activity recorded yet")
@@ -208,7 +208,7 @@ func renderTop(u *url.URL, d *topData, n int, sortBy string) string {
 	tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	fmt.Fprint(tw, "GOROUTINE\tFOR\tMODE\tLOCK\tACQUIRED AT\n")
 	for _, h := range held[:min(n, len(held))] {
-		f := dur(h.For)
+		f := profiler.ShortDuration(h.For)
 		if !h.Exact {
 			f = ">" + f
 		}
@@ -228,7 +228,7 @@ func renderTop(u *url.URL, d *topData, n int, sortBy string) string {
 		if w.Holder != 0 {
 			holder = fmt.Sprint(w.Holder)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", w.Goroutine, dur(w.For), w.Mode, w.Lock.Name, holder, site(w.Site))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", w.Goroutine, profiler.ShortDuration(w.For), w.Mode, w.Lock.Name, holder, site(w.Site))
 	}
 	tw.Flush()
 	none(&b, len(waiting), "no goroutine is waiting for a lock")
@@ -256,17 +256,6 @@ func cmpDur(a, b time.Duration) int {
 		return 1
 	}
 	return 0
-}
-
-// dur rounds d for a column: three significant digits are plenty.
-func dur(d time.Duration) string {
-	switch {
-	case d >= time.Second:
-		return d.Round(time.Millisecond).String()
-	case d >= time.Millisecond:
-		return d.Round(time.Microsecond).String()
-	}
-	return d.String()
 }
 
 func site(f debugmutex.Frame) string {
