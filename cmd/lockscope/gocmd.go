@@ -49,9 +49,9 @@ reads that file, and exits 1 if it holds any problem, for CI:
 Every test binary ends with debugmutex.Exiting, which reports what its end
 makes certain: locks still held by goroutines that have exited, goroutines
 stuck in a recursive Lock. lockscope adds a TestMain to a package that has
-none, and in one that has, wraps each m.Run() (a TestMain that leaves
-m.Run to another function, such as goleak.VerifyTestMain(m), is left
-alone).
+none, and in one that has, wraps each m.Run(); goleak.VerifyTestMain(m)
+gets a wrapper of m whose Run does the same. A TestMain that leaves m.Run
+to another function of its own is left alone.
 
 With LOCKSCOPE_PROFILE_DIR set, every test binary writes its lock profiles
 there (through profiler/autoprofile) when it ends, named by package

@@ -6,8 +6,10 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
+	pathpkg "path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -124,7 +126,11 @@ func TestMain(m *lockscope_testing.M) { lockscope_os.Exit(%s.Exiting(m.Run())) }
 
 // exitingEdits returns the edits that make the TestMain in f, if it has
 // one, call debugmutex.Exiting with the result of each m.Run(), and
-// whether f has a TestMain.
+// whether f has a TestMain. A TestMain that hands m to
+// goleak.VerifyTestMain (which runs the tests, checks for leaked goroutines
+// and exits) hands it a wrapper instead, whose Run calls Exiting with the
+// result of m.Run(): the end is checked before goleak looks. Other helpers
+// that take m are left alone (their parameter may be *testing.M).
 func exitingEdits(fset *token.FileSet, f *ast.File) ([]edit, bool) {
 	var main *ast.FuncDecl
 	for _, d := range f.Decls {
@@ -140,29 +146,78 @@ func exitingEdits(fset *token.FileSet, f *ast.File) ([]edit, bool) {
 		return nil, true
 	}
 	m := params[0].Names[0].Name
+	goleak := importName(f, goleakPath)
+	isM := func(e ast.Expr) bool { id, ok := e.(*ast.Ident); return ok && id.Name == m }
+	offset := func(p token.Pos) int { return fset.Position(p).Offset }
 	var edits []edit
+	wrapped := false
 	ast.Inspect(main.Body, func(n ast.Node) bool {
 		call, ok := n.(*ast.CallExpr)
-		if !ok || len(call.Args) != 0 {
+		if !ok {
 			return true
 		}
 		sel, ok := call.Fun.(*ast.SelectorExpr)
-		if !ok || sel.Sel.Name != "Run" {
+		if !ok {
 			return true
 		}
-		if id, ok := sel.X.(*ast.Ident); !ok || id.Name != m {
-			return true
+		switch {
+		case sel.Sel.Name == "Run" && len(call.Args) == 0 && isM(sel.X):
+			edits = append(edits,
+				edit{offset(call.Pos()), offset(call.Pos()), exitingImport + ".Exiting("},
+				edit{offset(call.End()), offset(call.End()), ")"})
+		case goleak != "" && sel.Sel.Name == "VerifyTestMain" && len(call.Args) > 0 && isM(call.Args[0]):
+			if x, ok := sel.X.(*ast.Ident); ok && x.Name == goleak {
+				arg := call.Args[0]
+				edits = append(edits,
+					edit{offset(arg.Pos()), offset(arg.Pos()), exitingWrapper + "{"},
+					edit{offset(arg.End()), offset(arg.End()), "}"})
+				wrapped = true
+			}
 		}
-		edits = append(edits,
-			edit{fset.Position(call.Pos()).Offset, fset.Position(call.Pos()).Offset, exitingImport + ".Exiting("},
-			edit{fset.Position(call.End()).Offset, fset.Position(call.End()).Offset, ")"})
 		return true
 	})
 	if len(edits) == 0 {
-		return nil, true // m.Run() elsewhere (goleak.VerifyTestMain(m), a helper): left alone
+		return nil, true // m.Run() elsewhere (a helper of the user's): left alone
 	}
-	// The import, on the line of the package clause.
-	at := fset.Position(f.Name.End()).Offset
+	// The import, on the line of the package clause; the wrapper, after
+	// everything.
+	at := offset(f.Name.End())
 	edits = append(edits, edit{at, at, fmt.Sprintf("; import %s %q", exitingImport, debugPath)})
+	if wrapped {
+		end := offset(f.FileEnd)
+		edits = append(edits, edit{end, end, fmt.Sprintf(`
+
+// Added by lockscope test: the end of the test binary is checked when the
+// tests have run.
+type %[1]s struct{ m interface{ Run() int } }
+
+func (w %[1]s) Run() int { return %[2]s.Exiting(w.m.Run()) }
+`, exitingWrapper, exitingImport)})
+	}
 	return edits, true
+}
+
+// goleakPath is go.uber.org/goleak, whose VerifyTestMain runs m.Run itself;
+// exitingWrapper is the name of the wrapper lockscope hands it.
+const (
+	goleakPath     = "go.uber.org/goleak"
+	exitingWrapper = "lockscope_exitingM"
+)
+
+// importName returns the name path is imported by in f, "" if it is not
+// (or is imported with . or _).
+func importName(f *ast.File, path string) string {
+	for _, im := range f.Imports {
+		if p, err := strconv.Unquote(im.Path.Value); err != nil || p != path {
+			continue
+		}
+		if im.Name != nil {
+			if im.Name.Name == "." || im.Name.Name == "_" {
+				return ""
+			}
+			return im.Name.Name
+		}
+		return pathpkg.Base(path)
+	}
+	return ""
 }

@@ -144,3 +144,72 @@ func TestLeakReportedWhileRunning(t *testing.T) {
 		t.Errorf("lockscope test: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// A TestMain that leaves m.Run to goleak.VerifyTestMain (which exits
+// itself) still ends with the check: goleak gets a wrapper of m whose Run
+// checks the end. goleak here is a stand-in with its API, by replace.
+func TestEndCheckedUnderGoleakVerifyTestMain(t *testing.T) {
+	mod := t.TempDir()
+	writeTree(t, mod, map[string]string{
+		"go.mod":            "module example.com/gl\n\ngo 1.22\n\nrequire go.uber.org/goleak v1.3.0\n\nreplace go.uber.org/goleak => ./goleakstub\n",
+		"goleakstub/go.mod": "module go.uber.org/goleak\n\ngo 1.20\n",
+		"goleakstub/goleak.go": `package goleak
+
+import (
+	"fmt"
+	"os"
+)
+
+type TestingM interface{ Run() int }
+
+type Option interface{}
+
+func VerifyTestMain(m TestingM, options ...Option) {
+	code := m.Run()
+	fmt.Println("GOLEAK CHECKED")
+	os.Exit(code)
+}
+`,
+		"gl/gl_test.go": `package gl
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+
+	leakcheck "go.uber.org/goleak"
+)
+
+var glMu sync.Mutex
+
+func TestMain(m *testing.M) {
+	leakcheck.VerifyTestMain(m)
+}
+
+func TestLeak(t *testing.T) {
+	done := make(chan struct{})
+	go func() { glMu.Lock(); close(done) }()
+	<-done
+	_, _, line, _ := runtime.Caller(0)
+	fmt.Println("LINE", line)
+}
+`,
+	})
+	before := snapshot(t, mod)
+	env := []string{"LOCKSCOPE_MODULE_DIR=" + repoRoot}
+	r := lockscope(t, mod, env, "test", "-count=1", "-v", "./gl")
+	if r.code != 0 {
+		t.Fatalf("lockscope test: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "LOCKSCOPE: Mutex gl.glMu has been write-held for") {
+		t.Errorf("the lock left by an exited goroutine is not reported at the end of the test binary:\n%s", r.stderr)
+	}
+	if !strings.Contains(r.stdout, "GOLEAK CHECKED") {
+		t.Errorf("goleak.VerifyTestMain did not run to its end:\n%s", r.stdout)
+	}
+	if !strings.Contains(r.stdout, "LINE 22\n") {
+		t.Errorf("runtime.Caller in the rewritten TestMain file says another line:\n%s", r.stdout)
+	}
+	sameTree(t, before, snapshot(t, mod))
+}
