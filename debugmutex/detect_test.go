@@ -154,6 +154,27 @@ func TestRecursiveLockReportedAfterGrace(t *testing.T) {
 	}
 }
 
+// recGlobalMu is a package variable: the runtime's proof (Go 1.27) always
+// reaches it, so it can never prove its self-wait; the grace decides.
+var recGlobalMu debugmutex.Mutex
+
+// A recursive Lock of a package-level mutex is reported when the grace
+// ends, with or without the runtime's proof (with it, it used to wait for
+// the 30s threshold).
+func TestRecursiveLockOfPackageVariableReportedAfterGrace(t *testing.T) {
+	w := watchReports(t)
+	debugmutex.SetName(&recGlobalMu, "recglobal.mu")
+	abandon("recglobal.mu")
+	go func() {
+		recGlobalMu.Lock()
+		recGlobalMu.Lock() // deadlocks itself
+	}()
+	r := w.waitForLock(t, debugmutex.KindDeadlock, "recglobal.mu", 5*time.Second)
+	if !strings.Contains(r.Summary, "recursive") {
+		t.Errorf("summary %q", r.Summary)
+	}
+}
+
 func TestLockAfterRLockSameGoroutineReported(t *testing.T) {
 	w := watchReports(t)
 	var rw debugmutex.RWMutex

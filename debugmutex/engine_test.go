@@ -2,10 +2,12 @@ package debugmutex
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // Engine rules that need internals to be tested: bounds, the watchdog's
@@ -477,4 +479,31 @@ func TestFullLivelockTableIsCounted(t *testing.T) {
 	if got := DroppedCounts().TryStreaks - before; got != 1 {
 		t.Errorf("Dropped.TryStreaks grew by %d, want 1", got)
 	}
+}
+
+var (
+	staticLock     Mutex
+	escapedLockPtr *Mutex
+)
+
+// staticAddr tells package variables (and what their initializers had the
+// linker allocate) from heap objects and goroutine stacks.
+func TestStaticAddr(t *testing.T) {
+	escapedLockPtr = new(Mutex)
+	var onStack [64]byte
+	stackAddr := unsafe.Pointer(uintptr(unsafe.Pointer(&onStack))) // not escaping: a stack address
+	for _, c := range []struct {
+		name string
+		p    unsafe.Pointer
+		want bool
+	}{
+		{"package variable", unsafe.Pointer(&staticLock), true},
+		{"heap object", unsafe.Pointer(escapedLockPtr), false},
+		{"stack", stackAddr, false},
+	} {
+		if got := staticAddr(c.p); got != c.want {
+			t.Errorf("%s: staticAddr = %v, want %v", c.name, got, c.want)
+		}
+	}
+	runtime.KeepAlive(&onStack)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Verdicts the runtime proves.
@@ -26,7 +27,9 @@ import (
 //   - a goroutine waiting for a lock it holds itself is reported as soon as
 //     it is proven blocked forever, and never while anything runnable (a
 //     goroutine holding the baton, a pending timer's function) can still
-//     unlock it: the recursive grace does not apply;
+//     unlock it: the recursive grace does not apply, except to a lock that
+//     is a package variable, which the runtime always reaches (staticAddr):
+//     that self-wait is reported when the grace ends, as without the proof;
 //   - the watchdog's long-hold reports say when the holder is proven
 //     blocked forever.
 //
@@ -51,6 +54,30 @@ import (
 // records hold locks by address (uintptr) and id, never by pointer (issue
 // 11; goroutineleak_test.go), and the watchdog holds no pointer to a user
 // lock while it consults.
+
+// staticAddr reports whether p is in the program's static data: a package
+// variable, or what a package variable's initializer had the linker
+// allocate. The garbage collector always reaches such memory, so the
+// runtime's proof never decides a wait for a lock there, and a goroutine
+// waiting for such a lock it holds itself is reported when the recursive
+// grace ends, as without the proof. runtime.AddCleanup is the public
+// question that tells: a no-op Cleanup for static data, a real one
+// (stopped at once) for a heap object, a panic for anything else (a
+// goroutine's stack). p must be live: the lock of a goroutine blocked in
+// Lock.
+func staticAddr(p unsafe.Pointer) (static bool) {
+	defer func() {
+		if recover() != nil {
+			static = false
+		}
+	}()
+	c := runtime.AddCleanup((*byte)(p), func(struct{}) {}, struct{}{})
+	if c == (runtime.Cleanup{}) {
+		return true
+	}
+	c.Stop()
+	return false
+}
 
 const (
 	// proofDelay is how long a wait lasts before the proof is asked for.

@@ -69,6 +69,7 @@ type waiter struct {
 
 	selfWait     bool  // waits for a lock it holds itself
 	selfSeq      int64 // nanotime after which the self-wait is reported
+	static       bool  // that lock is a package variable (staticAddr): the proof cannot decide
 	reportedLong bool
 
 	// The runtime's proof (leakproof.go); guarded by waitMu.
@@ -171,7 +172,7 @@ func (c *lockCore) beginWait(g *gstate, id int64, fp unsafe.Pointer, typ string,
 	w.lock, w.lockID, w.meta, w.typ, w.mode = uintptr(unsafe.Pointer(c)), ldUint64(&c.id), meta, typ, mode
 	w.since, w.stack, w.pc1, w.pc2, w.holder, w.holderStack = now, stack, pc1, pc2, holder, holderStack
 	w.rh = w.rh[:0]
-	w.visit, w.selfWait, w.selfSeq, w.reportedLong = 0, false, 0, false
+	w.visit, w.selfWait, w.selfSeq, w.static, w.reportedLong = 0, false, 0, false, false
 	w.consulted, w.proven = 0, false
 	meta.wmu.Lock()
 	w.idx = len(meta.waiters)
@@ -212,6 +213,7 @@ func (c *lockCore) beginWait(g *gstate, id int64, fp unsafe.Pointer, typ string,
 		if len(cycle) == 1 && !c.handedOff() {
 			w.selfWait = true
 			w.selfSeq = now + cfg.recursiveGrace.Load()
+			w.static = proofAvailable() && staticAddr(unsafe.Pointer(c))
 			selfWait = true
 		}
 		if len(cycle) > 1 {
@@ -233,8 +235,9 @@ func (c *lockCore) beginWait(g *gstate, id int64, fp unsafe.Pointer, typ string,
 	panicWith := emitAll(reports)
 	if selfWait {
 		// With the runtime's proof, ask it as soon as the goroutine has
-		// parked; without it, decide when the grace ends.
-		if proofAvailable() {
+		// parked; without it, or for a package variable (which the runtime
+		// always reaches), decide when the grace ends.
+		if proofAvailable() && !w.static {
 			kickWatchdogAfter(int64(selfWaitProofDelay))
 		} else {
 			kickWatchdogAfter(cfg.recursiveGrace.Load())

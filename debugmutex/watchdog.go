@@ -182,7 +182,9 @@ func watchdogCheck() time.Duration {
 			if !w.active.Load() {
 				return
 			}
-			if !w.proven && w.g == g {
+			// A self-wait on a package variable is left to the grace:
+			// the runtime always reaches the lock, so it never proves it.
+			if !w.proven && w.g == g && !(w.selfWait && w.static) {
 				due := w.since + int64(proofDelay)
 				if w.selfWait {
 					due = w.since + int64(selfWaitProofDelay)
@@ -194,7 +196,7 @@ func watchdogCheck() time.Duration {
 					next = d
 				}
 			}
-			if w.selfWait && !proofOn {
+			if w.selfWait && (!proofOn || w.static) {
 				if now >= w.selfSeq {
 					c := w.core()
 					if !c.handedOff() && (ldInt64(&c.holder) == w.g.goid || w.g.findHeldAny(w.lock, w.lockID, Read) != nil) {
