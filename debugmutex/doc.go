@@ -38,7 +38,8 @@
 //     the last one is blocked on (a channel, select, WaitGroup, Cond),
 //     within about a second; and a goroutine waiting for a lock it holds
 //     itself: at once when the runtime proves it stuck, and without the
-//     proof after the recursive grace (1s), unless the lock has been
+//     proof (or for a package-level lock, which the runtime always
+//     reaches) after the recursive grace (1s), unless the lock has been
 //     unlocked by a goroutine other than its locker before (a baton).
 //   - KindLockOrder: lock-order inversions of any length, the first time the
 //     dependency that closes the cycle is confirmed, though nothing blocked.
