@@ -3,6 +3,7 @@ package debugmutex
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -506,4 +507,36 @@ func TestStaticAddr(t *testing.T) {
 		}
 	}
 	runtime.KeepAlive(&onStack)
+}
+
+// internStack's cache in front of the table: the same stack keeps its id
+// whether the cache answers or the table does, and two stacks that share a
+// cache slot keep theirs, however they evict each other.
+func TestInternCacheKeepsIDs(t *testing.T) {
+	slotOf := func(pcs []uintptr) uint64 { return internSlot(hashPCs(pcs)) }
+	a := []uintptr{0x7e57_0001, 0x7e57_0002, 0x7e57_0003}
+	var b []uintptr
+	for i := uintptr(1); b == nil; i++ {
+		c := []uintptr{0x7e58_0000 + i, 0x7e57_0002}
+		if slotOf(c) == slotOf(a) {
+			b = c
+		}
+	}
+	ida := internStack(a)
+	if ida == 0 || internStack(slices.Clone(a)) != ida {
+		t.Fatalf("stack a: ids %d, %d", ida, internStack(a))
+	}
+	idb := internStack(b) // evicts a from the cache
+	if idb == 0 || idb == ida {
+		t.Fatalf("stack b (same cache slot): id %d, a's %d", idb, ida)
+	}
+	if got := internStack(a); got != ida { // from the table, back into the cache
+		t.Errorf("stack a after eviction: id %d, want %d", got, ida)
+	}
+	if got := internStack(b); got != idb {
+		t.Errorf("stack b after eviction: id %d, want %d", got, idb)
+	}
+	if !slices.Equal(stackPCs(ida), a) || !slices.Equal(stackPCs(idb), b) {
+		t.Errorf("stackPCs: %x, %x; want %x, %x", stackPCs(ida), stackPCs(idb), a, b)
+	}
 }

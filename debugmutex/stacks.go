@@ -3,6 +3,7 @@ package debugmutex
 import (
 	"iter"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -75,12 +76,37 @@ func hashPCs(pcs []uintptr) uint64 {
 	return h
 }
 
+// internCache answers internStack for a stack seen before without the
+// shard's mutex (a cache line every contended wait in the program wrote,
+// when they share a stack) or a hash of the PCs as a string: a
+// direct-mapped table of interned stacks by hashPCs, each entry immutable
+// (replaced, never changed) and its PCs compared in full.
+const internCacheBits = 12
+
+// internSlot is the cache slot of a stack's hash: its top bits after a
+// Fibonacci multiply (hashPCs' own high bits vary little with the low bits
+// of PCs, where stacks differ).
+func internSlot(h uint64) uint64 { return (h * 0x9E3779B97F4A7C15) >> (64 - internCacheBits) }
+
+type internedStack struct {
+	hash uint64
+	id   uint32
+	pcs  []uintptr // the interned copy: never modified
+}
+
+var internCache [1 << internCacheBits]atomic.Pointer[internedStack]
+
 func internStack(pcs []uintptr) uint32 {
 	if len(pcs) == 0 {
 		return 0
 	}
+	h := hashPCs(pcs)
+	slot := &internCache[internSlot(h)]
+	if e := slot.Load(); e != nil && e.hash == h && slices.Equal(e.pcs, pcs) {
+		return e.id
+	}
 	key := unsafe.String((*byte)(unsafe.Pointer(&pcs[0])), len(pcs)*int(unsafe.Sizeof(uintptr(0))))
-	shard := hashPCs(pcs) % stackShards
+	shard := h % stackShards
 	s := &stackTab[shard]
 	s.mu.Lock()
 	id, ok := s.ids[key]
@@ -100,7 +126,9 @@ func internStack(pcs []uintptr) uint32 {
 		id = uint32(shard)<<24 | uint32(len(s.stacks))
 		s.ids[unsafe.String((*byte)(unsafe.Pointer(&cp[0])), len(key))] = id
 	}
+	interned := s.stacks[int(id&0xFFFFFF)-1]
 	s.mu.Unlock()
+	slot.Store(&internedStack{hash: h, id: id, pcs: interned})
 	return id
 }
 
