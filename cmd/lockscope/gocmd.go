@@ -51,7 +51,10 @@ makes certain: locks still held by goroutines that have exited, goroutines
 stuck in a recursive Lock. lockscope adds a TestMain to a package that has
 none, and in one that has, wraps each m.Run(); goleak.VerifyTestMain(m)
 gets a wrapper of m whose Run does the same. A TestMain that leaves m.Run
-to another function of its own is left alone.
+to another function of its own is left alone, and a package whose tests
+name the frames below TestMain (main.main: an Example that prints its
+stack) gets none, since the added frame would change what they see; it
+says so.
 
 With LOCKSCOPE_PROFILE_DIR set, every test binary writes its lock profiles
 there (through profiler/autoprofile) when it ends, named by package
@@ -285,8 +288,12 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 			}
 			return os.ReadFile(path)
 		}
-		if mains, err = exitingMain(root, filepath.Join(tmp, "src"), ov.tests, read, profileDir != ""); err != nil {
+		var unchecked []string
+		if mains, unchecked, err = exitingMain(root, filepath.Join(tmp, "src"), ov.tests, read, profileDir != ""); err != nil {
 			return fail("%v", err)
+		}
+		for _, dir := range unchecked {
+			fmt.Fprintf(stderr, "lockscope: %s: its tests name the frames below TestMain (main.main), so lockscope adds none: the end of its test binary is not checked\n", relTo(wd, dir))
 		}
 	}
 	// The module file: a copy of the user's (or their -modfile) requiring

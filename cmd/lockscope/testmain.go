@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"go/ast"
 	"go/parser"
@@ -42,7 +43,12 @@ const autoprofilePath = lockscopeModule + "/profiler/autoprofile"
 // build sees it; the copies go under tmp, at their path relative to root.
 // With profiles, every test binary also imports profiler/autoprofile, which
 // writes its profiles to LOCKSCOPE_PROFILE_DIR (the last time in Exiting).
-func exitingMain(root, tmp string, tests map[string][]string, read func(string) ([]byte, error), profiles bool) (map[string]string, error) {
+//
+// An added TestMain is a frame of its own between testing.(*M).Run and
+// main.main in every stack of the tests. A package whose test files name
+// those frames (an Example whose output is a stack, a test comparing
+// stacks) gets none, as its tests would fail for it: it is in unchecked.
+func exitingMain(root, tmp string, tests map[string][]string, read func(string) ([]byte, error), profiles bool) (overlay map[string]string, unchecked []string, err error) {
 	out := map[string]string{}
 	write := func(path string, data []byte) error {
 		rel, err := filepath.Rel(root, path)
@@ -66,12 +72,13 @@ func exitingMain(root, tmp string, tests map[string][]string, read func(string) 
 	sort.Strings(dirs)
 	for _, dir := range dirs {
 		var pkg string
-		hasMain := false
+		hasMain, namesMain := false, false
 		for _, path := range tests[dir] {
 			src, err := read(path)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
+			namesMain = namesMain || bytes.Contains(src, []byte("main.main")) || bytes.Contains(src, []byte("testing.(*M).Run"))
 			fset := token.NewFileSet()
 			f, err := parser.ParseFile(fset, path, src, parser.ParseComments|parser.SkipObjectResolution)
 			if err != nil {
@@ -84,7 +91,7 @@ func exitingMain(root, tmp string, tests map[string][]string, read func(string) 
 			hasMain = hasMain || found
 			if len(edits) > 0 {
 				if err := write(path, applyEdits(src, edits)); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 			}
 		}
@@ -95,7 +102,7 @@ func exitingMain(root, tmp string, tests map[string][]string, read func(string) 
 			if _, err := os.Stat(filepath.Join(dir, profileFile)); err != nil {
 				src := fmt.Sprintf("// Added by lockscope test: LOCKSCOPE_PROFILE_DIR gets the profiles.\n\npackage %s\n\nimport _ %q\n", pkg, autoprofilePath)
 				if err := write(filepath.Join(dir, profileFile), []byte(src)); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 			}
 		}
@@ -103,6 +110,10 @@ func exitingMain(root, tmp string, tests map[string][]string, read func(string) 
 			continue
 		}
 		if _, err := os.Stat(filepath.Join(dir, exitingFile)); err == nil {
+			continue
+		}
+		if namesMain {
+			unchecked = append(unchecked, dir)
 			continue
 		}
 		src := fmt.Sprintf(`// Added by lockscope test: the end of the test binary is checked.
@@ -118,10 +129,10 @@ import (
 func TestMain(m *lockscope_testing.M) { lockscope_os.Exit(%s.Exiting(m.Run())) }
 `, pkg, exitingImport, debugPath, exitingImport)
 		if err := write(filepath.Join(dir, exitingFile), []byte(src)); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return out, nil
+	return out, unchecked, nil
 }
 
 // exitingEdits returns the edits that make the TestMain in f, if it has

@@ -213,3 +213,56 @@ func TestLeak(t *testing.T) {
 	}
 	sameTree(t, before, snapshot(t, mod))
 }
+
+// An Example whose output is its stack down to main.main (as conc's panics
+// package has) would fail with a TestMain frame added below testing's
+// (*M).Run: such a package gets none, says so, and passes as under go test.
+func TestNoTestMainAddedWhereTestsNameMainMain(t *testing.T) {
+	mod := t.TempDir()
+	writeTree(t, mod, map[string]string{
+		"go.mod": "module example.com/stk\n\ngo 1.22\n",
+		"stk/stk_test.go": `package stk
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+)
+
+var mu sync.Mutex
+
+func ExampleCallers() {
+	mu.Lock()
+	defer mu.Unlock()
+	pcs := make([]uintptr, 32)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(1, pcs)])
+	for {
+		f, more := frames.Next()
+		fmt.Println(f.Function)
+		if !more {
+			break
+		}
+	}
+	// Output:
+	// example.com/stk/stk.ExampleCallers
+	// testing.runExample
+	// testing.runExamples
+	// testing.(*M).Run
+	// main.main
+	// runtime.main
+	// runtime.goexit
+}
+`,
+	})
+	env := []string{"LOCKSCOPE_MODULE_DIR=" + repoRoot}
+	if code, out := plainGo(t, mod, "test", "-count=1", "./stk"); code != 0 {
+		t.Fatalf("plain go test fails (exit %d), so the test proves nothing:\n%s", code, out)
+	}
+	r := lockscope(t, mod, env, "test", "-count=1", "./stk")
+	if r.code != 0 {
+		t.Fatalf("lockscope test: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "stk: its tests name the frames below TestMain (main.main), so lockscope adds none") {
+		t.Errorf("no note that the end of stk's test binary is not checked:\n%s", r.stderr)
+	}
+}
