@@ -72,13 +72,19 @@ func exitingMain(root, tmp string, tests map[string][]string, read func(string) 
 	sort.Strings(dirs)
 	for _, dir := range dirs {
 		var pkg string
-		hasMain, namesMain := false, false
-		for _, path := range tests[dir] {
+		srcs := make([][]byte, len(tests[dir]))
+		namesMain := false
+		for i, path := range tests[dir] {
 			src, err := read(path)
 			if err != nil {
 				return nil, nil, err
 			}
+			srcs[i] = src
 			namesMain = namesMain || bytes.Contains(src, []byte("main.main")) || bytes.Contains(src, []byte("testing.(*M).Run"))
+		}
+		hasMain := false
+		for i, path := range tests[dir] {
+			src := srcs[i]
 			fset := token.NewFileSet()
 			f, err := parser.ParseFile(fset, path, src, parser.ParseComments|parser.SkipObjectResolution)
 			if err != nil {
@@ -87,7 +93,7 @@ func exitingMain(root, tmp string, tests map[string][]string, read func(string) 
 			if name := f.Name.Name; pkg == "" || !strings.HasSuffix(name, "_test") {
 				pkg = strings.TrimSuffix(name, "_test")
 			}
-			edits, found := exitingEdits(fset, f)
+			edits, found := exitingEdits(fset, f, !namesMain)
 			hasMain = hasMain || found
 			if len(edits) > 0 {
 				if err := write(path, applyEdits(src, edits)); err != nil {
@@ -142,7 +148,10 @@ func TestMain(m *lockscope_testing.M) { lockscope_os.Exit(%s.Exiting(m.Run())) }
 // and exits) hands it a wrapper instead, whose Run calls Exiting with the
 // result of m.Run(): the end is checked before goleak looks. Other helpers
 // that take m are left alone (their parameter may be *testing.M).
-func exitingEdits(fset *token.FileSet, f *ast.File) ([]edit, bool) {
+//
+// wrap says whether a wrapper may be handed to goleak: it is a frame of
+// its own in every stack of the tests.
+func exitingEdits(fset *token.FileSet, f *ast.File, wrap bool) ([]edit, bool) {
 	var main *ast.FuncDecl
 	for _, d := range f.Decls {
 		if fd, ok := d.(*ast.FuncDecl); ok && fd.Recv == nil && fd.Name.Name == "TestMain" && fd.Body != nil {
@@ -157,7 +166,10 @@ func exitingEdits(fset *token.FileSet, f *ast.File) ([]edit, bool) {
 		return nil, true
 	}
 	m := params[0].Names[0].Name
-	goleak := importName(f, goleakPath)
+	goleak := ""
+	if wrap {
+		goleak = importName(f, goleakPath)
+	}
 	isM := func(e ast.Expr) bool { id, ok := e.(*ast.Ident); return ok && id.Name == m }
 	offset := func(p token.Pos) int { return fset.Position(p).Offset }
 	var edits []edit
