@@ -317,7 +317,7 @@ func provenReport(w *waiter, d goroutineTable) *Report {
 	}
 	r.Summary = "deadlock: " + strings.Join(parts, ", ") + ", " + end +
 		"; the runtime proves goroutine " + fmt.Sprint(w.g.goid) + " blocked forever"
-	r.Key = string(KindDeadlock) + "|proven|" + siteOf(w.pc1, w.pc2).Site() + "|" + endKey(last, d)
+	r.Key = string(KindDeadlock) + "|proven|" + keySite(w.stack, w.pc1, w.pc2) + "|" + endKey(last, d)
 	return r
 }
 

@@ -385,9 +385,10 @@ func (c *lockCore) guardWrite(m *lockMeta, held []uint64) {
 func (c *lockCore) sampleWrite() int32 {
 	if c.period == 0 {
 		c.period, c.gap, c.countdown = 1, 1, 1
-		if atomic.LoadPointer(&c.meta) == nil && minHoldSubscribed() == math.MaxInt64 {
+		if atomic.LoadPointer(&c.meta) == nil && minHoldSubscribed() == math.MaxInt64 && cfg.maxPeriod.Load() > 1 {
 			// First acquisition of a lock nothing has asked about: not
-			// timed; the next one is, and stands for both.
+			// timed; the next one is, and stands for both (unless every
+			// acquisition is to be timed: LOCKSCOPE_SAMPLING=1).
 			c.gap = 2
 			return 0
 		}
@@ -411,7 +412,7 @@ func (c *lockCore) sampleRead() int32 {
 		stInt32(&c.period, 1)
 		stInt32(&c.gap, 1)
 		atomic.StoreInt32(&c.rcount, 1)
-		if atomic.LoadPointer(&c.meta) == nil && minHoldSubscribed() == math.MaxInt64 {
+		if atomic.LoadPointer(&c.meta) == nil && minHoldSubscribed() == math.MaxInt64 && cfg.maxPeriod.Load() > 1 {
 			stInt32(&c.gap, 2)
 			return 0
 		}

@@ -699,7 +699,7 @@ func inversionReport(cycle []*edge) *Report {
 			From: from, To: to, Goroutine: e.g,
 			FromStack: stackFrames(e.fromStk), ToStack: stackFrames(e.toStk),
 		})
-		keys = append(keys, fmt.Sprintf("%s>%s", siteOf(e.fromPC, 0).Site(), firstSite(e.toStk)))
+		keys = append(keys, fmt.Sprintf("%s>%s", keySite(e.fromStk, e.fromPC, 0), keySite(e.toStk, 0, 0)))
 	}
 	order = append(order, names[cycle[0].from.id])
 	last := cycle[len(cycle)-1]
@@ -707,13 +707,6 @@ func inversionReport(cycle []*edge) *Report {
 		strings.Join(order, " -> "), last.g, names[last.from.id], names[last.to.id])
 	r.Key = string(KindLockOrder) + "|" + strings.Join(sortedCopy(keys), "|")
 	return r
-}
-
-func firstSite(stk uint32) string {
-	if fs := stackFrames(stk); len(fs) > 0 {
-		return fs[0].Site()
-	}
-	return "?"
 }
 
 func sortedCopy(s []string) []string {

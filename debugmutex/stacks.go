@@ -316,5 +316,37 @@ func siteOf(pc1, pc2 uintptr) Frame {
 	return fs[0]
 }
 
+// keySite is the acquire site a report's key names: the first frame of the
+// interned stack stk outside lock wrappers (functions and methods named
+// like the lock methods: a type's own Lock that locks a field, a lock()
+// helper, go-deadlock's), so that problems met through one wrapper from
+// different call sites are told apart; the site pc1, pc2 where the stack
+// is unknown, and the stack's first frame where all of it is wrappers.
+func keySite(stk uint32, pc1, pc2 uintptr) string {
+	fs := stackFrames(stk)
+	for _, f := range fs {
+		if !lockWrapperName(f.Function) {
+			return f.Site()
+		}
+	}
+	if len(fs) > 0 {
+		return fs[0].Site()
+	}
+	return siteOf(pc1, pc2).Site()
+}
+
+// lockWrapperName says whether the function named fn (as runtime.Frame
+// names it) is named like a lock method: Lock, RLock, TryLock, TryRLock,
+// Unlock or RUnlock, in any case.
+func lockWrapperName(fn string) bool {
+	name := fn[strings.LastIndexByte(fn, '.')+1:]
+	for _, m := range [...]string{"lock", "rlock", "trylock", "tryrlock", "unlock", "runlock"} {
+		if strings.EqualFold(name, m) {
+			return true
+		}
+	}
+	return false
+}
+
 // stackFrames symbolises an interned stack.
 func stackFrames(id uint32) []Frame { return Symbolize(stackPCs(id)) }

@@ -448,7 +448,7 @@ func deadlockReport(cycle []*waiter) *Report {
 			parts = append(parts, fmt.Sprintf("goroutine %d waits for %s %s held by goroutine %d",
 				w.g.goid, w.wants(), name, next.g.goid))
 		}
-		keys = append(keys, siteOf(w.pc1, w.pc2).Site())
+		keys = append(keys, keySite(w.stack, w.pc1, w.pc2))
 		r.Locks = appendLock(r.Locks, w.meta, name)
 		r.Goroutines = append(r.Goroutines, GoroutineRef{
 			ID: w.g.goid, Role: "waits for " + w.wants(), Lock: name,
@@ -526,7 +526,7 @@ func selfWaitReport(w *waiter) *Report {
 	if hs := holdStackOf(w.g, w.lock, w.lockID); len(hs) > 0 {
 		r.Goroutines = append(r.Goroutines, GoroutineRef{ID: w.g.goid, Role: "holds", Lock: name, Stack: hs})
 	}
-	r.Key = string(KindDeadlock) + "|self|" + siteOf(w.pc1, w.pc2).Site()
+	r.Key = string(KindDeadlock) + "|self|" + keySite(w.stack, w.pc1, w.pc2)
 	return r
 }
 
@@ -571,7 +571,7 @@ func recursiveReadReport(prev *heldEntry, rr *pendingRR) *Report {
 			{ID: rr.goid, Role: "read-locked again", Lock: name, Stack: stackFrames(rr.stack)},
 			{ID: rr.goid, Role: "first read-locked", Lock: name, Stack: stackFrames(prev.stackOrSite())},
 		},
-		Key: string(KindRecursiveRead) + "|" + siteOf(prev.site()).Site() + "|" + siteOf(rr.pc1, rr.pc2).Site(),
+		Key: string(KindRecursiveRead) + "|" + keySite(prev.stackOrSite(), 0, 0) + "|" + keySite(rr.stack, rr.pc1, rr.pc2),
 	}
 }
 

@@ -377,7 +377,7 @@ func longWaitReport(w *waiter, age int64) *Report {
 		Locks: []LockRef{w.meta.ref()},
 		Goroutines: []GoroutineRef{{ID: w.g.goid, Role: "waits for " + w.wants(), Lock: name,
 			For: time.Duration(age), Stack: stackFrames(w.stack)}},
-		Key: string(KindLongWait) + "|" + siteOf(w.pc1, w.pc2).Site(),
+		Key: string(KindLongWait) + "|" + keySite(w.stack, w.pc1, w.pc2),
 	}
 	if w.holder != 0 {
 		r.Summary += fmt.Sprintf(" held by goroutine %d", w.holder)
@@ -420,7 +420,7 @@ func longHoldReport(h *longHold, current goroutineDump, exited bool) *Report {
 		Locks: []LockRef{{ID: info.ID, Name: name, Type: info.Type}},
 		Goroutines: []GoroutineRef{{ID: h.g, Role: "acquired", Lock: name, For: time.Duration(h.age),
 			Stack: acq, Current: current.frames, State: current.state, Exited: exited}},
-		Key: string(kind) + "|" + siteOf(e.site()).Site(),
+		Key: string(kind) + "|" + keySite(e.stackOrSite(), 0, 0),
 	}
 }
 

@@ -1,0 +1,70 @@
+package debugmutex_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/lockscope/lockscope/debugmutex"
+)
+
+// wrappedLocker is a type with its own Lock and Unlock that lock a field:
+// every lock of this type is acquired at the same line, inside Lock.
+type wrappedLocker struct{ mu debugmutex.Mutex }
+
+func (l *wrappedLocker) Lock()   { l.mu.Lock() }
+func (l *wrappedLocker) Unlock() { l.mu.Unlock() }
+
+func lockBoth(x, y *wrappedLocker) { x.Lock(); y.Lock(); y.Unlock(); x.Unlock() }
+
+// Two unrelated inversions, on four locks, met through one wrapper from
+// different call sites: two reports, not one counted twice (the report key
+// names the first frame outside lock wrappers, not the wrapper's line).
+func TestInversionsThroughOneWrapperAreTwoReports(t *testing.T) {
+	w := watchReports(t)
+	var accounts, ledger, users, sessions wrappedLocker
+	debugmutex.SetName(&accounts.mu, "wrap.accounts")
+	debugmutex.SetName(&ledger.mu, "wrap.ledger")
+	debugmutex.SetName(&users.mu, "wrap.users")
+	debugmutex.SetName(&sessions.mu, "wrap.sessions")
+	run := func(f func()) {
+		done := make(chan struct{})
+		go func() { defer close(done); f() }()
+		<-done
+	}
+	run(func() { lockBoth(&accounts, &ledger) })
+	run(func() { lockBoth(&ledger, &accounts) })
+	run(func() { users.Lock(); sessions.Lock(); sessions.Unlock(); users.Unlock() })
+	run(func() { sessions.Lock(); users.Lock(); users.Unlock(); sessions.Unlock() })
+	var got []string
+	for _, r := range w.all() {
+		if r.Kind == debugmutex.KindLockOrder && strings.Contains(r.Summary, "wrap.") {
+			got = append(got, r.Summary)
+		}
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d lock-order reports, want 2 (one per inversion):\n%s", len(got), strings.Join(got, "\n"))
+	}
+	if !strings.Contains(got[0]+got[1], "wrap.accounts") || !strings.Contains(got[0]+got[1], "wrap.users") {
+		t.Errorf("reports do not cover both inversions:\n%s", strings.Join(got, "\n"))
+	}
+}
+
+// With LOCKSCOPE_SAMPLING=1 every acquisition is timed, the first of a lock
+// too: its hold has an exact start and its whole stack.
+func TestSamplingOneTimesTheFirstAcquisition(t *testing.T) {
+	debugmutex.Configure(debugmutex.SamplingPeriod(1))
+	defer debugmutex.Configure(debugmutex.SamplingPeriod(64)) // the default
+	mu := new(debugmutex.Mutex)                               // never used, nothing has asked about it
+	mu.Lock()
+	defer mu.Unlock()
+	for _, h := range debugmutex.Snapshot().Held {
+		if h.Site.Function != "github.com/lockscope/lockscope/debugmutex_test.TestSamplingOneTimesTheFirstAcquisition" {
+			continue
+		}
+		if !h.Exact || len(h.Stack) < 2 {
+			t.Errorf("first acquisition with sampling 1: exact %v, %d-frame stack; want exact, with its whole stack", h.Exact, len(h.Stack))
+		}
+		return
+	}
+	t.Fatal("the hold is not in the snapshot")
+}
