@@ -111,6 +111,10 @@ func (e *heldEntry) getMeta() *lockMeta { return (*lockMeta)(ldPtr(&e.meta)) }
 // site returns the acquire site's two return addresses.
 func (e *heldEntry) site() (uintptr, uintptr) { return ldUintptr(&e.pc1), ldUintptr(&e.pc2) }
 
+// siteOnly says whether the hold has no stack of its own (not timed):
+// stackOrSite gives its site alone.
+func (e *heldEntry) siteOnly() bool { return ldUint32(&e.stack) == 0 }
+
 // stackOrSite returns the interned acquire stack, or the site's one-frame stack.
 func (e *heldEntry) stackOrSite() uint32 {
 	if s := ldUint32(&e.stack); s != 0 {

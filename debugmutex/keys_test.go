@@ -68,3 +68,38 @@ func TestSamplingOneTimesTheFirstAcquisition(t *testing.T) {
 	}
 	t.Fatal("the hold is not in the snapshot")
 }
+
+// A hold that was not sampled has its acquire site, not its stack: the
+// report says so rather than passing the site off as the stack.
+func TestSiteOnlyHolderStackIsMarked(t *testing.T) {
+	w := watchReports(t)
+	a, b := new(debugmutex.Mutex), new(debugmutex.Mutex) // unnamed: first acquisitions are not timed
+	done := make(chan struct{})
+	go func() { defer close(done); a.Lock(); b.Lock(); b.Unlock(); a.Unlock() }()
+	<-done
+	done = make(chan struct{})
+	go func() { defer close(done); b.Lock(); a.Lock(); a.Unlock(); b.Unlock() }()
+	<-done
+	for _, r := range w.all() {
+		if r.Kind != debugmutex.KindLockOrder || !strings.Contains(r.Edges[0].FromStack[0].Function, "TestSiteOnlyHolderStackIsMarked") {
+			continue
+		}
+		marked := 0
+		for _, e := range r.Edges {
+			if e.FromSiteOnly {
+				marked++
+				if len(e.FromStack) != 1 {
+					t.Errorf("edge %s->%s: from stack marked site-only has %d frames", e.From, e.To, len(e.FromStack))
+				}
+			}
+		}
+		if marked == 0 {
+			t.Errorf("no edge's from stack is marked site-only, though neither first hold was sampled:\n%s", r.String())
+		}
+		if !strings.Contains(r.String(), "the acquire site only: this hold was not sampled") {
+			t.Errorf("the printed report does not say the stack is a site only:\n%s", r.String())
+		}
+		return
+	}
+	t.Fatalf("no lock-order report; got %v", kinds(w.all()))
+}

@@ -301,7 +301,7 @@ func provenReport(w *waiter, d goroutineTable) *Report {
 		if l.holder != 0 {
 			hold := GoroutineRef{ID: l.holder, Role: "holds", Lock: name}
 			if hg := findG(l.holder); hg != nil {
-				hold.Stack = holdStackOf(hg, l.w.lock, l.w.lockID)
+				hold.Stack, hold.SiteOnly = holdStackOf(hg, l.w.lock, l.w.lockID)
 			}
 			if l.holder == last {
 				if b, ok := d.get(last); ok {

@@ -176,7 +176,7 @@ func livelockReport(g int64, s *tryStreak, h int64, p *tryStreak, now int64) *Re
 			other = s
 		}
 		if e := other.hold.Load(); e != nil {
-			r.Goroutines = append(r.Goroutines, GoroutineRef{ID: x.id, Role: "holds", Lock: x.held, Stack: stackFrames(e.stackOrSite())})
+			r.Goroutines = append(r.Goroutines, GoroutineRef{ID: x.id, Role: "holds", Lock: x.held, Stack: stackFrames(e.stackOrSite()), SiteOnly: e.siteOnly()})
 		}
 	}
 	keys := []string{siteOf(s.site.Load(), s.site2.Load()).Site(), siteOf(p.site.Load(), p.site2.Load()).Site()}

@@ -145,6 +145,7 @@ type edge struct {
 	held     []uint64 // ids of the other locks held with from every time
 	g        int64    // goroutine that first took it
 	fromStk  uint32   // where from was acquired
+	fromSite bool     // fromStk is from's acquire site alone (heldEntry.siteOnly)
 	fromPC   uintptr
 	toStk    uint32 // where to was acquired while from was held
 	// modeTo is Write if to was ever wanted for writing with from held;
@@ -395,7 +396,7 @@ func commitEntry(g *gstate, e *heldEntry) []*Report {
 	if fm == nil {
 		return reports
 	}
-	fromStk := e.stackOrSite()
+	fromStk, fromSite := e.stackOrSite(), e.siteOnly()
 	fromPC := sitePC(e.pc1, e.pc2)
 	fromWrite := e.mode() == Write
 
@@ -439,7 +440,7 @@ func commitEntry(g *gstate, e *heldEntry) []*Report {
 			continue
 		}
 		ed = &edge{from: from, to: to, gates: pe.gates, held: pe.held, g: pe.g,
-			fromStk: fromStk, fromPC: fromPC, toStk: pe.toStk, modeTo: pe.toMode, fromWrite: fromWrite}
+			fromStk: fromStk, fromSite: fromSite, fromPC: fromPC, toStk: pe.toStk, modeTo: pe.toMode, fromWrite: fromWrite}
 		from.out[to.id] = ed
 		to.in[from.id] = ed
 		edgeCount++
@@ -697,7 +698,7 @@ func inversionReport(cycle []*edge) *Report {
 		r.Locks = append(r.Locks, LockRef{ID: e.from.id, Name: from, Type: e.from.typ})
 		r.Edges = append(r.Edges, Edge{
 			From: from, To: to, Goroutine: e.g,
-			FromStack: stackFrames(e.fromStk), ToStack: stackFrames(e.toStk),
+			FromStack: stackFrames(e.fromStk), ToStack: stackFrames(e.toStk), FromSiteOnly: e.fromSite,
 		})
 		keys = append(keys, fmt.Sprintf("%s>%s", keySite(e.fromStk, e.fromPC, 0), keySite(e.toStk, 0, 0)))
 	}

@@ -106,6 +106,10 @@ type GoroutineRef struct {
 	State   string  `json:"state,omitempty"`
 	// Exited is true when the goroutine no longer exists.
 	Exited bool `json:"exited,omitempty"`
+	// SiteOnly is true when Stack is a holder's acquire site alone: the
+	// hold was not sampled, so its stack was not captured
+	// (LOCKSCOPE_SAMPLING=1 captures every one).
+	SiteOnly bool `json:"site_only,omitempty"`
 }
 
 // Edge is one lock-order edge: lock To was acquired while From was held.
@@ -118,6 +122,9 @@ type Edge struct {
 	// acquired while From was held. Both innermost frame first.
 	FromStack []Frame `json:"from_stack,omitempty"`
 	ToStack   []Frame `json:"to_stack,omitempty"`
+	// FromSiteOnly is true when FromStack is From's acquire site alone (see
+	// GoroutineRef.SiteOnly).
+	FromSiteOnly bool `json:"from_site_only,omitempty"`
 }
 
 // Frame is one symbolised stack frame. Inlined calls have frames of their own.
@@ -166,6 +173,9 @@ func (r *Report) String() string {
 		}
 		b.WriteString(":\n")
 		writeStack(&b, g.Stack)
+		if g.SiteOnly {
+			b.WriteString(siteOnlyNote)
+		}
 		if len(g.Current) > 0 {
 			if g.State != "" {
 				fmt.Fprintf(&b, "  and is now [%s] at:\n", g.State)
@@ -180,6 +190,9 @@ func (r *Report) String() string {
 		fmt.Fprintf(&b, "Lock order %s -> %s, first taken by goroutine %d:\n", e.From, e.To, e.Goroutine)
 		fmt.Fprintf(&b, "  %s acquired at:\n", e.From)
 		writeStack(&b, e.FromStack)
+		if e.FromSiteOnly {
+			b.WriteString(siteOnlyNote)
+		}
 		fmt.Fprintf(&b, "  then %s acquired at:\n", e.To)
 		writeStack(&b, e.ToStack)
 	}
@@ -192,6 +205,9 @@ func (r *Report) String() string {
 	b.WriteString(reportRule + "\n")
 	return b.String()
 }
+
+// siteOnlyNote follows a holder's stack that is its acquire site alone.
+const siteOnlyNote = "      (the acquire site only: this hold was not sampled; LOCKSCOPE_SAMPLING=1 records every acquire stack)\n"
 
 func writeStack(b *strings.Builder, stack []Frame) {
 	if len(stack) == 0 {

@@ -454,9 +454,9 @@ func deadlockReport(cycle []*waiter) *Report {
 			ID: w.g.goid, Role: "waits for " + w.wants(), Lock: name,
 			For: durationNS(nanotime() - w.since), Stack: stackFrames(w.stack),
 		})
-		if hs := holdStackOf(next.g, w.lock, w.lockID); len(hs) > 0 {
+		if hs, site := holdStackOf(next.g, w.lock, w.lockID); len(hs) > 0 {
 			r.Goroutines = append(r.Goroutines, GoroutineRef{
-				ID: next.g.goid, Role: "holds", Lock: name, Stack: hs,
+				ID: next.g.goid, Role: "holds", Lock: name, Stack: hs, SiteOnly: site,
 			})
 		}
 	}
@@ -467,16 +467,16 @@ func deadlockReport(cycle []*waiter) *Report {
 
 // holdStackOf returns where goroutine g acquired the lock (addr, id), if it
 // holds it.
-func holdStackOf(g *gstate, addr uintptr, id uint64) []Frame {
+func holdStackOf(g *gstate, addr uintptr, id uint64) (stack []Frame, siteOnly bool) {
 	n := g.count()
 	for i := int32(0); i < n; i++ {
 		e := g.entry(i)
 		if e == nil || e.addr() != addr || ldUint64(&e.lockID) != id || atomic.LoadInt32(&e.released) != 0 {
 			continue
 		}
-		return stackFrames(e.stackOrSite())
+		return stackFrames(e.stackOrSite()), e.siteOnly()
 	}
-	return nil
+	return nil, false
 }
 
 func appendLock(locks []LockRef, m *lockMeta, name string) []LockRef {
@@ -523,8 +523,8 @@ func selfWaitReport(w *waiter) *Report {
 			For: durationNS(nanotime() - w.since), Stack: stackFrames(w.stack),
 		}},
 	}
-	if hs := holdStackOf(w.g, w.lock, w.lockID); len(hs) > 0 {
-		r.Goroutines = append(r.Goroutines, GoroutineRef{ID: w.g.goid, Role: "holds", Lock: name, Stack: hs})
+	if hs, site := holdStackOf(w.g, w.lock, w.lockID); len(hs) > 0 {
+		r.Goroutines = append(r.Goroutines, GoroutineRef{ID: w.g.goid, Role: "holds", Lock: name, Stack: hs, SiteOnly: site})
 	}
 	r.Key = string(KindDeadlock) + "|self|" + keySite(w.stack, w.pc1, w.pc2)
 	return r
@@ -569,7 +569,7 @@ func recursiveReadReport(prev *heldEntry, rr *pendingRR) *Report {
 		Locks: []LockRef{meta.ref()},
 		Goroutines: []GoroutineRef{
 			{ID: rr.goid, Role: "read-locked again", Lock: name, Stack: stackFrames(rr.stack)},
-			{ID: rr.goid, Role: "first read-locked", Lock: name, Stack: stackFrames(prev.stackOrSite())},
+			{ID: rr.goid, Role: "first read-locked", Lock: name, Stack: stackFrames(prev.stackOrSite()), SiteOnly: prev.siteOnly()},
 		},
 		Key: string(KindRecursiveRead) + "|" + keySite(prev.stackOrSite(), 0, 0) + "|" + keySite(rr.stack, rr.pc1, rr.pc2),
 	}

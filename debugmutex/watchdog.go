@@ -419,7 +419,7 @@ func longHoldReport(h *longHold, current goroutineDump, exited bool) *Report {
 		Kind: kind, Time: wallTime(h.start), Summary: summary,
 		Locks: []LockRef{{ID: info.ID, Name: name, Type: info.Type}},
 		Goroutines: []GoroutineRef{{ID: h.g, Role: "acquired", Lock: name, For: time.Duration(h.age),
-			Stack: acq, Current: current.frames, State: current.state, Exited: exited}},
+			Stack: acq, SiteOnly: e.siteOnly(), Current: current.frames, State: current.state, Exited: exited}},
 		Key: string(kind) + "|" + keySite(e.stackOrSite(), 0, 0),
 	}
 }
