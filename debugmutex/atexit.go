@@ -3,6 +3,7 @@ package debugmutex
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // The end of a program (or of a test binary) turns some waits into
@@ -73,6 +74,13 @@ func CheckEnd() {
 
 	if len(candidates) > 0 {
 		live, complete := liveGoroutines()
+		// A holder that is running may be on its way out (it has just
+		// signalled that it is done, and returns): give it a moment, as
+		// the end of a test binary comes right after such a signal.
+		for try := 0; complete && try < endSettleTries && finishing(live, candidates); try++ {
+			time.Sleep(time.Millisecond)
+			live, complete = liveGoroutines()
+		}
 		for i := range candidates {
 			h := &candidates[i]
 			if _, alive := live[h.g]; alive || !complete || !h.still() {
@@ -95,6 +103,22 @@ func CheckEnd() {
 	}
 	// The usual checks.
 	watchdogCheck()
+}
+
+// endSettleTries bounds how many times (a millisecond apart) CheckEnd
+// looks again while a holder of a candidate hold is still running.
+const endSettleTries = 50
+
+// finishing says whether the holder of some candidate hold is alive and
+// running or runnable (not blocked) in the dump live.
+func finishing(live goroutineTable, candidates []longHold) bool {
+	for i := range candidates {
+		h := &candidates[i]
+		if d, ok := live.get(h.g); ok && h.still() && (d.state == "running" || d.state == "runnable") {
+			return true
+		}
+	}
+	return false
 }
 
 // endReported are the holds CheckEnd has reported as leaked (the

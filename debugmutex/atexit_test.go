@@ -1,6 +1,7 @@
 package debugmutex_test
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -68,6 +69,31 @@ func TestCheckEndReportsALockLeakedByAnExitedGoroutine(t *testing.T) {
 		t.Errorf("a second CheckEnd reports the leak again: %d reports", got)
 	}
 	leaked.Unlock() // a hand-off, allowed: the test leaves nothing held
+}
+
+// A holder that has signalled it is done but is still running on its way
+// out when the end comes (the usual shape: close(done), return) is waited
+// for a moment, not taken for alive: its lock is reported as leaked.
+func TestCheckEndWaitsForAHolderOnItsWayOut(t *testing.T) {
+	w := watchReports(t)
+	before := seen(debugmutex.KindLeakedLock, "atexit.exiting")
+	var mu debugmutex.Mutex
+	debugmutex.SetName(&mu, "atexit.exiting")
+	done := make(chan struct{})
+	go func() {
+		mu.Lock()
+		close(done)
+		// Still running for a few milliseconds after the signal: the work
+		// a goroutine does on its way out (deferred calls), made long.
+		for end := time.Now().Add(5 * time.Millisecond); time.Now().Before(end); {
+			runtime.Gosched()
+		}
+	}()
+	<-done
+	debugmutex.CheckEnd()
+	if got := seen(debugmutex.KindLeakedLock, "atexit.exiting") - before; got != 1 {
+		t.Errorf("leaked-lock reports for a holder that exits just after the end began: %d, want 1; got %v", got, kinds(w.all()))
+	}
 }
 
 func TestCheckEndReportsARecursiveLockWithinTheGrace(t *testing.T) {
