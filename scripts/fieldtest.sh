@@ -27,7 +27,8 @@
 #                          LOCKSCOPE_SRC=dir tests a working tree instead
 #   lockscope              the CLI built from it
 #   <module>/src           a writable copy of the module from the module proxy
-#   <module>/plain.log, lockscope-<i>.log, reports-<i>.jsonl, report-<i>.txt
+#   <module>/<flags>/plain.log, lockscope-<i>.log, reports-<i>.jsonl, report-<i>.txt
+#                          one directory per line of flags (noflags: none)
 set -uo pipefail
 
 root=${FIELDTEST_DIR:-/tmp/fieldtest}
@@ -131,30 +132,35 @@ for spec in "$@"; do
 	[ -n "$pkg" ] || pkg=./...
 	read -r -a flagv <<<"$flags"
 	slug=$(echo "$modver" | tr '/@' '__')
-	dir="$root/$slug"
+	# One directory per module and flags: two lines of one module (with and
+	# without -race) must not overwrite each other's logs and reports. The
+	# source copy is shared.
+	fslug=$(echo "${flags:-noflags}" | tr -c 'A-Za-z0-9=.\n-' '_' | cut -c1-60)
+	dir="$root/$slug/$fslug"
+	srcdir="$root/$slug/src"
 	echo
 	echo "== $modver  package $pkg  flags: ${flags:-(none)}"
 	mkdir -p "$dir"
 	# The module, from the proxy, copied so that it is writable.
-	if [ ! -f "$dir/src/go.mod" ]; then
+	if [ ! -f "$srcdir/go.mod" ]; then
 		moddir=$(cd "$root/tmp" && go mod download -json "$modver" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
 		if [ -z "$moddir" ] || [ ! -d "$moddir" ]; then
 			echo "fieldtest: cannot download $modver" >&2
 			failed=1; [ $keepgoing -eq 1 ] && continue || exit 1
 		fi
-		rm -rf "$dir/src" && cp -r "$moddir" "$dir/src" && chmod -R u+w "$dir/src" || exit 1
-		if [ ! -f "$dir/src/go.mod" ]; then
-			printf 'module %s\n\ngo 1.18\n' "${modver%@*}" >"$dir/src/go.mod"
-			(cd "$dir/src" && go mod tidy) >"$dir/tidy.log" 2>&1
+		rm -rf "$srcdir" && cp -r "$moddir" "$srcdir" && chmod -R u+w "$srcdir" || exit 1
+		if [ ! -f "$srcdir/go.mod" ]; then
+			printf 'module %s\n\ngo 1.18\n' "${modver%@*}" >"$srcdir/go.mod"
+			(cd "$srcdir" && go mod tidy) >"$root/$slug/tidy.log" 2>&1
 		fi
 	fi
 
 	# Builds first, for both, running no test: the times compare the runs
 	# of the tests, not a cold build cache against a warm one.
-	(cd "$dir/src" && nice go test -count=1 -run '^$' "${flagv[@]}" "$pkg") >"$dir/plain-build.log" 2>&1
-	(cd "$dir/src" && nice "$ls" -lockscope-dir "$src" test -count=1 -run '^$' "${flagv[@]}" "$pkg") >"$dir/lockscope-build.log" 2>&1
+	(cd "$srcdir" && nice go test -count=1 -run '^$' "${flagv[@]}" "$pkg") >"$dir/plain-build.log" 2>&1
+	(cd "$srcdir" && nice "$ls" -lockscope-dir "$src" test -count=1 -run '^$' "${flagv[@]}" "$pkg") >"$dir/lockscope-build.log" 2>&1
 	t0=$(now)
-	(cd "$dir/src" && nice go test -count=1 "${flagv[@]}" "$pkg") >"$dir/plain.log" 2>&1
+	(cd "$srcdir" && nice go test -count=1 "${flagv[@]}" "$pkg") >"$dir/plain.log" 2>&1
 	st=$?
 	tplain=$(elapsed "$t0")
 	plain=$(result "$dir/plain.log" $st "$tplain")
@@ -164,7 +170,7 @@ for spec in "$@"; do
 		rep="$dir/reports-$i.jsonl"
 		rm -f "$rep"
 		t0=$(now)
-		(cd "$dir/src" && LOCKSCOPE_REPORT_FILE="$rep" nice "$ls" -lockscope-dir "$src" test -count=1 "${flagv[@]}" "$pkg") \
+		(cd "$srcdir" && LOCKSCOPE_REPORT_FILE="$rep" nice "$ls" -lockscope-dir "$src" test -count=1 "${flagv[@]}" "$pkg") \
 			>"$dir/lockscope-$i.log" 2>&1
 		st=$?
 		tls=$(elapsed "$t0")
