@@ -28,7 +28,7 @@
 #   lockscope              the CLI built from it
 #   <module>/src           a writable copy of the module from the module proxy
 #   <module>/<flags>/plain.log, lockscope-<i>.log, reports-<i>.jsonl, report-<i>.txt
-#                          one directory per line of flags (noflags: none)
+#                          one directory per line of flags (flags-race, noflags)
 set -uo pipefail
 
 root=${FIELDTEST_DIR:-/tmp/fieldtest}
@@ -135,7 +135,8 @@ for spec in "$@"; do
 	# One directory per module and flags: two lines of one module (with and
 	# without -race) must not overwrite each other's logs and reports. The
 	# source copy is shared.
-	fslug=$(echo "${flags:-noflags}" | tr -c 'A-Za-z0-9=.\n-' '_' | cut -c1-60)
+	fslug=$(echo "${flags:+flags$flags}" | tr -c 'A-Za-z0-9=.\n-' '_' | cut -c1-60)
+	[ -n "$fslug" ] || fslug=noflags
 	dir="$root/$slug/$fslug"
 	srcdir="$root/$slug/src"
 	echo
