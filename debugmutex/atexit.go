@@ -143,9 +143,10 @@ func AtExit(f func()) {
 	atExitMu.Unlock()
 }
 
-// Exiting is for the end of main or TestMain: it runs CheckEnd and the
-// functions registered with AtExit, the first time it is called, and
-// returns code unchanged.
+// Exiting is for the end of main or TestMain: it runs CheckEnd, adds to
+// LOCKSCOPE_REPORT_FILE a Repeat line for each problem seen again since its
+// report was written (Report.Repeat), and runs the functions registered
+// with AtExit, the first time it is called, and returns code unchanged.
 //
 //	func TestMain(m *testing.M) { os.Exit(debugmutex.Exiting(m.Run())) }
 //
@@ -156,6 +157,7 @@ func AtExit(f func()) {
 func Exiting(code int) int {
 	exitingOnce.Do(func() {
 		CheckEnd()
+		flushRepeats()
 		atExitMu.Lock()
 		fs := append([]func(){}, atExitFuncs...)
 		atExitMu.Unlock()

@@ -360,6 +360,16 @@ func TestMain_child(t *testing.T) {
 		rw.RLock()
 		rw.RUnlock()
 		rw.RUnlock() // the goroutine released its first hold itself: reported
+	case "report-repeats":
+		var rw debugmutex.RWMutex
+		debugmutex.SetName(&rw, "repeats.rw")
+		for range 3 { // the same problem three times: one report, counted
+			rw.RLock()
+			rw.RLock()
+			rw.RUnlock()
+			rw.RUnlock()
+		}
+		debugmutex.Exiting(0)
 	case "exit-action":
 		var rw debugmutex.RWMutex
 		rw.RLock()
@@ -434,6 +444,37 @@ func TestReportsWrittenAsJSONLines(t *testing.T) {
 	}
 	if r.Kind != debugmutex.KindRecursiveRead || !strings.Contains(r.Summary, "file.rw") || len(r.Goroutines) == 0 {
 		t.Errorf("decoded %+v", r)
+	}
+}
+
+// The report file's counts are the program's: a problem seen again after
+// its report was written gets a Repeat line at the end (Exiting).
+func TestReportFileCountsRepeats(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "reports.jsonl")
+	out, err := runChild(t, "report-repeats", debugmutex.EnvReportFile+"="+path)
+	if err != nil {
+		t.Fatalf("child failed: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines, want the report and one repeat line:\n%s", len(lines), b)
+	}
+	var first, repeat debugmutex.Report
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(lines[1]), &repeat); err != nil {
+		t.Fatal(err)
+	}
+	if first.Repeat || first.Count != 1 || !strings.Contains(first.Summary, "repeats.rw") {
+		t.Errorf("first line: repeat %v, count %d, %q; want the report, count 1", first.Repeat, first.Count, first.Summary)
+	}
+	if !repeat.Repeat || repeat.Count != 2 || repeat.Key != first.Key {
+		t.Errorf("second line: repeat %v, count %d, key %q; want a repeat of %q adding 2", repeat.Repeat, repeat.Count, repeat.Key, first.Key)
 	}
 }
 

@@ -71,6 +71,11 @@ type Report struct {
 	// Edges, for KindLockOrder, are the lock-order edges of the cycle: for
 	// each, where the second lock was taken while the first was held.
 	Edges []Edge `json:"edges,omitempty"`
+	// Repeat marks a line of LOCKSCOPE_REPORT_FILE that is no new problem:
+	// it adds Count repeats to the report of the same Key written before
+	// it. Exiting writes one for each problem seen again since its report
+	// was written, so that the file's counts are the program's.
+	Repeat bool `json:"repeat,omitempty"`
 }
 
 // LockRef names a lock in a report.

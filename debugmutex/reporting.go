@@ -35,6 +35,7 @@ type reportState struct {
 	nextH    int
 	file     *os.File
 	fileErr  bool
+	written  map[string]int // per kept report's key, the count the file has
 	stderr   io.Writer
 	winStart time.Time
 	inWin    int
@@ -137,6 +138,12 @@ func deliver(r *Report, applyLimit bool) bool {
 	f := reportFile()
 	stderr := reports.stderr
 	cp := *r // the kept report's Count changes under reports.mu: work on a copy
+	if f != nil && reports.byKey[r.Key] == r {
+		if reports.written == nil {
+			reports.written = map[string]int{}
+		}
+		reports.written[r.Key] = cp.Count
+	}
 	reports.mu.Unlock()
 
 	reports.outMu.Lock()
@@ -169,9 +176,40 @@ func hashString(s string) uint64 {
 	return h
 }
 
+// flushRepeats appends to LOCKSCOPE_REPORT_FILE a Repeat line for each
+// kept problem seen again since the file last had its count.
+func flushRepeats() {
+	reports.mu.Lock()
+	f := reports.file
+	var lines []Report
+	if f != nil {
+		for _, k := range reports.order {
+			r := reports.byKey[k]
+			if had, ok := reports.written[k]; ok && r.Count > had {
+				cp := *r
+				cp.Count, cp.Repeat = r.Count-had, true
+				lines = append(lines, cp)
+				reports.written[k] = r.Count
+			}
+		}
+	}
+	reports.mu.Unlock()
+	if len(lines) == 0 {
+		return
+	}
+	reports.outMu.Lock()
+	for i := range lines {
+		if b, err := json.Marshal(&lines[i]); err == nil {
+			f.Write(append(b, '\n'))
+		}
+	}
+	reports.outMu.Unlock()
+}
+
 // exitForReport ends the process for the Exit action, after the report is
 // written (deliver wrote it synchronously).
 func exitForReport() {
+	flushRepeats()
 	reports.mu.Lock()
 	f := reports.file
 	reports.mu.Unlock()

@@ -511,7 +511,7 @@ func (t *reportTail) print(w io.Writer, code, buildFailed int) {
 	for i := range groups {
 		fmt.Fprint(w, groups[i].String())
 	}
-	fmt.Fprintln(w, summarize(groups, len(reports)))
+	fmt.Fprintln(w, summarize(groups, made(reports)))
 }
 
 // runChild runs cmd with lockscope's standard input and the given output

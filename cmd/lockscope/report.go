@@ -107,7 +107,7 @@ func cmdReport(args []string, stdout, stderr io.Writer) int {
 	if opened == 0 {
 		return 2 // nothing was read: no summary to give
 	}
-	read := len(all)
+	read := made(all)
 	if kinds != nil {
 		all = slices.DeleteFunc(all, func(r debugmutex.Report) bool { return !kinds[r.Kind] })
 	}
@@ -235,7 +235,7 @@ func groupReports(reports []debugmutex.Report) []debugmutex.Report {
 		i, ok := index[k]
 		if !ok {
 			index[k] = len(groups)
-			r.Count = count
+			r.Count, r.Repeat = count, false
 			groups = append(groups, r)
 			continue
 		}
@@ -266,6 +266,18 @@ func addSat(a, b int) int {
 		return math.MaxInt
 	}
 	return a + b
+}
+
+// made counts the reports that were made, not the lines that only add
+// repeats to one (debugmutex.Report.Repeat).
+func made(reports []debugmutex.Report) int {
+	n := 0
+	for i := range reports {
+		if !reports[i].Repeat {
+			n++
+		}
+	}
+	return n
 }
 
 // summarize returns the last line of the text output.

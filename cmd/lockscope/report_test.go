@@ -79,6 +79,25 @@ func TestReportGroupsAndExitsOne(t *testing.T) {
 	}
 }
 
+// A repeat line (written at a program's end) adds its count to the report
+// of its key, and is not counted as a report read.
+func TestReportRepeatLinesAddToTheirReport(t *testing.T) {
+	dir := t.TempDir()
+	rs := sampleReports()[:2]
+	rep := rs[0]
+	rep.Count, rep.Repeat = 4, true
+	writeReports(t, filepath.Join(dir, "r.jsonl"), append(rs, rep))
+	r := lockscope(t, dir, nil, "report", "r.jsonl")
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"(seen 5 times)", "lockscope: 2 problems: 1 lock-order, 1 long-hold (2 reports read)"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
+
 func TestReportKindFilterAndJSON(t *testing.T) {
 	dir := t.TempDir()
 	writeReports(t, filepath.Join(dir, "r.jsonl"), sampleReports())
