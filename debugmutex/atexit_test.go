@@ -96,6 +96,28 @@ func TestCheckEndWaitsForAHolderOnItsWayOut(t *testing.T) {
 	}
 }
 
+// endStore's lock is a struct field never contended or named: a leak of
+// it is reported by its declaration, as a contended one would be.
+type endStore struct{ writer debugmutex.Mutex }
+
+func (s *endStore) begin() { s.writer.Lock() }
+
+func TestLeakedFieldLockNamedByItsDeclaration(t *testing.T) {
+	before := seen(debugmutex.KindLeakedLock, "endStore.writer")
+	s := new(endStore)
+	done := make(chan struct{})
+	go func() { defer close(done); s.begin() }() // never ended: exits holding it
+	<-done
+	debugmutex.CheckEnd()
+	if got := seen(debugmutex.KindLeakedLock, "endStore.writer") - before; got != 1 {
+		var sums []string
+		for _, r := range debugmutex.Reports() {
+			sums = append(sums, r.Summary)
+		}
+		t.Errorf("leaked-lock reports naming endStore.writer: %d, want 1; reports:\n%s", got, strings.Join(sums, "\n"))
+	}
+}
+
 func TestCheckEndReportsARecursiveLockWithinTheGrace(t *testing.T) {
 	debugmutex.Configure(debugmutex.RecursiveGrace(time.Hour))
 	defer debugmutex.Configure(debugmutex.RecursiveGrace(50 * time.Millisecond))

@@ -128,12 +128,14 @@ func (e *heldEntry) live() bool {
 	return ldUintptr(&e.lock) != 0 && atomic.LoadInt32(&e.released) == 0
 }
 
-// lockInfo names the entry's lock without touching the lock.
+// lockInfo names the entry's lock without touching the lock: as its meta
+// would (lockMeta.Name: by its declaration where the acquire site's source
+// tells, else by the site), when it has none.
 func (e *heldEntry) lockInfo() LockInfo {
 	if m := e.getMeta(); m != nil {
 		return m.info()
 	}
-	return LockInfo{ID: ldUint64(&e.lockID), Name: siteOf(e.site()).Site(), Type: e.typ()}
+	return LockInfo{ID: ldUint64(&e.lockID), Name: *nameOfSite(e.site()), Type: e.typ()}
 }
 
 // clear frees the entry. Owner, or reclamation of an exited goroutine.

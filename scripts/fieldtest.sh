@@ -106,7 +106,7 @@ ls="$root/lockscope"
 # kinds FILE: "3 lock-order, 1 recursive-read" (or "none") from a JSON-lines file.
 kinds() {
 	if [ ! -s "$1" ]; then echo none; return; fi
-	grep -o '"kind":"[^"]*"' "$1" | sed 's/"kind":"//; s/"$//' | sort | uniq -c |
+	grep -v '"repeat":true' "$1" | grep -o '"kind":"[^"]*"' | sed 's/"kind":"//; s/"$//' | sort | uniq -c |
 		awk '{printf "%s%d %s", (NR>1 ? ", " : ""), $1, $2} END {print ""}'
 }
 
@@ -184,7 +184,7 @@ for spec in "$@"; do
 		echo "reports:        $k   (run $i; $dir/report-$i.txt)"
 		if [ -s "$rep" ]; then
 			# One line per report: kind and summary, lock names shortened.
-			sed -n 's/^{"kind":"\([^"]*\)","summary":"\([^"]*\)".*/    \1: \2/p' "$rep" |
+			grep -v '"repeat":true' "$rep" | sed -n 's/^{"kind":"\([^"]*\)","summary":"\([^"]*\)".*/    \1: \2/p' |
 				sed "s#$(echo "${modver%@*}" | sed 's/[.]/[.]/g')/\{0,1\}[a-z0-9_/]*[.]##g" | sed 's/\\u003e/>/g; s/\\u003c/</g; s/\\u0026/\&/g' | cut -c1-220
 		fi
 		summary+=("$(printf '| %s | %s | %s (%ss) | %s (%ss) | %s | %s |' "$modver" "${flags:-}" "${plain%% *}" "$tplain" "${lsr%% *}" "$tls" "$ratio" "$k")")
