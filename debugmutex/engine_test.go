@@ -540,3 +540,45 @@ func TestInternCacheKeepsIDs(t *testing.T) {
 		t.Errorf("stackPCs: %x, %x; want %x, %x", stackPCs(ida), stackPCs(idb), a, b)
 	}
 }
+
+// Leaf locks stay out of the lock-order graph: a thousand per-object locks
+// taken under one container lock make no node each (only the container's
+// exists), and an edge kept on a leaf still closes a cycle once the leaf
+// holds something itself.
+func TestLeafLocksStayOutOfTheGraph(t *testing.T) {
+	got := reportsAbout(t, "leaf.")
+	var container Mutex
+	SetName(&container, "leaf.container")
+	leaves := make([]*Mutex, 1000)
+	for i := range leaves {
+		leaves[i] = new(Mutex)
+		SetName(leaves[i], "leaf.entry")
+	}
+	graphMu.Lock()
+	before := len(graph)
+	graphMu.Unlock()
+	inGoroutine(func() {
+		for _, l := range leaves {
+			container.Lock()
+			l.Lock()
+			l.Unlock()
+			container.Unlock()
+		}
+	})
+	graphMu.Lock()
+	grown := len(graph) - before
+	graphMu.Unlock()
+	if grown > 1 {
+		t.Errorf("the graph grew by %d nodes for 1000 leaf locks under one lock, want at most 1 (the container's)", grown)
+	}
+	if rs := got(); len(rs) != 0 {
+		t.Fatalf("reports %v, want none", rs)
+	}
+	// The last leaf takes the container under it: the kept edge enters the
+	// graph and the inversion is reported.
+	last := leaves[len(leaves)-1]
+	inGoroutine(func() { last.Lock(); container.Lock(); container.Unlock(); last.Unlock() })
+	if rs := got(); len(rs) != 1 || rs[0].Kind != KindLockOrder {
+		t.Fatalf("reports %v, want one lock-order inversion", rs)
+	}
+}

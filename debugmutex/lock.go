@@ -93,6 +93,10 @@ type lockMeta struct {
 	// live read holds (entry -> its gen), guarded by rmu.
 	rmu     rankedMutex[rMetaReaders]
 	readers map[*heldEntry]uint32
+
+	// deferredIn are the lock-order edges into this lock while it has no
+	// graph node (lockorder.go, deferEdge); guarded by graphMu.
+	deferredIn []edgeSource
 }
 
 // readState handles the rare read acquisitions: the first of the lock, and

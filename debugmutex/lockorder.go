@@ -401,67 +401,154 @@ func commitEntry(g *gstate, e *heldEntry) []*Report {
 	fromWrite := e.mode() == Write
 
 	graphMu.Lock()
-	from := graphNode(fm)
+	from, rs := graphNodeWith(fm)
+	reports = append(reports, rs...)
 	for i := range p.edges {
 		pe := &p.edges[i]
-		to := graphNode(pe.to)
-		ed := from.out[to.id]
-		if ed != nil {
-			had := len(ed.gates) > 0
-			ed.gates = intersect(ed.gates, pe.gates)
-			ed.held = intersect(ed.held, pe.held)
-			if (fromWrite && !ed.fromWrite) || (pe.toMode == Write && ed.modeTo == Read) {
-				// Seen now with a write at one end: a cycle through it
-				// that needed a queued writer may no longer need one.
-				ed.fromWrite = ed.fromWrite || fromWrite
-				if pe.toMode == Write {
-					ed.modeTo = Write
-				}
-				reports = append(reports, resumeThrough(ed)...)
-			}
-			if ed.back && had && len(ed.gates) == 0 {
-				// A gated cycle's edge, now seen without its gate.
-				if path := findPath(to, from); path != nil {
-					cycle := append(path, ed)
-					if !gated(path, ed) && !longerCopy(cycle) {
-						if readImpossible(cycle) {
-							suspend(cycle)
-						} else {
-							reports = append(reports, inversionReport(cycle))
-							rememberCycle(cycle)
-						}
-					}
-				}
-			}
-			continue
+		src := edgeSource{from: from, pe: *pe, fromStk: fromStk, fromSite: fromSite, fromPC: fromPC, fromWrite: fromWrite}
+		if graph[pe.to.id] == nil && deferEdge(pe.to, &src) {
+			continue // into a lock that holds nothing yet: no cycle can pass through it
 		}
-		if edgeCount >= maxEdges {
-			edgesDropped.Add(1)
-			continue
-		}
-		ed = &edge{from: from, to: to, gates: pe.gates, held: pe.held, g: pe.g,
-			fromStk: fromStk, fromSite: fromSite, fromPC: fromPC, toStk: pe.toStk, modeTo: pe.toMode, fromWrite: fromWrite}
-		from.out[to.id] = ed
-		to.in[from.id] = ed
-		edgeCount++
-		if path := orderEdge(ed); path != nil {
-			ed.back = true
-			cycle := append(path, ed)
-			if !gated(path, ed) && !longerCopy(cycle) {
-				if readImpossible(cycle) {
-					suspend(cycle)
-				} else {
-					reports = append(reports, inversionReport(cycle))
-					rememberCycle(cycle)
-				}
-			}
-		}
+		to, rs := graphNodeWith(pe.to)
+		reports = append(reports, rs...)
+		reports = append(reports, addEdge(to, &src)...)
 	}
 	graphMu.Unlock()
 	for i := range p.edges {
 		chainAdd(p.edges[i].chain)
 	}
 	return reports
+}
+
+// edgeSource is what a lock-order edge is made of: the from node, the
+// dependency that was pending on the from hold, and that hold's stack,
+// site and mode.
+type edgeSource struct {
+	from      *node  // nil while deferred: fromID names it
+	fromID    uint64 // the from node's id, while deferred
+	pe        pendingEdge
+	fromStk   uint32
+	fromSite  bool
+	fromPC    uintptr
+	fromWrite bool
+}
+
+// addEdge adds (or merges) the edge src describes into node to, and returns
+// the reports of the cycles it closes. graphMu held.
+func addEdge(to *node, src *edgeSource) []*Report {
+	var reports []*Report
+	from, pe := src.from, &src.pe
+	ed := from.out[to.id]
+	if ed != nil {
+		had := len(ed.gates) > 0
+		ed.gates = intersect(ed.gates, pe.gates)
+		ed.held = intersect(ed.held, pe.held)
+		if (src.fromWrite && !ed.fromWrite) || (pe.toMode == Write && ed.modeTo == Read) {
+			// Seen now with a write at one end: a cycle through it
+			// that needed a queued writer may no longer need one.
+			ed.fromWrite = ed.fromWrite || src.fromWrite
+			if pe.toMode == Write {
+				ed.modeTo = Write
+			}
+			reports = append(reports, resumeThrough(ed)...)
+		}
+		if ed.back && had && len(ed.gates) == 0 {
+			// A gated cycle's edge, now seen without its gate.
+			if path := findPath(to, from); path != nil {
+				cycle := append(path, ed)
+				if !gated(path, ed) && !longerCopy(cycle) {
+					if readImpossible(cycle) {
+						suspend(cycle)
+					} else {
+						reports = append(reports, inversionReport(cycle))
+						rememberCycle(cycle)
+					}
+				}
+			}
+		}
+		return reports
+	}
+	if edgeCount >= maxEdges {
+		edgesDropped.Add(1)
+		return nil
+	}
+	ed = &edge{from: from, to: to, gates: pe.gates, held: pe.held, g: pe.g,
+		fromStk: src.fromStk, fromSite: src.fromSite, fromPC: src.fromPC, toStk: pe.toStk, modeTo: pe.toMode, fromWrite: src.fromWrite}
+	from.out[to.id] = ed
+	to.in[from.id] = ed
+	edgeCount++
+	if path := orderEdge(ed); path != nil {
+		ed.back = true
+		cycle := append(path, ed)
+		if !gated(path, ed) && !longerCopy(cycle) {
+			if readImpossible(cycle) {
+				suspend(cycle)
+			} else {
+				reports = append(reports, inversionReport(cycle))
+				rememberCycle(cycle)
+			}
+		}
+	}
+	return reports
+}
+
+// Leaf locks stay out of the graph. A lock that has never been held while
+// another was acquired has no edge out of it, so no cycle passes through
+// it: the edges into it wait on its meta (deferredIn), by the ids of their
+// from nodes, and enter the graph, in the order they came, when its first
+// edge out does (or when more than maxDeferredIn wait). Per-object locks
+// taken under a container's lock (a cache's entries, a tree's nodes) are
+// such leaves: they cost no node, no weak pointer, no cleanup, and the
+// container's node no edge to each of them.
+const maxDeferredIn = 16
+
+// deferEdge keeps src on the meta m of its to lock, which has no node,
+// merging it with a kept edge from the same lock. It reports false when m
+// keeps maxDeferredIn already: m then needs its node. graphMu held.
+func deferEdge(m *lockMeta, src *edgeSource) bool {
+	for i := range m.deferredIn {
+		d := &m.deferredIn[i]
+		if d.fromID != src.from.id {
+			continue
+		}
+		d.pe.gates = intersect(d.pe.gates, src.pe.gates)
+		d.pe.held = intersect(d.pe.held, src.pe.held)
+		d.fromWrite = d.fromWrite || src.fromWrite
+		if src.pe.toMode == Write {
+			d.pe.toMode = Write
+		}
+		return true
+	}
+	if len(m.deferredIn) >= maxDeferredIn {
+		return false
+	}
+	d := *src
+	d.from, d.fromID = nil, src.from.id // by id: a dead lock's node is not kept
+	d.pe.to = nil                       // m itself: no pointer to it from its own list
+	m.deferredIn = append(m.deferredIn, d)
+	return true
+}
+
+// graphNodeWith returns m's node, creating it, and then adding the edges
+// deferred on m (whose from nodes still exist), with the reports they make.
+// graphMu held.
+func graphNodeWith(m *lockMeta) (*node, []*Report) {
+	n := graphNode(m)
+	if len(m.deferredIn) == 0 {
+		return n, nil
+	}
+	deferred := m.deferredIn
+	m.deferredIn = nil
+	var reports []*Report
+	for i := range deferred {
+		d := &deferred[i]
+		if d.from = graph[d.fromID]; d.from == nil {
+			continue // its from lock is gone: so is the dependency
+		}
+		d.pe.to = m
+		reports = append(reports, addEdge(n, d)...)
+	}
+	return n, reports
 }
 
 // orderEdge keeps the topological order of the acyclic edges when e joins
