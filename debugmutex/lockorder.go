@@ -455,14 +455,8 @@ func addEdge(to *node, src *edgeSource) []*Report {
 		if ed.back && had && len(ed.gates) == 0 {
 			// A gated cycle's edge, now seen without its gate.
 			if path := findPath(to, from); path != nil {
-				cycle := append(path, ed)
-				if !gated(path, ed) && !longerCopy(cycle) {
-					if readImpossible(cycle) {
-						suspend(cycle)
-					} else {
-						reports = append(reports, inversionReport(cycle))
-						rememberCycle(cycle)
-					}
+				if r := cycleFound(path, ed); r != nil {
+					reports = append(reports, r)
 				}
 			}
 		}
@@ -479,17 +473,29 @@ func addEdge(to *node, src *edgeSource) []*Report {
 	edgeCount++
 	if path := orderEdge(ed); path != nil {
 		ed.back = true
-		cycle := append(path, ed)
-		if !gated(path, ed) && !longerCopy(cycle) {
-			if readImpossible(cycle) {
-				suspend(cycle)
-			} else {
-				reports = append(reports, inversionReport(cycle))
-				rememberCycle(cycle)
-			}
+		if r := cycleFound(path, ed); r != nil {
+			reports = append(reports, r)
 		}
 	}
 	return reports
+}
+
+// cycleFound decides the cycle that edge ed closes with path (from ed.to
+// back to ed.from): quiet if its edges share a gate or it is a longer copy
+// of a reported one, suspended if it needs a writer that cannot be queued,
+// else remembered and returned as a report. graphMu held.
+func cycleFound(path []*edge, ed *edge) *Report {
+	cycle := append(path, ed)
+	if gated(path, ed) || longerCopy(cycle) {
+		return nil
+	}
+	if readImpossible(cycle) {
+		suspend(cycle)
+		return nil
+	}
+	r := inversionReport(cycle)
+	rememberCycle(cycle)
+	return r
 }
 
 // Leaf locks stay out of the graph. A lock that has never been held while
