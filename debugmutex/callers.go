@@ -56,10 +56,19 @@ var pcClassTab [1 << pcClassBits]atomic.Uint64
 
 func pcClass(pc uintptr) uint64 {
 	k := uint64(pc)
-	slot := &pcClassTab[(k*0x9E3779B97F4A7C15)>>(64-pcClassBits)]
-	if e := slot.Load(); e&pcValid != 0 && e&pcKeyMask == k {
-		return e &^ pcKeyMask
+	base := (k * 0x9E3779B97F4A7C15) >> (64 - pcClassBits)
+	free := -1
+	for w := range uint64(cacheWays) {
+		e := pcClassTab[(base+w)%(1<<pcClassBits)].Load()
+		if e&pcValid == 0 {
+			free = max(free, int(w))
+			continue
+		}
+		if e&pcKeyMask == k {
+			return e &^ pcKeyMask
+		}
 	}
+	slot := &pcClassTab[(base+cacheWay(free))%(1<<pcClassBits)]
 	// One PC on its own: CallersFrames reads it as runtime.Callers meant
 	// it (a "virtual" PC of an inlined call gives the caller's frame).
 	fr, _ := runtime.CallersFrames([]uintptr{pc}).Next()

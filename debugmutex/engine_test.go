@@ -509,35 +509,49 @@ func TestStaticAddr(t *testing.T) {
 	runtime.KeepAlive(&onStack)
 }
 
-// internStack's cache in front of the table: the same stack keeps its id
-// whether the cache answers or the table does, and two stacks that share a
-// cache slot keep theirs, however they evict each other.
+// internStack's cache in front of the table: stacks that share a slot
+// are all cached (4 ways), and each keeps its id whether the cache answers
+// or the table does, however they evict each other.
 func TestInternCacheKeepsIDs(t *testing.T) {
 	slotOf := func(pcs []uintptr) uint64 { return internSlot(hashPCs(pcs)) }
 	a := []uintptr{0x7e57_0001, 0x7e57_0002, 0x7e57_0003}
-	var b []uintptr
-	for i := uintptr(1); b == nil; i++ {
-		c := []uintptr{0x7e58_0000 + i, 0x7e57_0002}
-		if slotOf(c) == slotOf(a) {
-			b = c
+	same := [][]uintptr{a}
+	for i := uintptr(1); len(same) < 2*cacheWays; i++ {
+		if c := []uintptr{0x7e58_0000 + i, 0x7e57_0002}; slotOf(c) == slotOf(a) {
+			same = append(same, c)
 		}
 	}
-	ida := internStack(a)
-	if ida == 0 || internStack(slices.Clone(a)) != ida {
-		t.Fatalf("stack a: ids %d, %d", ida, internStack(a))
+	cached := func(pcs []uintptr) bool {
+		for w := range uint64(cacheWays) {
+			if e := internCache[(slotOf(pcs)+w)%(1<<internCacheBits)].Load(); e != nil && slices.Equal(e.pcs, pcs) {
+				return true
+			}
+		}
+		return false
 	}
-	idb := internStack(b) // evicts a from the cache
-	if idb == 0 || idb == ida {
-		t.Fatalf("stack b (same cache slot): id %d, a's %d", idb, ida)
+	ids := make([]uint32, len(same))
+	for i, pcs := range same[:2] {
+		ids[i] = internStack(pcs)
 	}
-	if got := internStack(a); got != ida { // from the table, back into the cache
-		t.Errorf("stack a after eviction: id %d, want %d", got, ida)
+	if !cached(same[0]) || !cached(same[1]) {
+		t.Errorf("two stacks on one slot: cached %v and %v, want both", cached(same[0]), cached(same[1]))
 	}
-	if got := internStack(b); got != idb {
-		t.Errorf("stack b after eviction: id %d, want %d", got, idb)
+	for i, pcs := range same { // more than the ways: some are evicted
+		if id := internStack(slices.Clone(pcs)); ids[i] == 0 {
+			ids[i] = id
+		} else if id != ids[i] {
+			t.Errorf("stack %d: id %d, then %d", i, ids[i], id)
+		}
 	}
-	if !slices.Equal(stackPCs(ida), a) || !slices.Equal(stackPCs(idb), b) {
-		t.Errorf("stackPCs: %x, %x; want %x, %x", stackPCs(ida), stackPCs(idb), a, b)
+	for round := range 2 {
+		for i, pcs := range same {
+			if id := internStack(pcs); id == 0 || id != ids[i] {
+				t.Errorf("round %d, stack %d: id %d, want %d", round, i, id, ids[i])
+			}
+			if !slices.Equal(stackPCs(ids[i]), pcs) {
+				t.Errorf("stackPCs(%d) = %x, want %x", ids[i], stackPCs(ids[i]), pcs)
+			}
+		}
 	}
 }
 

@@ -32,9 +32,17 @@ var siteNames [siteNameSlots]atomic.Pointer[siteName]
 // keep.
 func nameOfSite(pc1, pc2 uintptr) *string {
 	h := uint64(pc1)*0x9E3779B97F4A7C15 ^ uint64(pc2)*0xC2B2AE3D27D4EB4F
-	slot := &siteNames[h>>(64-siteNameBits)]
-	if e := slot.Load(); e != nil && e.pc1 == pc1 && e.pc2 == pc2 {
-		return &e.name
+	base := h >> (64 - siteNameBits)
+	free := -1
+	for k := range uint64(cacheWays) {
+		e := siteNames[(base+k)%siteNameSlots].Load()
+		if e == nil {
+			free = max(free, int(k))
+			continue
+		}
+		if e.pc1 == pc1 && e.pc2 == pc2 {
+			return &e.name
+		}
 	}
 	f := siteOf(pc1, pc2)
 	s := lockLabel(f)
@@ -42,6 +50,6 @@ func nameOfSite(pc1, pc2 uintptr) *string {
 		s = f.Site()
 	}
 	e := &siteName{pc1: pc1, pc2: pc2, name: s}
-	slot.Store(e)
+	siteNames[(base+cacheWay(free))%siteNameSlots].Store(e)
 	return &e.name
 }

@@ -76,6 +76,22 @@ func hashPCs(pcs []uintptr) uint64 {
 	return h
 }
 
+// The direct-mapped caches below (internCache, internalPCs, pcClassTab,
+// siteNames) are 4-way: an entry may sit in any of the 4 slots from its
+// hash's, so that two hot keys on one slot do not evict each other on
+// every use (with one way, two sites of a program that shared a slot made
+// every new lock at one of them symbolize and parse source again).
+const cacheWays = 4
+
+// cacheWay returns the way a new entry goes to: free (the last empty one
+// seen, -1 if none), else one at random.
+func cacheWay(free int) uint64 {
+	if free >= 0 {
+		return uint64(free)
+	}
+	return uint64(cheaprand() % cacheWays)
+}
+
 // internCache answers internStack for a stack seen before without the
 // shard's mutex (a cache line every contended wait in the program wrote,
 // when they share a stack) or a hash of the PCs as a string: a
@@ -101,10 +117,19 @@ func internStack(pcs []uintptr) uint32 {
 		return 0
 	}
 	h := hashPCs(pcs)
-	slot := &internCache[internSlot(h)]
-	if e := slot.Load(); e != nil && e.hash == h && slices.Equal(e.pcs, pcs) {
-		return e.id
+	base := internSlot(h)
+	free := -1
+	for w := range uint64(cacheWays) {
+		e := internCache[(base+w)%(1<<internCacheBits)].Load()
+		if e == nil {
+			free = max(free, int(w))
+			continue
+		}
+		if e.hash == h && slices.Equal(e.pcs, pcs) {
+			return e.id
+		}
 	}
+	slot := &internCache[(base+cacheWay(free))%(1<<internCacheBits)]
 	key := unsafe.String((*byte)(unsafe.Pointer(&pcs[0])), len(pcs)*int(unsafe.Sizeof(uintptr(0))))
 	shard := h % stackShards
 	s := &stackTab[shard]
@@ -232,10 +257,19 @@ func framesOfPC(pc uintptr) pcFrames {
 // direct-mapped cache, and framesOfPC (a shared mutex, a map, symbolization)
 // only on a miss.
 func isInternalPC(pc uintptr) bool {
-	slot := &internalPCs[(uint64(pc)*0x9E3779B97F4A7C15)>>(64-internalPCBits)]
-	if v := slot.Load(); v>>1 == pc && v != 0 {
-		return v&1 != 0
+	base := (uint64(pc) * 0x9E3779B97F4A7C15) >> (64 - internalPCBits)
+	free := -1
+	for w := range uint64(cacheWays) {
+		v := internalPCs[(base+w)%(1<<internalPCBits)].Load()
+		if v == 0 {
+			free = max(free, int(w))
+			continue
+		}
+		if v>>1 == pc {
+			return v&1 != 0
+		}
 	}
+	slot := &internalPCs[(base+cacheWay(free))%(1<<internalPCBits)]
 	internal := framesOfPC(pc).internal
 	v := pc << 1
 	if internal {
