@@ -225,20 +225,18 @@ const shortHold = 10_000 // ns
 
 // acquired records a hold that has just been taken. fp is the frame of the
 // lock method (not inlined) that the user called, so the acquire site is the
-// return address above it. waitEnd is the nanotime at which a contended
-// acquisition stopped waiting, 0 if it did not wait: a waited-for hold is
-// always timed.
+// return address above it.
 //
 // This is the fast path: everything rare (first use, sampling, nesting,
 // deep nesting) is outlined so that an uncontended, unsampled, outermost
 // acquisition is a few loads, compares and plain stores.
-func (c *lockCore) acquired(g *gstate, id int64, fp unsafe.Pointer, typ string, mode Mode, try bool, ctx context.Context, waitEnd int64) {
-	c.acquiredStack(g, id, fp, typ, mode, try, ctx, waitEnd, 0)
+func (c *lockCore) acquired(g *gstate, id int64, fp unsafe.Pointer, typ string, mode Mode, try bool, ctx context.Context) {
+	c.acquiredStack(g, id, fp, typ, mode, try, ctx, false, 0)
 }
 
-// acquiredStack is acquired with the acquire stack already captured (stack
-// != 0: by the wait that ended in this acquisition).
-func (c *lockCore) acquiredStack(g *gstate, id int64, fp unsafe.Pointer, typ string, mode Mode, try bool, ctx context.Context, waitEnd int64, stack uint32) {
+// acquiredStack is acquired after a wait (waited), with the acquire stack
+// the wait captured (stack, 0 if none). A waited-for hold is always timed.
+func (c *lockCore) acquiredStack(g *gstate, id int64, fp unsafe.Pointer, typ string, mode Mode, try bool, ctx context.Context, waited bool, stack uint32) {
 	if atomic.LoadInt32(&c.state)&stateTagMask != addrTag(c) {
 		c.tagOrCheckCopied(g, id, fp, typ, mode) // first acquisition, or a copy (copied.go)
 	}
@@ -315,7 +313,7 @@ func (c *lockCore) acquiredStack(g *gstate, id int64, fp unsafe.Pointer, typ str
 			if ctx != nil {
 				e.ctx = ctx
 			}
-			if weight != 0 || waitEnd != 0 {
+			if weight != 0 || waited {
 				flags |= flagExact
 				e.timed(fp, stack)
 			} else {

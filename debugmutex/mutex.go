@@ -59,7 +59,7 @@ func (m *Mutex) Lock() {
 	}
 	if m.mu.TryLock() {
 		if g == nil || !m.c.fastAcquire(g, id, fp, fastMutex) {
-			m.c.acquired(g, id, fp, mutexType, Write, false, nil, 0)
+			m.c.acquired(g, id, fp, mutexType, Write, false, nil)
 		}
 		return
 	}
@@ -113,7 +113,7 @@ func (m *Mutex) lock(fp unsafe.Pointer, ctx context.Context) {
 	id := curGoid()
 	g := lookupG(id)
 	if m.mu.TryLock() {
-		m.c.acquired(g, id, fp, mutexType, Write, false, ctx, 0)
+		m.c.acquired(g, id, fp, mutexType, Write, false, ctx)
 		return
 	}
 	m.lockSlow(fp, id, g, ctx)
@@ -127,14 +127,14 @@ func (m *Mutex) lockSlow(fp unsafe.Pointer, id int64, g *gstate, ctx context.Con
 		panic(r) // LOCKSCOPE_ON_REPORT=panic: before blocking, the lock untouched
 	}
 	m.mu.Lock()
-	now, stk := m.c.endWait(w, id, Write, ctx)
-	m.c.acquiredStack(g, id, fp, mutexType, Write, false, ctx, now, stk)
+	stk := m.c.endWait(w, id, Write, ctx)
+	m.c.acquiredStack(g, id, fp, mutexType, Write, false, ctx, true, stk)
 }
 
 func (m *Mutex) tryLock(fp unsafe.Pointer, ctx context.Context) bool {
 	if m.mu.TryLock() {
 		id := curGoid()
-		m.c.acquired(lookupG(id), id, fp, mutexType, Write, true, ctx, 0)
+		m.c.acquired(lookupG(id), id, fp, mutexType, Write, true, ctx)
 		return true
 	}
 	m.c.tryFailed(fp, mutexType, Write)

@@ -67,7 +67,7 @@ func (rw *RWMutex) RLock() {
 	}
 	if rw.rw.TryRLock() {
 		if g == nil || !rw.c.fastAcquire(g, id, fp, fastRead) {
-			rw.c.acquired(g, id, fp, rwMutexType, Read, false, nil, 0)
+			rw.c.acquired(g, id, fp, rwMutexType, Read, false, nil)
 		}
 		return
 	}
@@ -149,7 +149,7 @@ func (rw *RWMutex) Lock() {
 	}
 	if rw.rw.TryLock() {
 		if g == nil || !rw.c.fastAcquire(g, id, fp, fastRWWrite) {
-			rw.c.acquired(g, id, fp, rwMutexType, Write, false, nil, 0)
+			rw.c.acquired(g, id, fp, rwMutexType, Write, false, nil)
 		}
 		return
 	}
@@ -214,7 +214,7 @@ func (rw *RWMutex) lock(fp unsafe.Pointer, ctx context.Context) {
 	id := curGoid()
 	g := lookupG(id)
 	if rw.rw.TryLock() {
-		rw.c.acquired(g, id, fp, rwMutexType, Write, false, ctx, 0)
+		rw.c.acquired(g, id, fp, rwMutexType, Write, false, ctx)
 		return
 	}
 	rw.lockSlow(fp, id, g, ctx)
@@ -228,14 +228,14 @@ func (rw *RWMutex) lockSlow(fp unsafe.Pointer, id int64, g *gstate, ctx context.
 		panic(r)
 	}
 	rw.rw.Lock()
-	now, stk := rw.c.endWait(w, id, Write, ctx)
-	rw.c.acquiredStack(g, id, fp, rwMutexType, Write, false, ctx, now, stk)
+	stk := rw.c.endWait(w, id, Write, ctx)
+	rw.c.acquiredStack(g, id, fp, rwMutexType, Write, false, ctx, true, stk)
 }
 
 func (rw *RWMutex) tryLock(fp unsafe.Pointer, ctx context.Context) bool {
 	if rw.rw.TryLock() {
 		id := curGoid()
-		rw.c.acquired(lookupG(id), id, fp, rwMutexType, Write, true, ctx, 0)
+		rw.c.acquired(lookupG(id), id, fp, rwMutexType, Write, true, ctx)
 		return true
 	}
 	rw.c.tryFailed(fp, rwMutexType, Write)
@@ -249,7 +249,7 @@ func (rw *RWMutex) rlock(fp unsafe.Pointer, ctx context.Context) {
 		rw.c.checkRecursiveRead(g, id, fp)
 	}
 	if rw.rw.TryRLock() {
-		rw.c.acquired(g, id, fp, rwMutexType, Read, false, ctx, 0)
+		rw.c.acquired(g, id, fp, rwMutexType, Read, false, ctx)
 		return
 	}
 	rw.rlockSlow(fp, id, g, ctx)
@@ -262,14 +262,14 @@ func (rw *RWMutex) rlockSlow(fp unsafe.Pointer, id int64, g *gstate, ctx context
 		panic(r)
 	}
 	rw.rw.RLock()
-	now, stk := rw.c.endWait(w, id, Read, ctx)
-	rw.c.acquiredStack(g, id, fp, rwMutexType, Read, false, ctx, now, stk)
+	stk := rw.c.endWait(w, id, Read, ctx)
+	rw.c.acquiredStack(g, id, fp, rwMutexType, Read, false, ctx, true, stk)
 }
 
 func (rw *RWMutex) tryRLock(fp unsafe.Pointer, ctx context.Context) bool {
 	if rw.rw.TryRLock() {
 		id := curGoid()
-		rw.c.acquired(lookupG(id), id, fp, rwMutexType, Read, true, ctx, 0)
+		rw.c.acquired(lookupG(id), id, fp, rwMutexType, Read, true, ctx)
 		return true
 	}
 	rw.c.tryFailed(fp, rwMutexType, Read)

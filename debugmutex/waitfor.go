@@ -333,8 +333,8 @@ func (w *waiter) unregister() {
 }
 
 // endWait records a finished wait; the caller then records the acquisition.
-func (c *lockCore) endWait(w *waiter, id int64, mode Mode, ctx context.Context) (now int64, stack uint32) {
-	now = nanotime()
+func (c *lockCore) endWait(w *waiter, id int64, mode Mode, ctx context.Context) (stack uint32) {
+	now := nanotime()
 	meta, since, stack, holder, holderStack := w.meta, w.since, w.stack, w.holder, w.holderStack
 	w.unregister()
 
@@ -348,7 +348,7 @@ func (c *lockCore) endWait(w *waiter, id int64, mode Mode, ctx context.Context) 
 			Holder: holder, HolderStack: stackPCs(holderStack), Context: ctx,
 		})
 	}
-	return now, stack
+	return stack
 }
 
 // findCycle returns the waiters on a wait-for cycle through start, start
