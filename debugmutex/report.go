@@ -73,8 +73,9 @@ type Report struct {
 	Edges []Edge `json:"edges,omitempty"`
 	// Repeat marks a line of LOCKSCOPE_REPORT_FILE that is no new problem:
 	// it adds Count repeats to the report of the same Key written before
-	// it. Exiting writes one for each problem seen again since its report
-	// was written, so that the file's counts are the program's.
+	// it, and has no goroutines or edges of its own. Exiting writes one for
+	// each problem seen again since its report was written, so that the
+	// file's counts are the program's.
 	Repeat bool `json:"repeat,omitempty"`
 }
 

@@ -186,9 +186,9 @@ func flushRepeats() {
 		for _, k := range reports.order {
 			r := reports.byKey[k]
 			if had, ok := reports.written[k]; ok && r.Count > had {
-				cp := *r
-				cp.Count, cp.Repeat = r.Count-had, true
-				lines = append(lines, cp)
+				// What names the problem; its stacks are in its report.
+				lines = append(lines, Report{Kind: r.Kind, Summary: r.Summary, Time: r.Time,
+					Count: r.Count - had, Key: r.Key, Locks: r.Locks, Repeat: true})
 				reports.written[k] = r.Count
 			}
 		}
