@@ -417,30 +417,51 @@ func TestInversionThroughAWriteHoldBeforeAnyReadIsReported(t *testing.T) {
 	})
 }
 
-// A cycle through an RWMutex read-held on one side and read-locked on the
-// other needs a writer queued, and none is seen: suspended, not reported.
-// Then the lock is write-locked under the cycle's other lock, so that edge,
-// known for reads only, now wants a write, which the cycle's read hold
-// blocks by itself: reported then, once.
-func TestReadCycleReportedWhenItsEdgeWantsAWrite(t *testing.T) {
-	got := reportsAbout(t, "upgrade.")
-	var a RWMutex
-	var b Mutex
-	SetName(&a, "upgrade.a")
-	SetName(&b, "upgrade.b")
-	inGoroutine(func() { b.Lock(); a.RLock(); a.RUnlock(); b.Unlock() })
-	inGoroutine(func() { a.RLock(); b.Lock(); b.Unlock(); a.RUnlock() })
-	if rs := got(); len(rs) != 0 {
-		t.Fatalf("reports %v before any write, want none (a read-read cycle needs a queued writer)", rs)
+// bbolt's Close (rwlock, metalock, then mmaplock for writing) next to
+// beginTx (metalock, then mmaplock for reading) and a write transaction
+// begun with a read one open (mmaplock read-held, then rwlock, metalock).
+// metalock -> mmaplock is a read first and a write in Close only, under
+// rwlock, which the other side of metalock <-> mmaplock holds too: that
+// cycle cannot happen. Taking the edge for a write made it a report (field
+// test, bbolt v1.5.0).
+func TestCloseUnderTheGateLockIsNoCycleWithReaders(t *testing.T) {
+	got := reportsAbout(t, "close.")
+	var metalock, rwlock Mutex
+	var mmaplock RWMutex
+	SetName(&metalock, "close.metalock")
+	SetName(&rwlock, "close.rwlock")
+	SetName(&mmaplock, "close.mmaplock")
+	mmaplock.Lock() // Open: the first mmap, before anything reads
+	mmaplock.Unlock()
+	beginRead := func() { metalock.Lock(); mmaplock.RLock(); metalock.Unlock() }
+	inGoroutine(func() { beginRead(); mmaplock.RUnlock() })
+	inGoroutine(func() { // a write transaction begun with a read one open
+		beginRead()
+		rwlock.Lock()
+		metalock.Lock()
+		metalock.Unlock()
+		rwlock.Unlock()
+		mmaplock.RUnlock()
+	})
+	inGoroutine(func() { // Close
+		rwlock.Lock()
+		metalock.Lock()
+		mmaplock.Lock()
+		mmaplock.Unlock()
+		metalock.Unlock()
+		rwlock.Unlock()
+	})
+	for _, r := range got() {
+		if strings.Contains(r.Summary, "close.metalock -> close.mmaplock -> close.metalock") ||
+			strings.Contains(r.Summary, "close.mmaplock -> close.metalock -> close.mmaplock") {
+			t.Errorf("reported a cycle rwlock rules out: %s", r.Summary)
+		}
 	}
-	inGoroutine(func() { b.Lock(); a.Lock(); a.Unlock(); b.Unlock() })
-	rs := got()
-	if len(rs) != 1 || rs[0].Kind != KindLockOrder {
-		t.Fatalf("reports %v, want one lock-order inversion", rs)
-	}
-	if s := rs[0].Summary; !strings.Contains(s, "upgrade.a") || !strings.Contains(s, "upgrade.b") {
-		t.Errorf("summary %q", s)
-	}
+	// mmaplock <-> rwlock (Close against a write transaction begun under a
+	// read one) is real, and bbolt's own tests have it reported; in this
+	// order of events it is not: its edge mmaplock -> rwlock closed a
+	// suspended cycle first, and edges that close a cycle are left out of
+	// later searches (see the stop note: a known miss, not asserted here).
 }
 
 // A failed TryLock that finds the livelock table full around its

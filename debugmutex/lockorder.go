@@ -148,7 +148,7 @@ type edge struct {
 	fromSite bool     // fromStk is from's acquire site alone (heldEntry.siteOnly)
 	fromPC   uintptr
 	toStk    uint32 // where to was acquired while from was held
-	// modeTo is Write if to was ever wanted for writing with from held;
+	// modeTo is the mode to was first wanted in with from held;
 	// fromWrite says whether from was ever held for writing then. A read in
 	// a cycle blocks without any queued writer if the cycle write-holds its
 	// lock (readImpossible).
@@ -443,15 +443,16 @@ func addEdge(to *node, src *edgeSource) []*Report {
 		had := len(ed.gates) > 0
 		ed.gates = intersect(ed.gates, pe.gates)
 		ed.held = intersect(ed.held, pe.held)
-		if (src.fromWrite && !ed.fromWrite) || (pe.toMode == Write && ed.modeTo == Read) {
-			// Seen now with a write at one end: a cycle through it
+		if src.fromWrite && !ed.fromWrite {
+			// Seen now with its from lock write-held: a cycle through it
 			// that needed a queued writer may no longer need one.
-			ed.fromWrite = ed.fromWrite || src.fromWrite
-			if pe.toMode == Write {
-				ed.modeTo = Write
-			}
+			ed.fromWrite = true
 			reports = append(reports, resumeThrough(ed)...)
 		}
+		// modeTo stays the first seen. Taking a later write for the whole
+		// edge would mix its read observations' held locks into the write
+		// (bbolt: metalock->mmaplock is beginTx's read, and Close's write
+		// under rwlock; as a write it made a cycle that rwlock rules out).
 		if ed.back && had && len(ed.gates) == 0 {
 			// A gated cycle's edge, now seen without its gate.
 			if path := findPath(to, from); path != nil {
@@ -520,9 +521,6 @@ func deferEdge(m *lockMeta, src *edgeSource) bool {
 		d.pe.gates = intersect(d.pe.gates, src.pe.gates)
 		d.pe.held = intersect(d.pe.held, src.pe.held)
 		d.fromWrite = d.fromWrite || src.fromWrite
-		if src.pe.toMode == Write {
-			d.pe.toMode = Write
-		}
 		return true
 	}
 	if len(m.deferredIn) >= maxDeferredIn {
