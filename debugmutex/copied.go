@@ -24,33 +24,13 @@ import (
 // to the heap (TestLocksLiveOnTheHeap). Should one ever be found on its
 // goroutine's stack, it is re-tagged silently.
 
-// stateTagMask is the bits of lockCore.state that hold the address tag.
-const stateTagMask = ^int32(0xffff)
-
-// addrTag is the tag of c's address: never 0 (0 means "not tagged yet").
-func addrTag(c *lockCore) int32 {
-	h := uint32(uintptr(unsafe.Pointer(c))>>3) * 0x9E3779B1
-	t := int32(h &^ 0xffff)
-	if t == 0 {
-		t = 1 << 16
-	}
-	return t
-}
-
-// tagMismatch reports whether the state word st was tagged at another
-// address than c's.
-func (c *lockCore) tagMismatch(st int32) bool {
-	t := st & stateTagMask
-	return t != 0 && t != addrTag(c)
-}
-
 // tagOrCheckCopied is called by an acquisition (the lock held) whose lock
 // is not tagged with its own address: it tags a lock acquired for the first
 // time, and checks one tagged elsewhere. A copy found holding it is
 // reported whatever the configured action, which must not panic holding it.
 //
 //go:noinline
-func (c *lockCore) tagOrCheckCopied(g *gstate, id int64, fp unsafe.Pointer, typ string, mode Mode) {
+func tagOrCheckCopied(c *lockCore, g *gstate, id int64, fp unsafe.Pointer, typ string, mode Mode) {
 	for {
 		st := atomic.LoadInt32(&c.state)
 		if st&stateTagMask != 0 {
@@ -60,7 +40,7 @@ func (c *lockCore) tagOrCheckCopied(g *gstate, id int64, fp unsafe.Pointer, typ 
 			return
 		}
 	}
-	if r := c.checkCopied(g, id, fp, typ, mode, false); r != nil {
+	if r := checkCopied(c, g, id, fp, typ, mode, false); r != nil {
 		emitNoAction(r)
 	}
 }
@@ -68,11 +48,11 @@ func (c *lockCore) tagOrCheckCopied(g *gstate, id int64, fp unsafe.Pointer, typ 
 // waitCopied is checkCopied before a wait: a copy found locked is one made
 // while the original was held. The report's action applies (a panic
 // before blocking leaves the lock untouched).
-func (c *lockCore) waitCopied(g *gstate, id int64, fp unsafe.Pointer, typ string, mode Mode) {
+func waitCopied(c *lockCore, g *gstate, id int64, fp unsafe.Pointer, typ string, mode Mode) {
 	if !c.tagMismatch(atomic.LoadInt32(&c.state)) {
 		return
 	}
-	if r := c.checkCopied(g, id, fp, typ, mode, true); r != nil {
+	if r := checkCopied(c, g, id, fp, typ, mode, true); r != nil {
 		if p := emit(r); p != nil {
 			panic(p)
 		}
@@ -87,7 +67,7 @@ func (c *lockCore) waitCopied(g *gstate, id int64, fp unsafe.Pointer, typ string
 // wait for c (its real state is locked).
 //
 //go:noinline
-func (c *lockCore) checkCopied(g *gstate, id int64, fp unsafe.Pointer, typ string, mode Mode, waiting bool) *Report {
+func checkCopied(c *lockCore, g *gstate, id int64, fp unsafe.Pointer, typ string, mode Mode, waiting bool) *Report {
 	st := atomic.LoadInt32(&c.state)
 	if !c.tagMismatch(st) {
 		return nil

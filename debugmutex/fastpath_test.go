@@ -100,7 +100,7 @@ func TestFastPathsRecordWhatTheGeneralPathRecords(t *testing.T) {
 		}
 
 		g.rcount = 1000
-		general.c.acquired(g, id, fp, typ, mode, false, nil)
+		acquired(&general.c, g, id, fp, typ, mode, false, nil)
 		gotGeneral := viewOf(g, &general.c, id)
 		countGeneral, rcountGeneral := general.c.countdown, g.rcount
 		g.pop(&g.inline[0])

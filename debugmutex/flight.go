@@ -20,10 +20,6 @@ import (
 // analysis shows the goroutines blocked in the deadlock). Off by default:
 // LOCKSCOPE_TRACE_DIR=dir turns it on at start, RecordTraces in code.
 
-// EnvTraceDir names the directory the flight recorder writes traces to; set,
-// it starts the recorder at start-up (when recording is on).
-const EnvTraceDir = "LOCKSCOPE_TRACE_DIR"
-
 const (
 	// TraceWindow is how much of the past the flight recorder keeps (at
 	// least; the runtime keeps whole generations).
@@ -56,7 +52,7 @@ var (
 )
 
 func init() {
-	if dir := os.Getenv(EnvTraceDir); dir != "" && Enabled() {
+	if dir := os.Getenv(EnvTraceDir); dir != "" && !disabled {
 		if _, err := RecordTraces(dir); err != nil {
 			fmt.Fprintf(os.Stderr, "lockscope: %s=%s: %v\n", EnvTraceDir, dir, err)
 		}

@@ -2,12 +2,10 @@ package debugmutex
 
 import (
 	"fmt"
-	"os"
 	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
-	"unsafe"
 )
 
 // Verdicts the runtime proves.
@@ -54,66 +52,6 @@ import (
 // records hold locks by address (uintptr) and id, never by pointer (issue
 // 11; goroutineleak_test.go), and the watchdog holds no pointer to a user
 // lock while it consults.
-
-// staticAddr reports whether p is in the program's static data: a package
-// variable, or what a package variable's initializer had the linker
-// allocate. The garbage collector always reaches such memory, so the
-// runtime's proof never decides a wait for a lock there, and a goroutine
-// waiting for such a lock it holds itself is reported when the recursive
-// grace ends, as without the proof. runtime.AddCleanup is the public
-// question that tells: a no-op Cleanup for static data, a real one
-// (stopped at once) for a heap object, a panic for anything else (a
-// goroutine's stack). p must be live: the lock of a goroutine blocked in
-// Lock.
-func staticAddr(p unsafe.Pointer) (static bool) {
-	defer func() {
-		if recover() != nil {
-			static = false
-		}
-	}()
-	c := runtime.AddCleanup((*byte)(p), func(struct{}) {}, struct{}{})
-	if c == (runtime.Cleanup{}) {
-		return true
-	}
-	c.Stop()
-	return false
-}
-
-const (
-	// proofDelay is how long a wait lasts before the proof is asked for.
-	proofDelay = 250 * time.Millisecond
-	// selfWaitProofDelay is the same for a goroutine waiting for a lock it
-	// holds: time for it to park on the lock.
-	selfWaitProofDelay = 20 * time.Millisecond
-	// proofMinInterval and proofMaxInterval bound the time between
-	// consultations; proofCostFactor scales the last one's cost into the
-	// least time to the next.
-	proofMinInterval = time.Second
-	proofMaxInterval = 4 * time.Second
-	proofCostFactor  = 20
-)
-
-// leakCount, where the toolchain has the goroutine leak profile
-// (leakproof_on.go), runs the leak-detecting collection and returns how many
-// goroutines are leaked: blocked forever. The runtime marks them, until its
-// next leak-detecting collection, and a goroutine dump (runtime.Stack)
-// shows them "(leaked)": the ids that map the proof onto lockscope's
-// records. A leaked goroutine stays leaked: the count only grows.
-var leakCount func() (int, error)
-
-// EnvProof, set to "off", stops lockscope asking for the runtime's proof
-// (each consultation costs a garbage collection cycle): hangs are then
-// reported when the thresholds run out, as where the proof is unavailable.
-const EnvProof = "LOCKSCOPE_PROOF"
-
-// proofDisabled turns the proof off (LOCKSCOPE_PROOF=off; tests of the
-// fallback).
-var proofDisabled atomic.Bool
-
-func init() { proofDisabled.Store(switchedOff(os.Getenv(EnvProof))) }
-
-// proofAvailable reports whether the runtime's proof can be asked for.
-func proofAvailable() bool { return leakCount != nil && !proofDisabled.Load() }
 
 var (
 	// Guarded by watchdogRunMu (consultations happen in watchdog rounds).

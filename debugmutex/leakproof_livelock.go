@@ -89,7 +89,7 @@ func streakOf(id int64, now int64, claim bool) *tryStreak {
 // tryLivelock notes a failed TryLock of c (meta m) by the calling goroutine,
 // at site pc1, pc2 (fp the lock method's frame), and reports a livelock if
 // this failure shows one.
-func (c *lockCore) tryLivelock(fp unsafe.Pointer, m *lockMeta, pc1, pc2 uintptr) {
+func tryLivelock(c *lockCore, fp unsafe.Pointer, m *lockMeta, pc1, pc2 uintptr) {
 	holder := ldInt64(&c.holder)
 	if holder == 0 {
 		return // read-held: the readers are not known by id

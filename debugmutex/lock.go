@@ -1,7 +1,6 @@
 package debugmutex
 
 import (
-	"context"
 	"math"
 	"strings"
 	"sync/atomic"
@@ -96,7 +95,7 @@ type lockMeta struct {
 
 	// deferredIn are the lock-order edges into this lock while it has no
 	// graph node (lockorder.go, deferEdge); guarded by graphMu.
-	deferredIn []edgeSource
+	deferredIn any // *[]edgeSource
 }
 
 // readState handles the rare read acquisitions: the first of the lock, and
@@ -223,166 +222,6 @@ func (c *lockCore) setName(typ, name string) {
 // two clock reads (~50 ns) are then at most 0.5% of the hold.
 const shortHold = 10_000 // ns
 
-// acquired records a hold that has just been taken. fp is the frame of the
-// lock method (not inlined) that the user called, so the acquire site is the
-// return address above it.
-//
-// This is the fast path: everything rare (first use, sampling, nesting,
-// deep nesting) is outlined so that an uncontended, unsampled, outermost
-// acquisition is a few loads, compares and plain stores.
-func (c *lockCore) acquired(g *gstate, id int64, fp unsafe.Pointer, typ string, mode Mode, try bool, ctx context.Context) {
-	c.acquiredStack(g, id, fp, typ, mode, try, ctx, false, 0)
-}
-
-// acquiredStack is acquired after a wait (waited), with the acquire stack
-// the wait captured (stack, 0 if none). A waited-for hold is always timed.
-func (c *lockCore) acquiredStack(g *gstate, id int64, fp unsafe.Pointer, typ string, mode Mode, try bool, ctx context.Context, waited bool, stack uint32) {
-	if atomic.LoadInt32(&c.state)&stateTagMask != addrTag(c) {
-		c.tagOrCheckCopied(g, id, fp, typ, mode) // first acquisition, or a copy (copied.go)
-	}
-	pc1, pc2 := callerPCs(fp)
-	lid := ldUint64(&c.id)
-	if lid == 0 {
-		lid = c.assignID(g)
-	}
-
-	// Sampling. Two clock reads cost ten times an uncontended Lock+Unlock,
-	// so holds are timed on a sample of acquisitions: every gap-th one, with
-	// gaps drawn at random around the lock's period so that periodic programs
-	// do not alias. A sampled hold stands for the gap of acquisitions it
-	// ends, so sums weighted by gap are unbiased. A lock starts with period 1
-	// and doubles it (up to the configured maximum) each time a timed hold is
-	// short; a long hold resets it to 1, so locks held for microseconds or
-	// more are timed every time, exactly. The very first acquisition of a
-	// lock that has no meta yet (not named, never contended) is not timed
-	// (the second stands for it) unless a subscriber wants holds: a fresh
-	// lock used once costs no clock read and no allocation.
-	var weight int32
-	if mode == Write {
-		c.countdown--
-		if c.countdown <= 0 {
-			weight = c.sampleWrite()
-		}
-	} else if p := ldInt32(&c.period); p > 1 && g != nil {
-		// A lock whose reads are short: sampled per goroutine (no write
-		// to the shared lock). Locks whose holds are long (period 1), and
-		// new ones, are timed every time.
-		g.rcount--
-		if g.rcount <= 0 {
-			weight = g.sampleRead(p)
-		}
-	} else if atomic.AddInt32(&c.rcount, -1) <= 0 {
-		weight = c.sampleRead()
-	}
-
-	var e *heldEntry
-	if g != nil {
-		var chain uint64 // computed for nested acquisitions; lazily for outermost ones
-		if g.n > 0 {
-			chain = c.nested(g, id, fp, typ, mode, try)
-		} else if typ == rwMutexType && mode == Write && !try {
-			c.writeOutermost()
-		}
-		if n := g.n; n < inlineHeld {
-			e = &g.inline[n]
-			stInt32(&g.n, n+1)
-		} else {
-			e = g.push()
-		}
-		if e != nil {
-			flags := int32(0)
-			if mode == Read {
-				flags = flagRead
-			}
-			if typ == rwMutexType {
-				flags |= flagRW
-			}
-			if try {
-				flags |= flagTry
-			}
-			if atomic.LoadInt32(&c.state)&stateHandedOff != 0 {
-				flags |= flagBaton
-			}
-			stUintptr(&e.pc1, pc1)
-			stUintptr(&e.pc2, pc2)
-			stUint64(&e.lockID, lid)
-			stPtr(&e.meta, atomic.LoadPointer(&c.meta))
-			stUint32(&e.gen, e.gen+1)
-			e.weight = weight
-			e.chain = chain
-			if ctx != nil {
-				e.ctx = ctx
-			}
-			if weight != 0 || waited {
-				flags |= flagExact
-				e.timed(fp, stack)
-			} else {
-				stUint32(&e.stack, 0)
-				stInt64(&e.start, 0)
-			}
-			stInt32(&e.flags, flags)
-			stUintptr(&e.lock, uintptr(unsafe.Pointer(c)))
-			if mode == Read {
-				if st := atomic.LoadInt32(&c.state); st&(stateReadHandedOff|stateReadSeen) != stateReadSeen {
-					c.readState(g, e, st)
-				}
-			}
-		}
-	}
-	if mode == Write {
-		stInt64(&c.holder, id)
-	}
-}
-
-// writeOutermost notes a write acquisition with no other lock held.
-func (c *lockCore) writeOutermost() {
-	if st := atomic.LoadInt32(&c.state); st&stateReadSeen != 0 && st&stateWriteUnguarded == 0 {
-		atomicOr32(&c.state, stateWriteUnguarded)
-		if m := c.getMeta(); m != nil {
-			m.wunguarded.Store(true)
-			recheckSuspended(m.id)
-		}
-	}
-}
-
-// guardKnownChain gives a nested write the write guard's first sight when
-// its chain was known before the lock's first read (checkOrder skipped it).
-func (c *lockCore) guardKnownChain(g *gstate) {
-	m := c.getMeta()
-	if m == nil || m.wseen.Load() || atomic.LoadInt32(&c.state)&stateReadSeen == 0 {
-		return
-	}
-	var held []uint64
-	for i := int32(0); i < g.n; i++ {
-		if h := g.entry(i); h.live() && !h.is(c) {
-			held = append(held, h.lockID)
-		}
-	}
-	c.guardWrite(m, held)
-}
-
-// guardWrite intersects the write guard with the locks held (ids) at a
-// nested write acquisition.
-func (c *lockCore) guardWrite(m *lockMeta, held []uint64) {
-	if atomic.LoadInt32(&c.state)&stateReadSeen == 0 {
-		return
-	}
-	m.rmu.Lock()
-	changed := true
-	if !m.wseen.Load() {
-		m.wseen.Store(true)
-		m.writeGuard = append([]uint64(nil), held...)
-	} else {
-		n := len(m.writeGuard)
-		m.writeGuard = intersect(m.writeGuard, held)
-		changed = len(m.writeGuard) != n
-	}
-	m.rmu.Unlock()
-	if changed {
-		recheckSuspended(m.id)
-	}
-}
-
 //go:noinline
 func (c *lockCore) sampleWrite() int32 {
 	if c.period == 0 {
@@ -459,29 +298,6 @@ func (e *heldEntry) timed(fp unsafe.Pointer, stack uint32) {
 	}
 	stUint32(&e.stack, stack)
 	stInt64(&e.start, nanotime())
-}
-
-// nested handles an acquisition by a goroutine that already holds locks:
-// tidy its list, then check the lock order unless this chain of held locks
-// was checked before. It returns the new chain hash (0: compute it lazily).
-//
-//go:noinline
-func (c *lockCore) nested(g *gstate, id int64, fp unsafe.Pointer, typ string, mode Mode, try bool) uint64 {
-	if g.holes || g.hasReleased() {
-		g.trim()
-	}
-	top := g.top()
-	if top == nil {
-		return 0
-	}
-	chain := chainMix(g.chainOf(top), ldUint64(&c.id), mode)
-	if !try {
-		checkOrder(g, id, c, typ, mode, fp, chain)
-		if typ == rwMutexType && mode == Write {
-			c.guardKnownChain(g)
-		}
-	}
-	return chain
 }
 
 // chainOf returns the chain hash of entry e (the hash of every live entry up
@@ -567,32 +383,6 @@ func (c *lockCore) noteUnlock(id int64, fp unsafe.Pointer) {
 	stUintptr(&c.lastUnlockPC, unlockPC(fp))
 }
 
-// unlockWrite is Unlock's bookkeeping: the common case (the holder unlocks
-// its newest hold, untimed, with nothing pending) inline, the rest outlined.
-// It returns the report whose configured action is a panic, if the unlock
-// made one: the caller panics with it after the real unlock.
-func (c *lockCore) unlockWrite(id int64, fp unsafe.Pointer, typ string) *Report {
-	if ldInt64(&c.holder) == id {
-		if g := probeG(id); g != nil && g.n > 0 {
-			if e := g.entry(g.n - 1); e.lock == uintptr(unsafe.Pointer(c)) && ldInt64(&e.start) == 0 && e.flags&flagRead == 0 && e.pend == nil {
-				c.noteUnlock(id, fp)
-				stInt64(&c.holder, 0)
-				g.pop(e)
-				return nil
-			}
-		}
-	}
-	return c.unlockWriteSlow(id, fp, typ)
-}
-
-func (c *lockCore) unlockWriteSlow(id int64, fp unsafe.Pointer, typ string) *Report {
-	if syncUnlocked(c, typ, Write) {
-		c.unlockOfUnlocked(id, fp, typ, Write)
-		return nil
-	}
-	return c.releaseWrite(id, fp, typ)
-}
-
 // writerEntry finds the writer's hold of c in the holder's record, or nil.
 // Any goroutine may call it: it reads the record with racy loads.
 func (c *lockCore) writerEntry(holder int64) *heldEntry {
@@ -612,57 +402,6 @@ func (c *lockCore) writerEntry(holder int64) *heldEntry {
 		}
 	}
 	return nil
-}
-
-// releaseWrite clears the writer's hold before the real unlock, in the
-// general case: timed holds, pending lock-order checks, and unlocks by a
-// goroutine other than the holder. id is the unlocking goroutine, fp the
-// frame of the unlock method.
-func (c *lockCore) releaseWrite(id int64, fp unsafe.Pointer, typ string) *Report {
-	holder := ldInt64(&c.holder)
-	var e *heldEntry
-	if holder == id {
-		if g := probeG(id); g != nil {
-			e = g.findHeld(c, Write)
-		} else if g := findG(id); g != nil {
-			e = g.findHeld(c, Write)
-		}
-	} else {
-		e = c.writerEntry(holder)
-	}
-	if e != nil && ldInt64(&e.start) != 0 {
-		c.released(e, typ, Write)
-	}
-	c.noteUnlock(id, fp)
-	stInt64(&c.holder, 0)
-	if holder != id {
-		// Unlocked by another goroutine than the one that locked it:
-		// legal in Go (a lock handed over). The owner drops the entry, and
-		// with it whatever this hold seemed to say about its lock order.
-		if e != nil {
-			e.markReleased()
-		}
-		c.markHandedOff()
-		return nil
-	}
-	if e != nil {
-		return e.rec.popReporting(e)
-	}
-	if g := findG(id); g != nil && g.untrackedHeld > 0 {
-		g.untrackedHeld--
-	}
-	return nil
-}
-
-// popReporting pops the owner's own released hold e, committing what was
-// pending on it, and returns the report made then whose action is a panic.
-func (g *gstate) popReporting(e *heldEntry) *Report {
-	var r *Report
-	if e.pend != nil {
-		r = commitPending(g, e)
-	}
-	g.pop(e)
-	return r
 }
 
 func (c *lockCore) markHandedOff() {
@@ -698,3 +437,63 @@ const (
 
 func ldUint64(p *uint64) uint64    { return uint64(ldInt64((*int64)(unsafe.Pointer(p)))) }
 func stUint64(p *uint64, v uint64) { stInt64((*int64)(unsafe.Pointer(p)), int64(v)) }
+
+// stateTagMask is the bits of lockCore.state that hold the address tag.
+const stateTagMask = ^int32(0xffff)
+
+// addrTag is the tag of c's address: never 0 (0 means "not tagged yet").
+func addrTag(c *lockCore) int32 {
+	h := uint32(uintptr(unsafe.Pointer(c))>>3) * 0x9E3779B1
+	t := int32(h &^ 0xffff)
+	if t == 0 {
+		t = 1 << 16
+	}
+	return t
+}
+
+// tagMismatch reports whether the state word st was tagged at another
+// address than c's.
+func (c *lockCore) tagMismatch(st int32) bool {
+	t := st & stateTagMask
+	return t != 0 && t != addrTag(c)
+}
+
+// releaseReadFor releases, on behalf of the goroutine that took it, one read
+// hold of c that the calling goroutine does not own (RUnlock from another
+// goroutine, which Go allows). It reports false if no record has one.
+func releaseReadFor(c *lockCore, id int64) bool {
+	addr, lid := uintptr(unsafe.Pointer(c)), ldUint64(&c.id)
+	// Marking happens under the lock's reader mutex, as the owners' claims
+	// do once the flag is set (see RWMutex.runlock).
+	m := c.metaFor(nil, rwMutexType, 0, 0)
+	gtableMu.Lock() // before rmu: lockrank.go
+	defer gtableMu.Unlock()
+	m.rmu.Lock()
+	defer m.rmu.Unlock()
+	atomicOr32(&c.state, stateReadHandedOff)
+	c.markHandedOff()
+	for e, gen := range m.readers {
+		if ldUint32(&e.gen) == gen && e.addr() == addr && ldUint64(&e.lockID) == lid &&
+			atomic.LoadInt64(&e.rec.goid) != id && e.markReleased() {
+			return true
+		}
+	}
+	// A hold taken before its lock was known to be handed off is not
+	// registered: search the records, and mark every such hold uncertain
+	// (holds taken from now on are marked as they are registered).
+	done := false
+	forEachG(func(gid int64, g *gstate) {
+		n := g.count()
+		for i := int32(0); i < n; i++ {
+			e := g.entry(i)
+			if e == nil || e.addr() != addr || ldUint64(&e.lockID) != lid || e.mode() != Read || !e.live() {
+				continue
+			}
+			atomic.StoreInt32(&e.uncertain, 1)
+			if !done && gid != id && e.markReleased() {
+				done = true
+			}
+		}
+	})
+	return done
+}

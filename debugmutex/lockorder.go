@@ -97,38 +97,6 @@ func chainAdd(h uint64) {
 	atomic.StoreUint64(&chainSet[(i+uint64(cheaprand()%8))&(chainSize-1)], h)
 }
 
-// pending is what waits for a hold's release by its owner. Owner only.
-type pending struct {
-	edges     []pendingEdge
-	rr        *pendingRR
-	lastChain uint64 // the newest chain recorded pending here
-}
-
-type pendingEdge struct {
-	to     *lockMeta
-	toMode Mode
-	toStk  uint32
-	gates  []uint64 // ids of locks held before the from lock
-	held   []uint64 // ids of the other locks held with it
-	g      int64
-	chain  uint64
-}
-
-type pendingRR struct {
-	goid     int64
-	stack    uint32
-	pc1, pc2 uintptr
-}
-
-func (p *pending) has(to uint64, mode Mode) bool {
-	for i := range p.edges {
-		if p.edges[i].to.id == to && p.edges[i].toMode == mode {
-			return true
-		}
-	}
-	return false
-}
-
 type node struct {
 	id   uint64
 	name string
@@ -316,7 +284,7 @@ func addPending(g *gstate, id int64, c *lockCore, typ string, mode Mode, fp unsa
 		}
 	}
 	if typ == rwMutexType && mode == Write {
-		c.guardWrite(to, all)
+		guardWrite(c, to, all)
 	}
 	var before []uint64
 	var top *heldEntry
@@ -513,8 +481,9 @@ const maxDeferredIn = 16
 // merging it with a kept edge from the same lock. It reports false when m
 // keeps maxDeferredIn already: m then needs its node. graphMu held.
 func deferEdge(m *lockMeta, src *edgeSource) bool {
-	for i := range m.deferredIn {
-		d := &m.deferredIn[i]
+	list := deferredList(m, true)
+	for i := range *list {
+		d := &(*list)[i]
 		if d.fromID != src.from.id {
 			continue
 		}
@@ -523,14 +492,28 @@ func deferEdge(m *lockMeta, src *edgeSource) bool {
 		d.fromWrite = d.fromWrite || src.fromWrite
 		return true
 	}
-	if len(m.deferredIn) >= maxDeferredIn {
+	if len(*list) >= maxDeferredIn {
 		return false
 	}
 	d := *src
 	d.from, d.fromID = nil, src.from.id // by id: a dead lock's node is not kept
 	d.pe.to = nil                       // m itself: no pointer to it from its own list
-	m.deferredIn = append(m.deferredIn, d)
+	*list = append(*list, d)
 	return true
+}
+
+// deferredList returns the edges deferred on m (its deferredIn, which the
+// record layer keeps opaque), making the list if asked to. graphMu held.
+func deferredList(m *lockMeta, create bool) *[]edgeSource {
+	if p, ok := m.deferredIn.(*[]edgeSource); ok {
+		return p
+	}
+	if !create {
+		return nil
+	}
+	p := new([]edgeSource)
+	m.deferredIn = p
+	return p
 }
 
 // graphNodeWith returns m's node, creating it, and then adding the edges
@@ -538,11 +521,12 @@ func deferEdge(m *lockMeta, src *edgeSource) bool {
 // graphMu held.
 func graphNodeWith(m *lockMeta) (*node, []*Report) {
 	n := graphNode(m)
-	if len(m.deferredIn) == 0 {
+	list := deferredList(m, false)
+	if list == nil || len(*list) == 0 {
 		return n, nil
 	}
-	deferred := m.deferredIn
-	m.deferredIn = nil
+	deferred := *list
+	*list = nil
 	var reports []*Report
 	for i := range deferred {
 		d := &deferred[i]
@@ -805,4 +789,98 @@ func sortedCopy(s []string) []string {
 	c := append([]string(nil), s...)
 	sort.Strings(c)
 	return c
+}
+
+// checkRecursiveRead notes an RLock of c by a goroutine that read-holds it.
+// Whether it is a hazard depends on who releases the first hold: if this
+// goroutine does (after the second RLock), a writer queued in between would
+// have deadlocked it; if another goroutine does (a read transaction handed
+// over), nothing was wrong. So it is pending on the first hold, and reported
+// when this goroutine releases that hold itself.
+func checkRecursiveRead(c *lockCore, g *gstate, id int64, fp unsafe.Pointer) {
+	if prev := g.findHeld(c, Read); prev != nil && !prev.isUncertain() {
+		if prev.pend == nil || prev.pend.rr == nil {
+			recursiveRead(c, g, id, fp, prev)
+		}
+	}
+}
+
+//go:noinline
+func recursiveRead(c *lockCore, g *gstate, id int64, fp unsafe.Pointer, prev *heldEntry) {
+	pc1, pc2 := callerPCs(fp)
+	meta := c.metaFor(g, rwMutexType, pc1, pc2)
+	if prev.getMeta() == nil {
+		stPtr(&prev.meta, unsafe.Pointer(meta))
+	}
+	if prev.pend == nil {
+		prev.pend = new(pending)
+	}
+	prev.pend.rr = &pendingRR{goid: id, stack: captureStack(fp), pc1: pc1, pc2: pc2}
+}
+
+// recursiveReadReport is made when a goroutine releases a read hold under
+// which it read-locked the same lock again.
+func recursiveReadReport(prev *heldEntry, rr *pendingRR) *Report {
+	meta := prev.getMeta()
+	name := meta.Name()
+	return &Report{
+		Kind: KindRecursiveRead, Time: wallTime(nanotime()),
+		Summary: fmt.Sprintf("potential deadlock: goroutine %d read-locked %s again while it read-held it; a writer queued in between would have deadlocked it",
+			rr.goid, name),
+		Locks: []LockRef{meta.ref()},
+		Goroutines: []GoroutineRef{
+			{ID: rr.goid, Role: "read-locked again", Lock: name, Stack: stackFrames(rr.stack)},
+			{ID: rr.goid, Role: "first read-locked", Lock: name, Stack: stackFrames(prev.stackOrSite()), SiteOnly: prev.siteOnly()},
+		},
+		Key: string(KindRecursiveRead) + "|" + keySite(prev.stackOrSite(), 0, 0) + "|" + keySite(rr.stack, rr.pc1, rr.pc2),
+	}
+}
+
+// writeOutermost notes a write acquisition with no other lock held.
+func writeOutermost(c *lockCore) {
+	if st := atomic.LoadInt32(&c.state); st&stateReadSeen != 0 && st&stateWriteUnguarded == 0 {
+		atomicOr32(&c.state, stateWriteUnguarded)
+		if m := c.getMeta(); m != nil {
+			m.wunguarded.Store(true)
+			recheckSuspended(m.id)
+		}
+	}
+}
+
+// guardKnownChain gives a nested write the write guard's first sight when
+// its chain was known before the lock's first read (checkOrder skipped it).
+func guardKnownChain(c *lockCore, g *gstate) {
+	m := c.getMeta()
+	if m == nil || m.wseen.Load() || atomic.LoadInt32(&c.state)&stateReadSeen == 0 {
+		return
+	}
+	var held []uint64
+	for i := int32(0); i < g.n; i++ {
+		if h := g.entry(i); h.live() && !h.is(c) {
+			held = append(held, h.lockID)
+		}
+	}
+	guardWrite(c, m, held)
+}
+
+// guardWrite intersects the write guard with the locks held (ids) at a
+// nested write acquisition.
+func guardWrite(c *lockCore, m *lockMeta, held []uint64) {
+	if atomic.LoadInt32(&c.state)&stateReadSeen == 0 {
+		return
+	}
+	m.rmu.Lock()
+	changed := true
+	if !m.wseen.Load() {
+		m.wseen.Store(true)
+		m.writeGuard = append([]uint64(nil), held...)
+	} else {
+		n := len(m.writeGuard)
+		m.writeGuard = intersect(m.writeGuard, held)
+		changed = len(m.writeGuard) != n
+	}
+	m.rmu.Unlock()
+	if changed {
+		recheckSuspended(m.id)
+	}
 }

@@ -59,7 +59,7 @@ func (m *Mutex) Lock() {
 	}
 	if m.mu.TryLock() {
 		if g == nil || !m.c.fastAcquire(g, id, fp, fastMutex) {
-			m.c.acquired(g, id, fp, mutexType, Write, false, nil)
+			acquired(&m.c, g, id, fp, mutexType, Write, false, nil)
 		}
 		return
 	}
@@ -102,7 +102,7 @@ func (m *Mutex) Unlock() {
 		m.mu.Unlock()
 		return
 	}
-	if r := m.c.unlockWrite(id, getfp(), mutexType); r != nil {
+	if r := unlockWrite(&m.c, id, getfp(), mutexType); r != nil {
 		m.mu.Unlock()
 		panic(r)
 	}
@@ -113,7 +113,7 @@ func (m *Mutex) lock(fp unsafe.Pointer, ctx context.Context) {
 	id := curGoid()
 	g := lookupG(id)
 	if m.mu.TryLock() {
-		m.c.acquired(g, id, fp, mutexType, Write, false, ctx)
+		acquired(&m.c, g, id, fp, mutexType, Write, false, ctx)
 		return
 	}
 	m.lockSlow(fp, id, g, ctx)
@@ -121,23 +121,23 @@ func (m *Mutex) lock(fp unsafe.Pointer, ctx context.Context) {
 
 // lockSlow waits for the lock: outlined so that Lock stays small.
 func (m *Mutex) lockSlow(fp unsafe.Pointer, id int64, g *gstate, ctx context.Context) {
-	m.c.waitCopied(g, id, fp, mutexType, Write)
-	w, r := m.c.beginWait(g, id, fp, mutexType, Write)
+	waitCopied(&m.c, g, id, fp, mutexType, Write)
+	w, r := beginWait(&m.c, g, id, fp, mutexType, Write)
 	if r != nil {
 		panic(r) // LOCKSCOPE_ON_REPORT=panic: before blocking, the lock untouched
 	}
 	m.mu.Lock()
-	stk := m.c.endWait(w, id, Write, ctx)
-	m.c.acquiredStack(g, id, fp, mutexType, Write, false, ctx, true, stk)
+	stk := endWait(&m.c, w, id, Write, ctx)
+	acquiredStack(&m.c, g, id, fp, mutexType, Write, false, ctx, true, stk)
 }
 
 func (m *Mutex) tryLock(fp unsafe.Pointer, ctx context.Context) bool {
 	if m.mu.TryLock() {
 		id := curGoid()
-		m.c.acquired(lookupG(id), id, fp, mutexType, Write, true, ctx)
+		acquired(&m.c, lookupG(id), id, fp, mutexType, Write, true, ctx)
 		return true
 	}
-	m.c.tryFailed(fp, mutexType, Write)
+	tryFailed(&m.c, fp, mutexType, Write)
 	return false
 }
 

@@ -39,9 +39,3 @@ func Enabled() bool { return false }
 
 // coreOf finds no recorded state under the nolockscope build tag.
 func coreOf(sync.Locker) (*lockCore, string) { return nil, "" }
-
-// syncUnlocked knows nothing under the nolockscope build tag.
-func syncUnlocked(*lockCore, string, Mode) bool { return false }
-
-// compiledOut: the nolockscope build tag is set.
-const compiledOut = true

@@ -63,11 +63,11 @@ func (rw *RWMutex) RLock() {
 		g = lookupG(id)
 	}
 	if g != nil && g.n > 0 {
-		rw.c.checkRecursiveRead(g, id, fp)
+		checkRecursiveRead(&rw.c, g, id, fp)
 	}
 	if rw.rw.TryRLock() {
 		if g == nil || !rw.c.fastAcquire(g, id, fp, fastRead) {
-			rw.c.acquired(g, id, fp, rwMutexType, Read, false, nil)
+			acquired(&rw.c, g, id, fp, rwMutexType, Read, false, nil)
 		}
 		return
 	}
@@ -149,7 +149,7 @@ func (rw *RWMutex) Lock() {
 	}
 	if rw.rw.TryLock() {
 		if g == nil || !rw.c.fastAcquire(g, id, fp, fastRWWrite) {
-			rw.c.acquired(g, id, fp, rwMutexType, Write, false, nil)
+			acquired(&rw.c, g, id, fp, rwMutexType, Write, false, nil)
 		}
 		return
 	}
@@ -191,7 +191,7 @@ func (rw *RWMutex) Unlock() {
 		rw.rw.Unlock()
 		return
 	}
-	if r := rw.c.unlockWrite(id, getfp(), rwMutexType); r != nil {
+	if r := unlockWrite(&rw.c, id, getfp(), rwMutexType); r != nil {
 		rw.rw.Unlock()
 		panic(r)
 	}
@@ -214,7 +214,7 @@ func (rw *RWMutex) lock(fp unsafe.Pointer, ctx context.Context) {
 	id := curGoid()
 	g := lookupG(id)
 	if rw.rw.TryLock() {
-		rw.c.acquired(g, id, fp, rwMutexType, Write, false, ctx)
+		acquired(&rw.c, g, id, fp, rwMutexType, Write, false, ctx)
 		return
 	}
 	rw.lockSlow(fp, id, g, ctx)
@@ -222,23 +222,23 @@ func (rw *RWMutex) lock(fp unsafe.Pointer, ctx context.Context) {
 
 // lockSlow waits for the write lock: outlined so that Lock stays small.
 func (rw *RWMutex) lockSlow(fp unsafe.Pointer, id int64, g *gstate, ctx context.Context) {
-	rw.c.waitCopied(g, id, fp, rwMutexType, Write)
-	w, r := rw.c.beginWait(g, id, fp, rwMutexType, Write)
+	waitCopied(&rw.c, g, id, fp, rwMutexType, Write)
+	w, r := beginWait(&rw.c, g, id, fp, rwMutexType, Write)
 	if r != nil {
 		panic(r)
 	}
 	rw.rw.Lock()
-	stk := rw.c.endWait(w, id, Write, ctx)
-	rw.c.acquiredStack(g, id, fp, rwMutexType, Write, false, ctx, true, stk)
+	stk := endWait(&rw.c, w, id, Write, ctx)
+	acquiredStack(&rw.c, g, id, fp, rwMutexType, Write, false, ctx, true, stk)
 }
 
 func (rw *RWMutex) tryLock(fp unsafe.Pointer, ctx context.Context) bool {
 	if rw.rw.TryLock() {
 		id := curGoid()
-		rw.c.acquired(lookupG(id), id, fp, rwMutexType, Write, true, ctx)
+		acquired(&rw.c, lookupG(id), id, fp, rwMutexType, Write, true, ctx)
 		return true
 	}
-	rw.c.tryFailed(fp, rwMutexType, Write)
+	tryFailed(&rw.c, fp, rwMutexType, Write)
 	return false
 }
 
@@ -246,33 +246,33 @@ func (rw *RWMutex) rlock(fp unsafe.Pointer, ctx context.Context) {
 	id := curGoid()
 	g := lookupG(id)
 	if g != nil && g.n > 0 {
-		rw.c.checkRecursiveRead(g, id, fp)
+		checkRecursiveRead(&rw.c, g, id, fp)
 	}
 	if rw.rw.TryRLock() {
-		rw.c.acquired(g, id, fp, rwMutexType, Read, false, ctx)
+		acquired(&rw.c, g, id, fp, rwMutexType, Read, false, ctx)
 		return
 	}
 	rw.rlockSlow(fp, id, g, ctx)
 }
 
 func (rw *RWMutex) rlockSlow(fp unsafe.Pointer, id int64, g *gstate, ctx context.Context) {
-	rw.c.waitCopied(g, id, fp, rwMutexType, Read)
-	w, r := rw.c.beginWait(g, id, fp, rwMutexType, Read)
+	waitCopied(&rw.c, g, id, fp, rwMutexType, Read)
+	w, r := beginWait(&rw.c, g, id, fp, rwMutexType, Read)
 	if r != nil {
 		panic(r)
 	}
 	rw.rw.RLock()
-	stk := rw.c.endWait(w, id, Read, ctx)
-	rw.c.acquiredStack(g, id, fp, rwMutexType, Read, false, ctx, true, stk)
+	stk := endWait(&rw.c, w, id, Read, ctx)
+	acquiredStack(&rw.c, g, id, fp, rwMutexType, Read, false, ctx, true, stk)
 }
 
 func (rw *RWMutex) tryRLock(fp unsafe.Pointer, ctx context.Context) bool {
 	if rw.rw.TryRLock() {
 		id := curGoid()
-		rw.c.acquired(lookupG(id), id, fp, rwMutexType, Read, true, ctx)
+		acquired(&rw.c, lookupG(id), id, fp, rwMutexType, Read, true, ctx)
 		return true
 	}
-	rw.c.tryFailed(fp, rwMutexType, Read)
+	tryFailed(&rw.c, fp, rwMutexType, Read)
 	return false
 }
 
@@ -303,14 +303,14 @@ func (rw *RWMutex) runlock(fp unsafe.Pointer, id int64) *Report {
 		if ldInt64(&e.start) != 0 {
 			c.released(e, rwMutexType, Read)
 		}
-		r = g.popReporting(e)
+		r = popReporting(g, e)
 	case g != nil && g.untrackedHeld > 0:
 		// One of our holds that nesting too deep left untracked.
 		g.untrackedHeld--
-	case c.releaseReadFor(id):
+	case releaseReadFor(c, id):
 		// Another goroutine's read hold, released on its behalf (legal).
 	case syncUnlocked(c, rwMutexType, Read):
-		c.unlockOfUnlocked(id, fp, rwMutexType, Read) // sync's fatal error next
+		unlockOfUnlocked(c, id, fp, rwMutexType, Read) // sync's fatal error next
 	}
 	return r
 }

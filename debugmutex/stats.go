@@ -4,7 +4,6 @@ import (
 	"sort"
 	"sync/atomic"
 	"time"
-	"unsafe"
 )
 
 // Aggregated statistics.
@@ -127,33 +126,6 @@ var (
 	tryTab      [trySlots]trySlot
 	tryOverflow atomic.Int64 // failures not attributed to a site: table full
 )
-
-// tryFailed counts a failed TryLock/TryRLock at its call site. The caller's
-// frame is fp.
-func (c *lockCore) tryFailed(fp unsafe.Pointer, typ string, mode Mode) {
-	pc1, pc2 := callerPCs(fp)
-	meta := c.metaFor(nil, typ, pc1, pc2)
-	c.tryLivelock(fp, meta, pc1, pc2) // leakproof_livelock.go
-	h := (uint64(pc1)*0x9E3779B97F4A7C15 ^ meta.id*0xBF58476D1CE4E5B9 ^ uint64(mode)) >> (64 - trySlotsBits)
-	for p := uint64(0); p < 32; p++ {
-		s := &tryTab[(h+p)&(trySlots-1)]
-		switch s.state.Load() {
-		case 2:
-			if s.pc1 == pc1 && s.lockID == meta.id && s.mode == mode {
-				s.count.Add(1)
-				return
-			}
-		case 0:
-			if s.state.CompareAndSwap(0, 1) {
-				s.pc1, s.pc2, s.lockID, s.meta, s.mode = pc1, pc2, meta.id, meta, mode
-				s.count.Store(1)
-				s.state.Store(2)
-				return
-			}
-		}
-	}
-	tryOverflow.Add(1)
-}
 
 // Records returns the aggregated statistics: cumulative totals since the
 // program started, one Record per (kind, stack, lock, mode). Call it twice
@@ -284,22 +256,6 @@ type Dropped struct {
 	// the table of goroutines failing TryLocks (256) was full around the
 	// goroutine's slot: a livelock among them may go unreported.
 	TryStreaks int64
-}
-
-// DroppedCounts reports what lockscope's bounded tables had to drop.
-func DroppedCounts() Dropped {
-	stacksFullMu.Lock()
-	st := stacksFull
-	stacksFullMu.Unlock()
-	d := Dropped{
-		StatRows: statsDropped.Load(), Stacks: st,
-		TryLockSites: tryOverflow.Load(), Edges: edgesDropped.Load(), Reports: reportsDropped(),
-		TryStreaks: tryStreaksFull.Load(),
-	}
-	gtableMu.Lock()
-	forEachG(func(_ int64, g *gstate) { d.Nesting += g.untracked.Load() })
-	gtableMu.Unlock()
-	return d
 }
 
 func durationNS(ns int64) time.Duration { return time.Duration(ns) }

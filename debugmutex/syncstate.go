@@ -1,5 +1,3 @@
-//go:build !nolockscope
-
 package debugmutex
 
 import (
@@ -68,9 +66,23 @@ func checkSyncLayout() bool {
 }
 
 // The real sync lock sits just before the lockCore in Mutex and RWMutex.
+// The layouts of Mutex and RWMutex: the real sync lock, then the lock's
+// core. The lock types declare the same fields in the same order (a test
+// checks the offsets), so that from a core the real lock is found.
+type (
+	mutexLayout struct {
+		mu sync.Mutex
+		c  lockCore
+	}
+	rwMutexLayout struct {
+		rw sync.RWMutex
+		c  lockCore
+	}
+)
+
 var (
-	mutexCoreOffset   = unsafe.Offsetof(Mutex{}.c)
-	rwMutexCoreOffset = unsafe.Offsetof(RWMutex{}.c)
+	mutexCoreOffset   = unsafe.Offsetof(mutexLayout{}.c)
+	rwMutexCoreOffset = unsafe.Offsetof(rwMutexLayout{}.c)
 )
 
 // syncUnlocked reports whether sync would throw if the lock of core c were

@@ -33,12 +33,6 @@ const (
 // records it left (guarded by gtableMu).
 var lastReclaim, lastSurvivors int64
 
-var (
-	watchdogMu    rankedMutex[rWatchdogTimer] // serialises runs and rescheduling
-	watchdogTimer *time.Timer
-	watchdogNext  int64 // nanotime the timer is set to fire at
-)
-
 func init() {
 	if disabled {
 		return
@@ -54,34 +48,6 @@ func init() {
 	watchdogNext = nanotime() + int64(first)
 	watchdogTimer = time.AfterFunc(first, watchdogRun)
 	watchdogMu.Unlock()
-}
-
-// kickWatchdog asks for a run soon.
-func kickWatchdog() { kickWatchdogAfter(int64(10 * time.Millisecond)) }
-
-// kickWatchdogAfter brings the next run forward to at most d from now.
-//
-// Not from inside a testing/synctest bubble: there, Reset would count d on
-// the bubble's fake clock (which starts in 2000, decades after the real
-// monotonic clock's readings), and the timer would not fire again for
-// decades. There the next regular run (within watchdogMaxInterval) does.
-func kickWatchdogAfter(d int64) {
-	watchdogMu.Lock()
-	defer watchdogMu.Unlock()
-	if watchdogTimer == nil || inBubble() {
-		return
-	}
-	if at := nanotime() + d; at < watchdogNext {
-		watchdogNext = at
-		watchdogTimer.Reset(time.Duration(d))
-	}
-}
-
-// inBubble reports whether the calling goroutine's clock is a synctest
-// bubble's fake one: time.Now there is not the real wall clock.
-func inBubble() bool {
-	skew := time.Now().Sub(wallTime(nanotime()))
-	return skew > time.Hour || skew < -time.Hour
 }
 
 // WatchdogNow runs the watchdog's checks at once, in the calling goroutine.
@@ -341,7 +307,7 @@ func watchdogCheck() time.Duration {
 				// handed out in order across Ps, so its id proves nothing).
 				// A record that still holds locks or waits is kept: it is
 				// the evidence of a leaked lock.
-				if _, ok := live[id]; !ok && atomic.LoadInt64(&g.claimed) < snapshotAt && ldInt32(&g.n) == 0 && !g.waitActive() {
+				if _, ok := live[id]; !ok && atomic.LoadInt64(&g.claimed) < snapshotAt && ldInt32(&g.n) == 0 && !waitActive(g) {
 					dead = append(dead, id)
 				}
 			})
@@ -364,7 +330,7 @@ func watchdogCheck() time.Duration {
 	return time.Duration(next)
 }
 
-func (g *gstate) waitActive() bool {
+func waitActive(g *gstate) bool {
 	return g.wait.active.Load()
 }
 
