@@ -35,22 +35,6 @@ const (
 	EnvRecursiveGrace = "LOCKSCOPE_RECURSIVE_GRACE"
 )
 
-// Action is what happens after a report has been delivered.
-type Action int
-
-const (
-	// Continue: carry on (the default). The program is never killed by default.
-	Continue Action = iota
-	// Panic: panic in the goroutine that made the report, with the Report
-	// as value (the watchdog's reports are delivered without panicking).
-	Panic
-	// Exit: exit the process with status 66 after the report is written.
-	Exit
-)
-
-// ExitCode is the status the Exit action exits with.
-const ExitCode = 66
-
 // settings holds the configuration. Durations are atomics so that tests and
 // Configure can change them while locks are in use.
 type settings struct {

@@ -228,3 +228,19 @@ func writeStack(b *strings.Builder, stack []Frame) {
 		fmt.Fprintf(b, "      %s()\n          %s:%d\n", f.Function, f.File, f.Line)
 	}
 }
+
+// Action is what happens after a report has been delivered.
+type Action int
+
+// ExitCode is the status the Exit action exits with.
+const ExitCode = 66
+
+const (
+	// Continue: carry on (the default). The program is never killed by default.
+	Continue Action = iota
+	// Panic: panic in the goroutine that made the report, with the Report
+	// as value (the watchdog's reports are delivered without panicking).
+	Panic
+	// Exit: exit the process with status 66 after the report is written.
+	Exit
+)

@@ -217,3 +217,31 @@ type SubscribeOptions struct {
 	// events are dropped and counted, never waited for.
 	Buffer int
 }
+
+// Dropped says what the bounded tables could not keep.
+type Dropped struct {
+	// StatRows: rows added to an "(overflow)" row because the statistics
+	// table was full.
+	StatRows int64
+	// Stacks: stacks not interned because the stack table was full.
+	Stacks int64
+	// TryLockSites: TryLock failures not attributed to a site.
+	TryLockSites int64
+	// Goroutines: goroutines whose holds were not tracked. Always 0: the
+	// record table grows with the goroutines; kept for compatibility.
+	Goroutines int64
+	// Nesting: acquisitions not tracked because a goroutine held more than
+	// 4036 locks at once. Their unlocks pay them off; nothing is reported
+	// about them.
+	Nesting int64
+	// Edges: lock-order dependencies not recorded because the graph (256K
+	// edges) or a hold's pending list (256) was full.
+	Edges int64
+	// Reports: distinct problems not delivered because a million distinct
+	// problems had been seen already (repeats of those are still counted).
+	Reports int64
+	// TryStreaks: failed TryLocks not looked at for a livelock because
+	// the table of goroutines failing TryLocks (256) was full around the
+	// goroutine's slot: a livelock among them may go unreported.
+	TryStreaks int64
+}
