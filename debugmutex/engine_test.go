@@ -9,6 +9,16 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/lockscope/lockscope/inspect"
+	"github.com/lockscope/lockscope/internal/config"
+	"github.com/lockscope/lockscope/internal/delivery"
+	"github.com/lockscope/lockscope/internal/lockorder"
+	"github.com/lockscope/lockscope/internal/misuse"
+	"github.com/lockscope/lockscope/internal/rt"
+	"github.com/lockscope/lockscope/internal/stacks"
+	"github.com/lockscope/lockscope/internal/verdict"
+	"github.com/lockscope/lockscope/report"
 )
 
 // Engine rules that need internals to be tested: bounds, the watchdog's
@@ -16,11 +26,11 @@ import (
 
 // reportsAbout collects the reports naming a lock whose name starts with
 // prefix, delivered while the test runs.
-func reportsAbout(t *testing.T, prefix string) func() []Report {
+func reportsAbout(t *testing.T, prefix string) func() []report.Report {
 	t.Helper()
 	var mu sync.Mutex
-	var got []Report
-	unregister := OnReport(func(r Report) {
+	var got []report.Report
+	unregister := delivery.OnReport(func(r report.Report) {
 		for _, l := range r.Locks {
 			if strings.HasPrefix(l.Name, prefix) {
 				mu.Lock()
@@ -31,10 +41,10 @@ func reportsAbout(t *testing.T, prefix string) func() []Report {
 		}
 	})
 	t.Cleanup(unregister)
-	return func() []Report {
+	return func() []report.Report {
 		mu.Lock()
 		defer mu.Unlock()
-		return append([]Report(nil), got...)
+		return append([]report.Report(nil), got...)
 	}
 }
 
@@ -51,8 +61,8 @@ func TestPanicActionLeavesNoLockHeld(t *testing.T) {
 	b.Lock()
 	b.Unlock()
 	a.Unlock()
-	Configure(OnReportAction(Panic))
-	defer Configure(OnReportAction(Continue))
+	Configure(OnReportAction(report.Panic))
+	defer Configure(OnReportAction(report.Continue))
 	var recovered any
 	func() {
 		defer func() { recovered = recover() }()
@@ -61,8 +71,8 @@ func TestPanicActionLeavesNoLockHeld(t *testing.T) {
 		a.Unlock()
 		b.Unlock() // the inversion is committed here, then the panic
 	}()
-	r, ok := recovered.(*Report)
-	if !ok || r.Kind != KindLockOrder {
+	r, ok := recovered.(*report.Report)
+	if !ok || r.Kind != report.KindLockOrder {
 		t.Fatalf("recovered %v, want the lock-order *Report", recovered)
 	}
 	if !a.TryLock() || !b.TryLock() {
@@ -82,8 +92,8 @@ func TestPanicActionOnDeadlockPanicsBeforeBlocking(t *testing.T) {
 	var a, b Mutex
 	SetName(&a, "panicdl.a")
 	SetName(&b, "panicdl.b")
-	Configure(OnReportAction(Panic))
-	defer Configure(OnReportAction(Continue))
+	Configure(OnReportAction(report.Panic))
+	defer Configure(OnReportAction(report.Continue))
 	held1, held2 := make(chan struct{}), make(chan struct{})
 	g1waits := make(chan struct{})
 	done1, done2 := make(chan any, 1), make(chan any, 1)
@@ -121,7 +131,7 @@ func TestPanicActionOnDeadlockPanicsBeforeBlocking(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the other goroutine never got its lock")
 	}
-	if r, ok := p2.(*Report); !ok || r.Kind != KindDeadlock {
+	if r, ok := p2.(*report.Report); !ok || r.Kind != report.KindDeadlock {
 		t.Errorf("goroutine closing the cycle recovered %v, want a deadlock *Report", p2)
 	}
 	if p1 != nil {
@@ -130,7 +140,7 @@ func TestPanicActionOnDeadlockPanicsBeforeBlocking(t *testing.T) {
 }
 
 func waitsOn(name string) bool {
-	for _, w := range Snapshot().Waiting {
+	for _, w := range inspect.Snapshot().Waiting {
 		if w.Lock.Name == name {
 			return true
 		}
@@ -145,7 +155,7 @@ func TestReportDeduplicationHoldsPastTheKeptBound(t *testing.T) {
 	defer Configure(Quiet(false))
 	delivered := 0
 	var mu sync.Mutex
-	unregister := OnReport(func(r Report) {
+	unregister := delivery.OnReport(func(r report.Report) {
 		if strings.HasPrefix(r.Key, "synthetic|") {
 			mu.Lock()
 			delivered++
@@ -153,25 +163,25 @@ func TestReportDeduplicationHoldsPastTheKeptBound(t *testing.T) {
 		}
 	})
 	defer unregister()
-	n := maxKeptReports + 500
+	n := delivery.MaxKeptReports + 500
 	t.Cleanup(func() {
 		// Forget the synthetic problems: later tests read Reports().
-		reports.mu.Lock()
-		defer reports.mu.Unlock()
-		kept := reports.order[:0]
-		for _, k := range reports.order {
+		delivery.Table.Mu.Lock()
+		defer delivery.Table.Mu.Unlock()
+		kept := delivery.Table.Order[:0]
+		for _, k := range delivery.Table.Order {
 			if strings.HasPrefix(k, "synthetic|") {
-				delete(reports.byKey, k)
+				delete(delivery.Table.ByKey, k)
 			} else {
 				kept = append(kept, k)
 			}
 		}
-		reports.order = kept
-		reports.seen = map[uint64]int{}
+		delivery.Table.Order = kept
+		delivery.Table.Seen = map[uint64]int{}
 	})
 	for round := 0; round < 2; round++ {
 		for i := 0; i < n; i++ {
-			deliver(&Report{Kind: KindLongHold, Key: fmt.Sprintf("synthetic|%d", i), Summary: "synthetic"}, false)
+			delivery.Deliver(&report.Report{Kind: report.KindLongHold, Key: fmt.Sprintf("synthetic|%d", i), Summary: "synthetic"}, false)
 		}
 	}
 	if delivered != n {
@@ -196,10 +206,10 @@ func TestWatchdogRechecksHoldsAfterTheDump(t *testing.T) {
 	<-locked
 	time.Sleep(5 * time.Millisecond) // workload: the hold outlasts the threshold below
 	Configure(HoldThreshold(time.Millisecond))
-	defer Configure(HoldThreshold(defaultHoldThreshold))
-	watchdogBeforeDump = func() { close(release); <-exited }
-	defer func() { watchdogBeforeDump = nil }()
-	WatchdogNow()
+	defer Configure(HoldThreshold(config.DefaultHoldThreshold))
+	verdict.WatchdogBeforeDump = func() { close(release); <-exited }
+	defer func() { verdict.WatchdogBeforeDump = nil }()
+	verdict.WatchdogNow()
 	for _, r := range got() {
 		t.Errorf("report about a hold that ended before the dump:\n%s", r.String())
 	}
@@ -216,20 +226,20 @@ func TestLeakedLockCostsOneDump(t *testing.T) {
 	<-done
 	time.Sleep(3 * time.Millisecond) // workload: the hold outlasts the threshold
 	Configure(HoldThreshold(time.Millisecond))
-	defer Configure(HoldThreshold(defaultHoldThreshold))
-	WatchdogNow() // reports it (and whatever else is now over the threshold)
-	before := goroutineDumps.Load()
+	defer Configure(HoldThreshold(config.DefaultHoldThreshold))
+	verdict.WatchdogNow() // reports it (and whatever else is now over the threshold)
+	before := verdict.GoroutineDumps.Load()
 	for i := 0; i < 20; i++ {
-		WatchdogNow()
+		verdict.WatchdogNow()
 	}
-	if d := goroutineDumps.Load() - before; d != 0 {
+	if d := verdict.GoroutineDumps.Load() - before; d != 0 {
 		t.Errorf("%d more goroutine dumps in 20 runs after the leak was reported", d)
 	}
 	rs := got()
-	if len(rs) != 1 || rs[0].Kind != KindLeakedLock {
+	if len(rs) != 1 || rs[0].Kind != report.KindLeakedLock {
 		t.Fatalf("reports %v, want one leaked-lock", rs)
 	}
-	for _, r := range Reports() {
+	for _, r := range delivery.Reports() {
 		if r.Key == rs[0].Key && r.Count != 1 {
 			t.Errorf("count %d after 21 watchdog runs, want 1", r.Count)
 		}
@@ -266,8 +276,8 @@ func TestLocksFirstTakenOnOneLineHaveDistinctNamesInAReport(t *testing.T) {
 		x.Unlock()
 	}
 	var mu sync.Mutex
-	var got *Report
-	unregister := OnReport(func(r Report) {
+	var got *report.Report
+	unregister := delivery.OnReport(func(r report.Report) {
 		for _, e := range r.Edges {
 			if strings.Contains(e.From, "TestLocksFirstTakenOnOneLine") {
 				mu.Lock()
@@ -305,11 +315,11 @@ func TestInversionThatDeadlocksIsReportedAsBoth(t *testing.T) {
 	close(go2)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		kinds := map[Kind]bool{}
+		kinds := map[report.Kind]bool{}
 		for _, r := range got() {
 			kinds[r.Kind] = true
 		}
-		if kinds[KindDeadlock] && kinds[KindLockOrder] {
+		if kinds[report.KindDeadlock] && kinds[report.KindLockOrder] {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -386,9 +396,9 @@ func inGoroutine(f func()) {
 // orders of discovery, each at sites of its own (a report is made once per
 // pair of sites).
 func TestInversionThroughAWriteHoldBeforeAnyReadIsReported(t *testing.T) {
-	check := func(t *testing.T, prefix string, rs []Report) {
+	check := func(t *testing.T, prefix string, rs []report.Report) {
 		t.Helper()
-		if len(rs) != 1 || rs[0].Kind != KindLockOrder {
+		if len(rs) != 1 || rs[0].Kind != report.KindLockOrder {
 			t.Fatalf("reports %v, want one lock-order inversion", rs)
 		}
 		if s := rs[0].Summary; !strings.Contains(s, prefix+"a") || !strings.Contains(s, prefix+"b") {
@@ -477,28 +487,28 @@ func TestFullLivelockTableIsCounted(t *testing.T) {
 
 	// Every slot taken by a goroutine that failed a TryLock just now (ids no
 	// goroutine has: negative), restored after.
-	var saved [tryStreakSlots]int64
-	now := nanotime()
-	for i := range tryStreaks {
-		s := &tryStreaks[i]
-		saved[i] = s.goid.Load()
+	var saved [misuse.TryStreakSlots]int64
+	now := rt.Nanotime()
+	for i := range misuse.TryStreaks {
+		s := &misuse.TryStreaks[i]
+		saved[i] = s.Goid.Load()
 		if saved[i] == 0 {
-			s.goid.Store(-int64(i) - 1)
-			s.last.Store(now)
+			s.Goid.Store(-int64(i) - 1)
+			s.Last.Store(now)
 		}
 	}
 	defer func() {
-		for i := range tryStreaks {
+		for i := range misuse.TryStreaks {
 			if saved[i] == 0 {
-				tryStreaks[i].goid.Store(0)
+				misuse.TryStreaks[i].Goid.Store(0)
 			}
 		}
 	}()
-	before := DroppedCounts().TryStreaks
+	before := inspect.DroppedCounts().TryStreaks
 	if mu.TryLock() {
 		t.Fatal("TryLock of a held lock succeeded")
 	}
-	if got := DroppedCounts().TryStreaks - before; got != 1 {
+	if got := inspect.DroppedCounts().TryStreaks - before; got != 1 {
 		t.Errorf("Dropped.TryStreaks grew by %d, want 1", got)
 	}
 }
@@ -523,7 +533,7 @@ func TestStaticAddr(t *testing.T) {
 		{"heap object", unsafe.Pointer(escapedLockPtr), false},
 		{"stack", stackAddr, false},
 	} {
-		if got := staticAddr(c.p); got != c.want {
+		if got := rt.StaticAddr(c.p); got != c.want {
 			t.Errorf("%s: staticAddr = %v, want %v", c.name, got, c.want)
 		}
 	}
@@ -534,17 +544,17 @@ func TestStaticAddr(t *testing.T) {
 // are all cached (4 ways), and each keeps its id whether the cache answers
 // or the table does, however they evict each other.
 func TestInternCacheKeepsIDs(t *testing.T) {
-	slotOf := func(pcs []uintptr) uint64 { return internSlot(hashPCs(pcs)) }
+	slotOf := func(pcs []uintptr) uint64 { return stacks.InternSlot(stacks.HashPCs(pcs)) }
 	a := []uintptr{0x7e57_0001, 0x7e57_0002, 0x7e57_0003}
 	same := [][]uintptr{a}
-	for i := uintptr(1); len(same) < 2*cacheWays; i++ {
+	for i := uintptr(1); len(same) < 2*rt.CacheWays; i++ {
 		if c := []uintptr{0x7e58_0000 + i, 0x7e57_0002}; slotOf(c) == slotOf(a) {
 			same = append(same, c)
 		}
 	}
 	cached := func(pcs []uintptr) bool {
-		for w := range uint64(cacheWays) {
-			if e := internCache[(slotOf(pcs)+w)%(1<<internCacheBits)].Load(); e != nil && slices.Equal(e.pcs, pcs) {
+		for w := range uint64(rt.CacheWays) {
+			if e := stacks.InternCache[(slotOf(pcs)+w)%(1<<stacks.InternCacheBits)].Load(); e != nil && slices.Equal(e.Pcs, pcs) {
 				return true
 			}
 		}
@@ -552,13 +562,13 @@ func TestInternCacheKeepsIDs(t *testing.T) {
 	}
 	ids := make([]uint32, len(same))
 	for i, pcs := range same[:2] {
-		ids[i] = internStack(pcs)
+		ids[i] = stacks.InternStack(pcs)
 	}
 	if !cached(same[0]) || !cached(same[1]) {
 		t.Errorf("two stacks on one slot: cached %v and %v, want both", cached(same[0]), cached(same[1]))
 	}
 	for i, pcs := range same { // more than the ways: some are evicted
-		if id := internStack(slices.Clone(pcs)); ids[i] == 0 {
+		if id := stacks.InternStack(slices.Clone(pcs)); ids[i] == 0 {
 			ids[i] = id
 		} else if id != ids[i] {
 			t.Errorf("stack %d: id %d, then %d", i, ids[i], id)
@@ -566,11 +576,11 @@ func TestInternCacheKeepsIDs(t *testing.T) {
 	}
 	for round := range 2 {
 		for i, pcs := range same {
-			if id := internStack(pcs); id == 0 || id != ids[i] {
+			if id := stacks.InternStack(pcs); id == 0 || id != ids[i] {
 				t.Errorf("round %d, stack %d: id %d, want %d", round, i, id, ids[i])
 			}
-			if !slices.Equal(stackPCs(ids[i]), pcs) {
-				t.Errorf("stackPCs(%d) = %x, want %x", ids[i], stackPCs(ids[i]), pcs)
+			if !slices.Equal(stacks.StackPCs(ids[i]), pcs) {
+				t.Errorf("stackPCs(%d) = %x, want %x", ids[i], stacks.StackPCs(ids[i]), pcs)
 			}
 		}
 	}
@@ -589,9 +599,9 @@ func TestLeafLocksStayOutOfTheGraph(t *testing.T) {
 		leaves[i] = new(Mutex)
 		SetName(leaves[i], "leaf.entry")
 	}
-	graphMu.Lock()
-	before := len(graph)
-	graphMu.Unlock()
+	lockorder.GraphMu.Lock()
+	before := len(lockorder.Graph)
+	lockorder.GraphMu.Unlock()
 	inGoroutine(func() {
 		for _, l := range leaves {
 			container.Lock()
@@ -600,9 +610,9 @@ func TestLeafLocksStayOutOfTheGraph(t *testing.T) {
 			container.Unlock()
 		}
 	})
-	graphMu.Lock()
-	grown := len(graph) - before
-	graphMu.Unlock()
+	lockorder.GraphMu.Lock()
+	grown := len(lockorder.Graph) - before
+	lockorder.GraphMu.Unlock()
 	if grown > 1 {
 		t.Errorf("the graph grew by %d nodes for 1000 leaf locks under one lock, want at most 1 (the container's)", grown)
 	}
@@ -613,7 +623,7 @@ func TestLeafLocksStayOutOfTheGraph(t *testing.T) {
 	// graph and the inversion is reported.
 	last := leaves[len(leaves)-1]
 	inGoroutine(func() { last.Lock(); container.Lock(); container.Unlock(); last.Unlock() })
-	if rs := got(); len(rs) != 1 || rs[0].Kind != KindLockOrder {
+	if rs := got(); len(rs) != 1 || rs[0].Kind != report.KindLockOrder {
 		t.Fatalf("reports %v, want one lock-order inversion", rs)
 	}
 }

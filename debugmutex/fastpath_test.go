@@ -7,6 +7,12 @@ import (
 	"runtime"
 	"testing"
 	"unsafe"
+
+	"github.com/lockscope/lockscope/internal/engine"
+	"github.com/lockscope/lockscope/internal/record"
+	"github.com/lockscope/lockscope/internal/rt"
+	"github.com/lockscope/lockscope/internal/stacks"
+	"github.com/lockscope/lockscope/report"
 )
 
 // entryView is what an observer (a report, the watchdog, the wait-for
@@ -24,21 +30,21 @@ type entryView struct {
 	holderIsUs, released bool
 }
 
-func viewOf(g *gstate, c *lockCore, id int64) entryView {
-	e := &g.inline[0]
+func viewOf(g *record.Gstate, c *record.LockCore, id int64) entryView {
+	e := &g.Inline[0]
 	return entryView{
-		n:          g.n,
-		namesLock:  e.lock == uintptr(unsafe.Pointer(c)),
-		namesID:    e.lockID == c.id && c.id != 0,
-		namesMeta:  e.meta == c.meta,
-		hasSite:    e.pc1 != 0,
-		flags:      e.flags,
-		start:      e.start,
-		stack:      e.stack,
-		weight:     e.weight,
-		chain:      e.chain,
-		holderIsUs: c.holder == id,
-		released:   e.lock == 0 && e.meta == nil,
+		n:          g.N,
+		namesLock:  e.Lock == uintptr(unsafe.Pointer(c)),
+		namesID:    e.LockID == c.Id && c.Id != 0,
+		namesMeta:  e.Meta == c.Meta,
+		hasSite:    e.Pc1 != 0,
+		flags:      e.Flags,
+		start:      e.Start,
+		stack:      e.Stack,
+		weight:     e.Weight,
+		chain:      e.Chain,
+		holderIsUs: c.Holder == id,
+		released:   e.Lock == 0 && e.Meta == nil,
 	}
 }
 
@@ -47,15 +53,15 @@ func viewOf(g *gstate, c *lockCore, id int64) entryView {
 // lock in the same state through the general ones (acquired, gstate.pop),
 // and compares what each leaves for observers: they must not differ.
 func TestFastPathsRecordWhatTheGeneralPathRecords(t *testing.T) {
-	id := curGoid()
-	g := lookupG(id)
-	if g == nil || g.n != 0 {
+	id := rt.CurGoid()
+	g := record.LookupG(id)
+	if g == nil || g.N != 0 {
 		t.Fatalf("the test goroutine must hold nothing (record %p)", g)
 	}
-	fp := getfp()
+	fp := rt.Getfp()
 
-	for _, kind := range []int{fastMutex, fastRead, fastRWWrite} {
-		read := kind == fastRead
+	for _, kind := range []int{record.FastMutex, record.FastRead, record.FastRWWrite} {
+		read := kind == record.FastRead
 		var fast, general RWMutex
 		// Past first use, contended never, read before (so its reads are
 		// known), and not due for a sample on either path.
@@ -66,16 +72,16 @@ func TestFastPathsRecordWhatTheGeneralPathRecords(t *testing.T) {
 				rw.RLock()
 				rw.RUnlock()
 			}
-			rw.c.countdown, rw.c.period = 1000, 64
+			rw.c.Countdown, rw.c.Period = 1000, 64
 		}
-		g.rcount = 1000
+		g.Rcount = 1000
 
-		mode, typ := Write, mutexType
+		mode, typ := report.Write, record.MutexType
 		switch kind {
-		case fastRead:
-			mode, typ = Read, rwMutexType
-		case fastRWWrite:
-			typ = rwMutexType
+		case record.FastRead:
+			mode, typ = report.Read, record.RwMutexType
+		case record.FastRWWrite:
+			typ = record.RwMutexType
 		}
 		// For a Mutex's hold, the general path is given the same type.
 		if read {
@@ -85,28 +91,28 @@ func TestFastPathsRecordWhatTheGeneralPathRecords(t *testing.T) {
 			fast.rw.Lock()
 			general.rw.Lock()
 		}
-		if !fast.c.fastAcquire(g, id, fp, kind) {
-			t.Fatalf("kind %d: fastAcquire declined a lock in the common state (state %#x, period %d)", kind, fast.c.state, fast.c.period)
+		if !fast.c.FastAcquire(g, id, fp, kind) {
+			t.Fatalf("kind %d: fastAcquire declined a lock in the common state (state %#x, period %d)", kind, fast.c.State, fast.c.Period)
 		}
 		gotFast := viewOf(g, &fast.c, id)
-		countFast, rcountFast := fast.c.countdown, g.rcount
-		if !g.canFastRelease(&fast.c, map[bool]int32{false: 0, true: flagRead}[read]) {
+		countFast, rcountFast := fast.c.Countdown, g.Rcount
+		if !g.CanFastRelease(&fast.c, map[bool]int32{false: 0, true: record.FlagRead}[read]) {
 			t.Fatalf("kind %d: canFastRelease refuses the hold fastAcquire just took", kind)
 		}
-		g.releaseFirst()
+		g.ReleaseFirst()
 		relFast := viewOf(g, &fast.c, id)
 		if !read {
-			fast.c.holder = 0 // as Unlock does before releaseFirst
+			fast.c.Holder = 0 // as Unlock does before releaseFirst
 		}
 
-		g.rcount = 1000
-		acquired(&general.c, g, id, fp, typ, mode, false, nil)
+		g.Rcount = 1000
+		engine.Acquired(&general.c, g, id, fp, typ, mode, false, nil)
 		gotGeneral := viewOf(g, &general.c, id)
-		countGeneral, rcountGeneral := general.c.countdown, g.rcount
-		g.pop(&g.inline[0])
+		countGeneral, rcountGeneral := general.c.Countdown, g.Rcount
+		g.Pop(&g.Inline[0])
 		relGeneral := viewOf(g, &general.c, id)
 		if !read {
-			general.c.holder = 0
+			general.c.Holder = 0
 		}
 
 		if gotFast != gotGeneral {
@@ -134,9 +140,9 @@ func TestFastPathsRecordWhatTheGeneralPathRecords(t *testing.T) {
 // TestFastPathDeclines: every state the fast path does not handle sends
 // the acquisition to the general path, untouched.
 func TestFastPathDeclines(t *testing.T) {
-	id := curGoid()
-	g := lookupG(id)
-	fp := getfp()
+	id := rt.CurGoid()
+	g := record.LookupG(id)
+	fp := rt.Getfp()
 	fresh := func() *RWMutex {
 		rw := new(RWMutex)
 		for range 3 {
@@ -145,8 +151,8 @@ func TestFastPathDeclines(t *testing.T) {
 			rw.RLock()
 			rw.RUnlock()
 		}
-		rw.c.countdown, rw.c.period = 1000, 64
-		g.rcount = 1000
+		rw.c.Countdown, rw.c.Period = 1000, 64
+		g.Rcount = 1000
 		return rw
 	}
 	cases := []struct {
@@ -154,18 +160,18 @@ func TestFastPathDeclines(t *testing.T) {
 		kind  int
 		setup func(rw *RWMutex)
 	}{
-		{"write due for a sample", fastMutex, func(rw *RWMutex) { rw.c.countdown = 1 }},
-		{"read due for a sample", fastRead, func(*RWMutex) { g.rcount = 1 }},
-		{"read of a lock whose reads are timed every time", fastRead, func(rw *RWMutex) { rw.c.period = 1 }},
-		{"read of a lock whose read holds are handed off", fastRead, func(rw *RWMutex) { rw.c.state |= stateReadHandedOff }},
-		{"first read of a lock", fastRead, func(rw *RWMutex) { rw.c.state &^= stateReadSeen }},
-		{"a lock without an id", fastMutex,
-			func(rw *RWMutex) { rw.c.id = 0 }},
-		{"RWMutex write the write guard has to note", fastRWWrite,
-			func(rw *RWMutex) { rw.c.state &^= stateWriteUnguarded }},
-		{"RWMutex write due for a sample", fastRWWrite,
-			func(rw *RWMutex) { rw.c.countdown = 1 }},
-		{"a copied lock (another address's tag)", fastMutex, func(rw *RWMutex) { rw.c.state ^= 1 << 20 }},
+		{"write due for a sample", record.FastMutex, func(rw *RWMutex) { rw.c.Countdown = 1 }},
+		{"read due for a sample", record.FastRead, func(*RWMutex) { g.Rcount = 1 }},
+		{"read of a lock whose reads are timed every time", record.FastRead, func(rw *RWMutex) { rw.c.Period = 1 }},
+		{"read of a lock whose read holds are handed off", record.FastRead, func(rw *RWMutex) { rw.c.State |= record.StateReadHandedOff }},
+		{"first read of a lock", record.FastRead, func(rw *RWMutex) { rw.c.State &^= record.StateReadSeen }},
+		{"a lock without an id", record.FastMutex,
+			func(rw *RWMutex) { rw.c.Id = 0 }},
+		{"RWMutex write the write guard has to note", record.FastRWWrite,
+			func(rw *RWMutex) { rw.c.State &^= record.StateWriteUnguarded }},
+		{"RWMutex write due for a sample", record.FastRWWrite,
+			func(rw *RWMutex) { rw.c.Countdown = 1 }},
+		{"a copied lock (another address's tag)", record.FastMutex, func(rw *RWMutex) { rw.c.State ^= 1 << 20 }},
 	}
 	for _, tc := range cases {
 		rw := fresh()
@@ -176,15 +182,15 @@ func TestFastPathDeclines(t *testing.T) {
 			holder                           int64
 		}
 		snap := func() fields {
-			return fields{rw.c.state, rw.c.countdown, rw.c.period, g.rcount, rw.c.id, rw.c.holder}
+			return fields{rw.c.State, rw.c.Countdown, rw.c.Period, g.Rcount, rw.c.Id, rw.c.Holder}
 		}
 		before := snap()
-		if rw.c.fastAcquire(g, id, fp, tc.kind) {
+		if rw.c.FastAcquire(g, id, fp, tc.kind) {
 			t.Errorf("%s: fastAcquire took it", tc.name)
-			g.releaseFirst()
+			g.ReleaseFirst()
 			continue
 		}
-		if snap() != before || g.n != 0 {
+		if snap() != before || g.N != 0 {
 			t.Errorf("%s: fastAcquire declined but changed the lock or the record", tc.name)
 		}
 	}
@@ -193,7 +199,7 @@ func TestFastPathDeclines(t *testing.T) {
 	var outer Mutex
 	rw := fresh()
 	outer.Lock()
-	if rw.c.fastAcquire(g, id, fp, fastMutex) {
+	if rw.c.FastAcquire(g, id, fp, record.FastMutex) {
 		t.Errorf("nested acquisition: fastAcquire took it")
 	}
 	outer.Unlock()
@@ -209,11 +215,11 @@ func TestInternalPCCacheAgreesWithSymbolization(t *testing.T) {
 		pc   uintptr
 		want bool
 	}{{"the test function", here, false}, {"(*Mutex).Lock", inLock, true}} {
-		if got := framesOfPC(tc.pc).internal; got != tc.want {
+		if got := stacks.FramesOfPC(tc.pc).Internal; got != tc.want {
 			t.Fatalf("%s: framesOfPC says internal=%v, want %v", tc.name, got, tc.want)
 		}
 		for i := range 2 {
-			if got := isInternalPC(tc.pc); got != tc.want {
+			if got := stacks.IsInternalPC(tc.pc); got != tc.want {
 				t.Errorf("%s: isInternalPC (call %d) = %v, want %v", tc.name, i+1, got, tc.want)
 			}
 		}

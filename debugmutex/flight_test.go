@@ -10,22 +10,26 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lockscope/lockscope/inspect"
+	"github.com/lockscope/lockscope/internal/delivery"
+	"github.com/lockscope/lockscope/internal/rt"
 )
 
 func TestRecordTracesWritesTheWindowOnAReport(t *testing.T) {
 	Configure(Quiet(true)) // the report is expected
 	t.Cleanup(func() { Configure(Quiet(false)) })
 	dir := t.TempDir()
-	stop, err := RecordTraces(dir)
+	stop, err := delivery.RecordTraces(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stop()
 	wrote := make(chan string, 4)
-	flightMu.Lock()
-	flight.wrote = wrote
-	flightMu.Unlock()
-	if _, err := RecordTraces(dir); err == nil {
+	delivery.FlightMu.Lock()
+	delivery.Flight.Wrote = wrote
+	delivery.FlightMu.Unlock()
+	if _, err := delivery.RecordTraces(dir); err == nil {
 		t.Error("a second recorder started")
 	}
 
@@ -46,7 +50,7 @@ func TestRecordTracesWritesTheWindowOnAReport(t *testing.T) {
 	waiter := make(chan int64)
 	done := make(chan struct{})
 	go func() {
-		waiter <- curGoid()
+		waiter <- rt.CurGoid()
 		held.Lock()
 		held.Unlock()
 		close(done)
@@ -102,7 +106,7 @@ func TestRecordTracesWritesTheWindowOnAReport(t *testing.T) {
 }
 
 func flightWaiting(lock string) bool {
-	for _, w := range Snapshot().Waiting {
+	for _, w := range inspect.Snapshot().Waiting {
 		if w.Lock.Name == lock {
 			return true
 		}

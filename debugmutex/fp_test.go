@@ -7,23 +7,25 @@ import (
 	"slices"
 	"testing"
 	"unsafe"
+
+	"github.com/lockscope/lockscope/internal/rt"
 )
 
 // The frame-pointer walk's own guards, on the platforms that walk frame
 // pointers. (TestCgoCallback, cgo_test.go, has real junk from C.)
 
 func TestStackBoundsAreTheRuntimes(t *testing.T) {
-	if !fpWalkOK {
+	if !rt.FpWalkOK {
 		t.Fatal("stackBounds does not read runtime.g's stack bounds on this Go release: fpStack is falling back to runtime.Callers (update stackBounds)")
 	}
 	check := func() string {
-		lo, hi := stackBounds()
+		lo, hi := rt.StackBounds()
 		var local [4]uintptr
 		p := uintptr(unsafe.Pointer(&local[0]))
 		if p < lo || p >= hi {
 			return "a local variable is not inside the stack bounds"
 		}
-		if fp := uintptr(getfp()); fp < lo || fp >= hi {
+		if fp := uintptr(rt.Getfp()); fp < lo || fp >= hi {
 			return "the frame pointer is not inside the stack bounds"
 		}
 		return ""
@@ -59,7 +61,7 @@ func deep(n int, f func() string) string {
 func TestFPWalkEndsAtTheGoroutinesFirstFrame(t *testing.T) {
 	check := func() (int, bool) {
 		var buf [256]uintptr
-		return fpWalk(getfp(), buf[:])
+		return rt.FpWalk(rt.Getfp(), buf[:])
 	}
 	if n, off := check(); off || n == 0 {
 		t.Fatalf("test goroutine: %d frames, off the stack: %v", n, off)
@@ -94,18 +96,18 @@ func fakeChain(t *testing.T, end chainEnd) ([]uintptr, bool) {
 	var frames [8]uintptr
 	var buf [8]uintptr
 	base := uintptr(unsafe.Pointer(&frames[0]))
-	lo, hi := stackBounds()
+	lo, hi := rt.StackBounds()
 	last := end.abs
 	if end.rel {
-		last = base + end.w*ptrSize + end.add
+		last = base + end.w*rt.PtrSize + end.add
 	}
-	frames[0] = base + 2*ptrSize // saved frame pointer
-	frames[1] = 0x111            // return address
-	frames[2] = base + 4*ptrSize
+	frames[0] = base + 2*rt.PtrSize // saved frame pointer
+	frames[1] = 0x111               // return address
+	frames[2] = base + 4*rt.PtrSize
 	frames[3] = 0x222
 	frames[4] = last
 	frames[5] = 0x333
-	n, off := fpWalk(unsafe.Pointer(&frames[0]), buf[:])
+	n, off := rt.FpWalk(unsafe.Pointer(&frames[0]), buf[:])
 	if base < lo || base >= hi {
 		t.Fatal("the fake frames are not on the goroutine stack: the test is broken")
 	}
@@ -135,7 +137,7 @@ func TestFPWalkStopsAtFramePointersOffTheStack(t *testing.T) {
 	}
 	// A first frame pointer off the stack yields nothing.
 	var buf [4]uintptr
-	if n, off := fpWalk(unsafe.Pointer(fakeHeapFrame), buf[:]); n != 0 || !off {
+	if n, off := rt.FpWalk(unsafe.Pointer(fakeHeapFrame), buf[:]); n != 0 || !off {
 		t.Errorf("walk from a heap frame: %d frames, off %v", n, off)
 	}
 }
@@ -167,10 +169,10 @@ func TestCallersFallbackMatchesTheFramePointerWalk(t *testing.T) {
 //go:noinline
 func lockMethodLike() (fromFP, fromCallers []uintptr, pc1, pc2 uintptr) {
 	var a, b [32]uintptr
-	fp := getfp()
-	n := fpStack(fp, a[:])
-	m := callersStack(b[:])
-	pc1, pc2 = callersSite()
+	fp := rt.Getfp()
+	n := rt.FpStack(fp, a[:])
+	m := rt.CallersStack(b[:])
+	pc1, pc2 = rt.CallersSite()
 	return a[:n], b[:m], pc1, pc2
 }
 
@@ -202,7 +204,7 @@ func TestCallerPCsReadTheCallersFrame(t *testing.T) {
 
 //go:noinline
 func frameOfCallee() (pc1, pc2, upc uintptr) {
-	fp := getfp()
-	pc1, pc2 = callerPCs(fp)
-	return pc1, pc2, unlockPC(fp)
+	fp := rt.Getfp()
+	pc1, pc2 = rt.CallerPCs(fp)
+	return pc1, pc2, rt.UnlockPC(fp)
 }

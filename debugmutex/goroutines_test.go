@@ -5,6 +5,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lockscope/lockscope/inspect"
+	"github.com/lockscope/lockscope/internal/record"
+	"github.com/lockscope/lockscope/internal/rt"
+	"github.com/lockscope/lockscope/internal/verdict"
 )
 
 // Goroutines keep their record slot while they live; once the records have
@@ -15,18 +20,18 @@ func TestExitedGoroutinesSlotsAreReclaimed(t *testing.T) {
 	// left may be below the size that triggers reclamation): no run starts
 	// until the goroutines have exited. A run that starts between the
 	// unlock below and watchdogCheck sees them all exited, as that does.
-	watchdogRunMu.Lock()
+	verdict.WatchdogRunMu.Lock()
 	locked := true
 	defer func() {
 		if locked {
-			watchdogRunMu.Unlock()
+			verdict.WatchdogRunMu.Unlock()
 		}
 	}()
-	before := gtab.Load().claimed.Load()
+	before := record.Gtab.Load().Claimed.Load()
 	baseGoroutines := runtime.NumGoroutine()
-	size := func() int { return int(gtab.Load().mask + 1) }
+	size := func() int { return int(record.Gtab.Load().Mask + 1) }
 	n := 0
-	for done := 0; gtab.Load().claimed.Load() <= int64(size()/4) || done < 2*int(before); {
+	for done := 0; record.Gtab.Load().Claimed.Load() <= int64(size()/4) || done < 2*int(before); {
 		// Batches: the race detector allows 8128 live goroutines.
 		batch := 1000
 		var wg sync.WaitGroup
@@ -52,19 +57,19 @@ func TestExitedGoroutinesSlotsAreReclaimed(t *testing.T) {
 		}
 		runtime.Gosched()
 	}
-	gtableMu.Lock()
-	lastReclaim, lastSurvivors = 0, 0
-	gtableMu.Unlock()
+	record.GtableMu.Lock()
+	verdict.LastReclaim, verdict.LastSurvivors = 0, 0
+	record.GtableMu.Unlock()
 	locked = false
-	watchdogRunMu.Unlock()
-	watchdogCheck()
-	if got := gtab.Load().claimed.Load(); got > before+100 {
+	verdict.WatchdogRunMu.Unlock()
+	verdict.WatchdogCheck()
+	if got := record.Gtab.Load().Claimed.Load(); got > before+100 {
 		t.Fatalf("%d slots still claimed after reclamation (%d before %d goroutines locked and exited)", got, before, n)
 	}
 	// A goroutine whose slot was freed gets one again.
 	var mu Mutex
 	mu.Lock()
-	if findG(curGoid()) == nil {
+	if record.FindG(rt.CurGoid()) == nil {
 		t.Error("this goroutine has no record while it holds a lock")
 	}
 	mu.Unlock()
@@ -73,7 +78,7 @@ func TestExitedGoroutinesSlotsAreReclaimed(t *testing.T) {
 // Every goroutine gets a record, however many hold locks at once: the table
 // grows rather than leaving goroutines untracked.
 func TestTableGrowsBeyondItsInitialSize(t *testing.T) {
-	n := 3 << gtableInitBits // three times the initial table
+	n := 3 << record.GtableInitBits // three times the initial table
 	var wg sync.WaitGroup
 	release := make(chan struct{})
 	locked := make(chan int64, n)
@@ -83,7 +88,7 @@ func TestTableGrowsBeyondItsInitialSize(t *testing.T) {
 			defer wg.Done()
 			var mu Mutex
 			mu.Lock()
-			locked <- curGoid()
+			locked <- rt.CurGoid()
 			<-release
 			mu.Unlock()
 		}()
@@ -91,7 +96,7 @@ func TestTableGrowsBeyondItsInitialSize(t *testing.T) {
 	missing := 0
 	for i := 0; i < n; i++ {
 		id := <-locked
-		if g := findG(id); g == nil || g.count() == 0 {
+		if g := record.FindG(id); g == nil || g.Count() == 0 {
 			missing++
 		}
 	}
@@ -100,7 +105,7 @@ func TestTableGrowsBeyondItsInitialSize(t *testing.T) {
 	if missing > 0 {
 		t.Fatalf("%d of %d goroutines holding a lock have no record", missing, n)
 	}
-	if d := DroppedCounts(); d.Goroutines != 0 {
+	if d := inspect.DroppedCounts(); d.Goroutines != 0 {
 		t.Errorf("Dropped.Goroutines = %d", d.Goroutines)
 	}
 }

@@ -5,14 +5,16 @@ package debugmutex
 import (
 	"strings"
 	"testing"
+
+	"github.com/lockscope/lockscope/internal/rt"
 )
 
 // Under the lockscope_lockrank tag, taking lockscope's locks out of their
 // written order panics (so the whole test suite, run with the tag, checks
 // the order on every path it exercises).
 func TestLockRankViolationPanics(t *testing.T) {
-	var graph rankedMutex[rGraph]
-	var wait rankedRWMutex[rWait]
+	var graph rt.RankedMutex[rt.RGraph]
+	var wait rt.RankedRWMutex[rt.RWait]
 	defer func() {
 		r, _ := recover().(string)
 		if !strings.Contains(r, "lock rank violation: waitMu") {
@@ -26,8 +28,8 @@ func TestLockRankViolationPanics(t *testing.T) {
 }
 
 func TestLockRankInOrderIsAllowed(t *testing.T) {
-	var wait rankedRWMutex[rWait]
-	var graph rankedMutex[rGraph]
+	var wait rt.RankedRWMutex[rt.RWait]
+	var graph rt.RankedMutex[rt.RGraph]
 	wait.Lock()
 	graph.Lock()
 	graph.Unlock()

@@ -7,6 +7,13 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/lockscope/lockscope/internal/config"
+	"github.com/lockscope/lockscope/internal/engine"
+	"github.com/lockscope/lockscope/internal/misuse"
+	"github.com/lockscope/lockscope/internal/record"
+	"github.com/lockscope/lockscope/internal/rt"
+	"github.com/lockscope/lockscope/report"
+
 	"github.com/petermattis/goid"
 )
 
@@ -34,7 +41,7 @@ import (
 // is reported.
 type Mutex struct {
 	mu sync.Mutex
-	c  lockCore
+	c  record.LockCore
 }
 
 // Lock locks m. If the lock is already in use, the calling goroutine blocks
@@ -42,24 +49,24 @@ type Mutex struct {
 //
 //go:noinline
 func (m *Mutex) Lock() {
-	if disabled {
+	if config.Disabled {
 		m.mu.Lock()
 		return
 	}
 	// The body of lock(fp, nil), written out: this is the path the
 	// uncontended benchmarks measure, and the call it saves is ~3% of it.
-	fp := getfp()
+	fp := rt.Getfp()
 	id := goid.Get()
-	if !goidFast {
-		id = goidSlow()
+	if !rt.GoidFast {
+		id = rt.GoidSlow()
 	}
-	g := probeG(id)
+	g := record.ProbeG(id)
 	if g == nil {
-		g = lookupG(id)
+		g = record.LookupG(id)
 	}
 	if m.mu.TryLock() {
-		if g == nil || !m.c.fastAcquire(g, id, fp, fastMutex) {
-			acquired(&m.c, g, id, fp, mutexType, Write, false, nil)
+		if g == nil || !m.c.FastAcquire(g, id, fp, record.FastMutex) {
+			engine.Acquired(&m.c, g, id, fp, record.MutexType, report.Write, false, nil)
 		}
 		return
 	}
@@ -74,10 +81,10 @@ func (m *Mutex) Lock() {
 //
 //go:noinline
 func (m *Mutex) TryLock() bool {
-	if disabled {
+	if config.Disabled {
 		return m.mu.TryLock()
 	}
-	return m.tryLock(getfp(), nil)
+	return m.tryLock(rt.Getfp(), nil)
 }
 
 // Unlock unlocks m. It is a run-time error if m is not locked on entry to
@@ -90,19 +97,19 @@ func (m *Mutex) TryLock() bool {
 //
 //go:noinline
 func (m *Mutex) Unlock() {
-	if disabled {
+	if config.Disabled {
 		m.mu.Unlock()
 		return
 	}
 	id := goid.Get()
-	if !goidFast {
-		id = goidSlow()
+	if !rt.GoidFast {
+		id = rt.GoidSlow()
 	}
-	if m.c.releaseFast(id, getfp()) {
+	if m.c.ReleaseFast(id, rt.Getfp()) {
 		m.mu.Unlock()
 		return
 	}
-	if r := unlockWrite(&m.c, id, getfp(), mutexType); r != nil {
+	if r := engine.UnlockWrite(&m.c, id, rt.Getfp(), record.MutexType); r != nil {
 		m.mu.Unlock()
 		panic(r)
 	}
@@ -110,34 +117,34 @@ func (m *Mutex) Unlock() {
 }
 
 func (m *Mutex) lock(fp unsafe.Pointer, ctx context.Context) {
-	id := curGoid()
-	g := lookupG(id)
+	id := rt.CurGoid()
+	g := record.LookupG(id)
 	if m.mu.TryLock() {
-		acquired(&m.c, g, id, fp, mutexType, Write, false, ctx)
+		engine.Acquired(&m.c, g, id, fp, record.MutexType, report.Write, false, ctx)
 		return
 	}
 	m.lockSlow(fp, id, g, ctx)
 }
 
 // lockSlow waits for the lock: outlined so that Lock stays small.
-func (m *Mutex) lockSlow(fp unsafe.Pointer, id int64, g *gstate, ctx context.Context) {
-	waitCopied(&m.c, g, id, fp, mutexType, Write)
-	w, r := beginWait(&m.c, g, id, fp, mutexType, Write)
+func (m *Mutex) lockSlow(fp unsafe.Pointer, id int64, g *record.Gstate, ctx context.Context) {
+	misuse.WaitCopied(&m.c, g, id, fp, record.MutexType, report.Write)
+	w, r := engine.BeginWait(&m.c, g, id, fp, record.MutexType, report.Write)
 	if r != nil {
 		panic(r) // LOCKSCOPE_ON_REPORT=panic: before blocking, the lock untouched
 	}
 	m.mu.Lock()
-	stk := endWait(&m.c, w, id, Write, ctx)
-	acquiredStack(&m.c, g, id, fp, mutexType, Write, false, ctx, true, stk)
+	stk := record.EndWait(&m.c, w, id, report.Write, ctx)
+	engine.AcquiredStack(&m.c, g, id, fp, record.MutexType, report.Write, false, ctx, true, stk)
 }
 
 func (m *Mutex) tryLock(fp unsafe.Pointer, ctx context.Context) bool {
 	if m.mu.TryLock() {
-		id := curGoid()
-		acquired(&m.c, lookupG(id), id, fp, mutexType, Write, true, ctx)
+		id := rt.CurGoid()
+		engine.Acquired(&m.c, record.LookupG(id), id, fp, record.MutexType, report.Write, true, ctx)
 		return true
 	}
-	tryFailed(&m.c, fp, mutexType, Write)
+	engine.TryFailed(&m.c, fp, record.MutexType, report.Write)
 	return false
 }
 
@@ -156,17 +163,17 @@ var (
 //
 //go:noinline
 func LockContext(ctx context.Context, l sync.Locker) {
-	if disabled {
+	if config.Disabled {
 		l.Lock()
 		return
 	}
 	switch l := l.(type) {
 	case *Mutex:
-		l.lock(getfp(), ctx)
+		l.lock(rt.Getfp(), ctx)
 	case *RWMutex:
-		l.lock(getfp(), ctx)
+		l.lock(rt.Getfp(), ctx)
 	case *rlocker:
-		(*RWMutex)(l).rlock(getfp(), ctx)
+		(*RWMutex)(l).rlock(rt.Getfp(), ctx)
 	default:
 		l.Lock()
 	}
@@ -177,16 +184,16 @@ func LockContext(ctx context.Context, l sync.Locker) {
 //
 //go:noinline
 func TryLockContext(ctx context.Context, l sync.Locker) bool {
-	if disabled {
+	if config.Disabled {
 		return tryLocker(l)
 	}
 	switch l := l.(type) {
 	case *Mutex:
-		return l.tryLock(getfp(), ctx)
+		return l.tryLock(rt.Getfp(), ctx)
 	case *RWMutex:
-		return l.tryLock(getfp(), ctx)
+		return l.tryLock(rt.Getfp(), ctx)
 	case *rlocker:
-		return (*RWMutex)(l).tryRLock(getfp(), ctx)
+		return (*RWMutex)(l).tryRLock(rt.Getfp(), ctx)
 	}
 	return false
 }
@@ -204,14 +211,14 @@ func tryLocker(l sync.Locker) bool {
 }
 
 // coreOf returns the recorded state of a lockscope lock, or nil.
-func coreOf(l sync.Locker) (*lockCore, string) {
+func coreOf(l sync.Locker) (*record.LockCore, string) {
 	switch l := l.(type) {
 	case *Mutex:
-		return &l.c, mutexType
+		return &l.c, record.MutexType
 	case *RWMutex:
-		return &l.c, rwMutexType
+		return &l.c, record.RwMutexType
 	case *rlocker:
-		return &l.c, rwMutexType
+		return &l.c, record.RwMutexType
 	}
 	return nil, ""
 }
@@ -225,9 +232,9 @@ func SetName(l sync.Locker, name string) {
 	if c == nil {
 		return
 	}
-	c.setName(typ, name)
+	c.SetName(typ, name)
 }
 
 // Enabled reports whether lockscope is recording: false under the
 // nolockscope build tag or when LOCKSCOPE=off.
-func Enabled() bool { return !disabled }
+func Enabled() bool { return !config.Disabled }

@@ -5,6 +5,8 @@ package debugmutex
 import (
 	"context"
 	"sync"
+
+	"github.com/lockscope/lockscope/internal/record"
 )
 
 // Under the nolockscope build tag, lockscope compiles away: Mutex and RWMutex
@@ -38,4 +40,4 @@ func SetName(sync.Locker, string) {}
 func Enabled() bool { return false }
 
 // coreOf finds no recorded state under the nolockscope build tag.
-func coreOf(sync.Locker) (*lockCore, string) { return nil, "" }
+func coreOf(sync.Locker) (*record.LockCore, string) { return nil, "" }

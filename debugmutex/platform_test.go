@@ -9,6 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lockscope/lockscope/inspect"
+	"github.com/lockscope/lockscope/internal/config"
+	"github.com/lockscope/lockscope/internal/rt"
+	"github.com/lockscope/lockscope/internal/stacks"
+	"github.com/lockscope/lockscope/report"
+
 	"github.com/petermattis/goid"
 )
 
@@ -26,20 +32,20 @@ func line() int {
 }
 
 func TestLockscopePkgIsThisPackage(t *testing.T) {
-	if lockscopePkg != thisPkg {
-		t.Fatalf("lockscopePkg = %q", lockscopePkg)
+	if rt.LockscopePkg != thisPkg {
+		t.Fatalf("lockscopePkg = %q", rt.LockscopePkg)
 	}
-	if !isLockscopeFrame(thisPkg+"(*Mutex).Lock", "/x/debugmutex/mutex.go") ||
-		isLockscopeFrame(thisPkg+"TestX", "/x/debugmutex/mutex_test.go") ||
-		isLockscopeFrame("github.com/lockscope/lockscope/debugmutex/locktest.VerifyNone", "/x/locktest/locktest.go") {
+	if !rt.IsLockscopeFrame(thisPkg+"(*Mutex).Lock", "/x/debugmutex/mutex.go") ||
+		rt.IsLockscopeFrame(thisPkg+"TestX", "/x/debugmutex/mutex_test.go") ||
+		rt.IsLockscopeFrame("github.com/lockscope/lockscope/debugmutex/locktest.VerifyNone", "/x/locktest/locktest.go") {
 		t.Fatal("isLockscopeFrame misclassifies")
 	}
 }
 
 // held returns the holds of the lock named name, from Snapshot.
-func held(name string) []Holding {
-	var out []Holding
-	for _, h := range Snapshot().Held {
+func held(name string) []report.Holding {
+	var out []report.Holding
+	for _, h := range inspect.Snapshot().Held {
 		if h.Lock.Name == name {
 			out = append(out, h)
 		}
@@ -47,7 +53,7 @@ func held(name string) []Holding {
 	return out
 }
 
-func checkSite(t *testing.T, what string, site Frame, wantFunc string, wantLine int) {
+func checkSite(t *testing.T, what string, site report.Frame, wantFunc string, wantLine int) {
 	t.Helper()
 	if site.Function != wantFunc || site.Line != wantLine {
 		t.Errorf("%s: site %s:%d (%s), want line %d of %s", what, site.File, site.Line, site.Function, wantLine, wantFunc)
@@ -72,7 +78,7 @@ func TestAcquireSitesAreTheCallers(t *testing.T) {
 			t.Fatalf("Lock %d: %d holds in Snapshot", i, len(h))
 		}
 		checkSite(t, "Lock", h[0].Site, fn, l)
-		if fs := Symbolize(h[0].Stack); len(fs) == 0 || fs[0].Function != fn || fs[0].Line != l {
+		if fs := stacks.Symbolize(h[0].Stack); len(fs) == 0 || fs[0].Function != fn || fs[0].Line != l {
 			t.Errorf("Lock %d: stack %v, want it to start at line %d", i, fs, l)
 		}
 		mu.Unlock()
@@ -133,9 +139,9 @@ func TestWaitSiteAndStackAreTheWaiters(t *testing.T) {
 		mu.Unlock()
 	}()
 	want := <-lines
-	var w *Waiting
+	var w *report.Waiting
 	for deadline := time.Now().Add(10 * time.Second); w == nil && time.Now().Before(deadline); {
-		for _, x := range Snapshot().Waiting {
+		for _, x := range inspect.Snapshot().Waiting {
 			if x.Lock.Name == "platform.wait" {
 				w = &x
 			}
@@ -148,7 +154,7 @@ func TestWaitSiteAndStackAreTheWaiters(t *testing.T) {
 		t.Fatal("the waiter never showed in Snapshot")
 	}
 	checkSite(t, "wait", w.Site, fn, want)
-	if fs := Symbolize(w.Stack); len(fs) == 0 || fs[0].Function != fn || fs[0].Line != want {
+	if fs := stacks.Symbolize(w.Stack); len(fs) == 0 || fs[0].Function != fn || fs[0].Line != want {
 		t.Errorf("wait stack %v, want it to start at line %d", fs, want)
 	}
 }
@@ -157,7 +163,7 @@ func TestWaitSiteAndStackAreTheWaiters(t *testing.T) {
 // function (the user's code), there are none to skip.
 func TestCallersFallbackStartsAtTheUsersFrame(t *testing.T) {
 	const fn = thisPkg + "TestCallersFallbackStartsAtTheUsersFrame"
-	pc1, pc2 := callersSite()
+	pc1, pc2 := rt.CallersSite()
 	if pc1 == 0 || pc2 == 0 {
 		t.Fatalf("callersSite = %#x, %#x", pc1, pc2)
 	}
@@ -165,8 +171,8 @@ func TestCallersFallbackStartsAtTheUsersFrame(t *testing.T) {
 		t.Errorf("callersSite's pc1 is not in the test function")
 	}
 	var buf [8]uintptr
-	n := callersStack(buf[:])
-	if fs := Symbolize(buf[:n]); len(fs) < 2 || fs[0].Function != fn || fs[1].Function != "testing.tRunner" {
+	n := rt.CallersStack(buf[:])
+	if fs := stacks.Symbolize(buf[:n]); len(fs) < 2 || fs[0].Function != fn || fs[1].Function != "testing.tRunner" {
 		t.Errorf("callersStack = %v", fs)
 	}
 }
@@ -175,7 +181,7 @@ func TestCallersFallbackStartsAtTheUsersFrame(t *testing.T) {
 // stack header GOTRACEBACK=system prints.
 func TestGoidSlowIsTheRuntimesID(t *testing.T) {
 	check := func() string {
-		id := goidSlow()
+		id := rt.GoidSlow()
 		if id < 1 {
 			return "goidSlow returned a value that is not a goroutine id"
 		}
@@ -184,7 +190,7 @@ func TestGoidSlowIsTheRuntimesID(t *testing.T) {
 		if want := "goroutine " + itoa(id) + " "; !strings.HasPrefix(hdr, want) {
 			return "goidSlow = " + itoa(id) + " but the stack header is " + hdr
 		}
-		if goidFast && goid.Get() != id {
+		if rt.GoidFast && goid.Get() != id {
 			return "goid.Get disagrees with goidSlow although goidFast"
 		}
 		return ""
@@ -241,7 +247,7 @@ func TestParseGoroutineHeader(t *testing.T) {
 		{"Goroutine 12 [", 0, false},
 		{"", 0, false},
 	} {
-		id, ok := parseGoroutineHeader([]byte(c.in))
+		id, ok := rt.ParseGoroutineHeader([]byte(c.in))
 		if id != c.id || ok != c.ok {
 			t.Errorf("parseGoroutineHeader(%q) = %d, %v; want %d, %v", c.in, id, ok, c.id, c.ok)
 		}
@@ -250,13 +256,13 @@ func TestParseGoroutineHeader(t *testing.T) {
 
 // Under the lockscope_slowgoid build tag every id comes from goidSlow.
 func TestSlowGoidTagForcesTheSlowPath(t *testing.T) {
-	if slowGoidForced && goidFast {
+	if rt.SlowGoidForced && rt.GoidFast {
 		t.Fatal("lockscope_slowgoid is set but goidFast is true")
 	}
-	if !slowGoidForced && !disabled && !goidFast {
+	if !rt.SlowGoidForced && !config.Disabled && !rt.GoidFast {
 		t.Log("github.com/petermattis/goid does not match this Go release: ids come from goidSlow")
 	}
-	if slowGoidForced {
+	if rt.SlowGoidForced {
 		t.Log("lockscope_slowgoid: ids come from goidSlow")
 	}
 }
@@ -275,9 +281,9 @@ func TestRacyInt64DoesNotTear(t *testing.T) {
 	go func() {
 		for i := range n {
 			if i%2 == 0 {
-				stInt64(&p.v, a)
+				rt.StInt64(&p.v, a)
 			} else {
-				stInt64(&p.v, b)
+				rt.StInt64(&p.v, b)
 			}
 		}
 		done <- true
@@ -288,7 +294,7 @@ func TestRacyInt64DoesNotTear(t *testing.T) {
 			return
 		default:
 		}
-		if v := ldInt64(&p.v); v != a && v != b {
+		if v := rt.LdInt64(&p.v); v != a && v != b {
 			t.Fatalf("torn read: %#x", v)
 		}
 	}

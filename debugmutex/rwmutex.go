@@ -8,6 +8,14 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/lockscope/lockscope/internal/config"
+	"github.com/lockscope/lockscope/internal/engine"
+	"github.com/lockscope/lockscope/internal/lockorder"
+	"github.com/lockscope/lockscope/internal/misuse"
+	"github.com/lockscope/lockscope/internal/record"
+	"github.com/lockscope/lockscope/internal/rt"
+	"github.com/lockscope/lockscope/report"
+
 	"github.com/petermattis/goid"
 )
 
@@ -36,7 +44,7 @@ import (
 // on 64-bit platforms (72 on 32-bit; sync.RWMutex: 24).
 type RWMutex struct {
 	rw sync.RWMutex
-	c  lockCore
+	c  record.LockCore
 }
 
 // RLock locks rw for reading.
@@ -47,27 +55,27 @@ type RWMutex struct {
 //
 //go:noinline
 func (rw *RWMutex) RLock() {
-	if disabled {
+	if config.Disabled {
 		rw.rw.RLock()
 		return
 	}
 	// The body of rlock(fp, nil), written out to save a call on the
 	// uncontended path (as in Mutex.Lock).
-	fp := getfp()
+	fp := rt.Getfp()
 	id := goid.Get()
-	if !goidFast {
-		id = goidSlow()
+	if !rt.GoidFast {
+		id = rt.GoidSlow()
 	}
-	g := probeG(id)
+	g := record.ProbeG(id)
 	if g == nil {
-		g = lookupG(id)
+		g = record.LookupG(id)
 	}
-	if g != nil && g.n > 0 {
-		checkRecursiveRead(&rw.c, g, id, fp)
+	if g != nil && g.N > 0 {
+		lockorder.CheckRecursiveRead(&rw.c, g, id, fp)
 	}
 	if rw.rw.TryRLock() {
-		if g == nil || !rw.c.fastAcquire(g, id, fp, fastRead) {
-			acquired(&rw.c, g, id, fp, rwMutexType, Read, false, nil)
+		if g == nil || !rw.c.FastAcquire(g, id, fp, record.FastRead) {
+			engine.Acquired(&rw.c, g, id, fp, record.RwMutexType, report.Read, false, nil)
 		}
 		return
 	}
@@ -82,10 +90,10 @@ func (rw *RWMutex) RLock() {
 //
 //go:noinline
 func (rw *RWMutex) TryRLock() bool {
-	if disabled {
+	if config.Disabled {
 		return rw.rw.TryRLock()
 	}
-	return rw.tryRLock(getfp(), nil)
+	return rw.tryRLock(rt.Getfp(), nil)
 }
 
 // RUnlock undoes a single RLock call; it does not affect other simultaneous
@@ -94,34 +102,34 @@ func (rw *RWMutex) TryRLock() bool {
 //
 //go:noinline
 func (rw *RWMutex) RUnlock() {
-	if disabled {
+	if config.Disabled {
 		rw.rw.RUnlock()
 		return
 	}
 	id := goid.Get()
-	if !goidFast {
-		id = goidSlow()
+	if !rt.GoidFast {
+		id = rt.GoidSlow()
 	}
-	if g := probeG(id); g != nil && g.n > 0 {
-		if g.canFastRelease(&rw.c, flagRead) && atomic.LoadInt32(&rw.c.state)&stateReadHandedOff == 0 {
-			g.releaseFirst()
+	if g := record.ProbeG(id); g != nil && g.N > 0 {
+		if g.CanFastRelease(&rw.c, record.FlagRead) && atomic.LoadInt32(&rw.c.State)&record.StateReadHandedOff == 0 {
+			g.ReleaseFirst()
 			rw.rw.RUnlock()
 			return
 		}
-		if e := g.entry(g.n - 1); e.lock == uintptr(unsafe.Pointer(&rw.c)) && e.flags&(flagRead|flagRegistered) == flagRead &&
-			ldInt64(&e.start) == 0 && e.pend == nil && atomic.LoadInt32(&e.released) == 0 &&
-			atomic.LoadInt32(&rw.c.state)&stateReadHandedOff == 0 {
+		if e := g.Entry(g.N - 1); e.Lock == uintptr(unsafe.Pointer(&rw.c)) && e.Flags&(record.FlagRead|record.FlagRegistered) == record.FlagRead &&
+			rt.LdInt64(&e.Start) == 0 && e.Pend == nil && atomic.LoadInt32(&e.Released) == 0 &&
+			atomic.LoadInt32(&rw.c.State)&record.StateReadHandedOff == 0 {
 			// The common case: our newest hold, untimed, nothing pending.
 			// (Read unlocks are not noted as the lock's last unlock: every
 			// reader writing the lock's line would make readers contend.)
-			g.pop(e)
+			g.Pop(e)
 			rw.rw.RUnlock()
 			return
 		}
 	}
 	// The frame pointer is RUnlock's wherever in its body it is taken:
 	// only the slow path needs it.
-	if r := rw.runlock(getfp(), id); r != nil {
+	if r := rw.runlock(rt.Getfp(), id); r != nil {
 		rw.rw.RUnlock()
 		panic(r)
 	}
@@ -133,23 +141,23 @@ func (rw *RWMutex) RUnlock() {
 //
 //go:noinline
 func (rw *RWMutex) Lock() {
-	if disabled {
+	if config.Disabled {
 		rw.rw.Lock()
 		return
 	}
 	// Mutex.Lock's body, for an RWMutex.
-	fp := getfp()
+	fp := rt.Getfp()
 	id := goid.Get()
-	if !goidFast {
-		id = goidSlow()
+	if !rt.GoidFast {
+		id = rt.GoidSlow()
 	}
-	g := probeG(id)
+	g := record.ProbeG(id)
 	if g == nil {
-		g = lookupG(id)
+		g = record.LookupG(id)
 	}
 	if rw.rw.TryLock() {
-		if g == nil || !rw.c.fastAcquire(g, id, fp, fastRWWrite) {
-			acquired(&rw.c, g, id, fp, rwMutexType, Write, false, nil)
+		if g == nil || !rw.c.FastAcquire(g, id, fp, record.FastRWWrite) {
+			engine.Acquired(&rw.c, g, id, fp, record.RwMutexType, report.Write, false, nil)
 		}
 		return
 	}
@@ -164,10 +172,10 @@ func (rw *RWMutex) Lock() {
 //
 //go:noinline
 func (rw *RWMutex) TryLock() bool {
-	if disabled {
+	if config.Disabled {
 		return rw.rw.TryLock()
 	}
-	return rw.tryLock(getfp(), nil)
+	return rw.tryLock(rt.Getfp(), nil)
 }
 
 // Unlock unlocks rw for writing. It is a run-time error if rw is not locked
@@ -179,19 +187,19 @@ func (rw *RWMutex) TryLock() bool {
 //
 //go:noinline
 func (rw *RWMutex) Unlock() {
-	if disabled {
+	if config.Disabled {
 		rw.rw.Unlock()
 		return
 	}
 	id := goid.Get()
-	if !goidFast {
-		id = goidSlow()
+	if !rt.GoidFast {
+		id = rt.GoidSlow()
 	}
-	if rw.c.releaseFast(id, getfp()) {
+	if rw.c.ReleaseFast(id, rt.Getfp()) {
 		rw.rw.Unlock()
 		return
 	}
-	if r := unlockWrite(&rw.c, id, getfp(), rwMutexType); r != nil {
+	if r := engine.UnlockWrite(&rw.c, id, rt.Getfp(), record.RwMutexType); r != nil {
 		rw.rw.Unlock()
 		panic(r)
 	}
@@ -211,106 +219,106 @@ func (r *rlocker) Lock()   { (*RWMutex)(r).RLock() }
 func (r *rlocker) Unlock() { (*RWMutex)(r).RUnlock() }
 
 func (rw *RWMutex) lock(fp unsafe.Pointer, ctx context.Context) {
-	id := curGoid()
-	g := lookupG(id)
+	id := rt.CurGoid()
+	g := record.LookupG(id)
 	if rw.rw.TryLock() {
-		acquired(&rw.c, g, id, fp, rwMutexType, Write, false, ctx)
+		engine.Acquired(&rw.c, g, id, fp, record.RwMutexType, report.Write, false, ctx)
 		return
 	}
 	rw.lockSlow(fp, id, g, ctx)
 }
 
 // lockSlow waits for the write lock: outlined so that Lock stays small.
-func (rw *RWMutex) lockSlow(fp unsafe.Pointer, id int64, g *gstate, ctx context.Context) {
-	waitCopied(&rw.c, g, id, fp, rwMutexType, Write)
-	w, r := beginWait(&rw.c, g, id, fp, rwMutexType, Write)
+func (rw *RWMutex) lockSlow(fp unsafe.Pointer, id int64, g *record.Gstate, ctx context.Context) {
+	misuse.WaitCopied(&rw.c, g, id, fp, record.RwMutexType, report.Write)
+	w, r := engine.BeginWait(&rw.c, g, id, fp, record.RwMutexType, report.Write)
 	if r != nil {
 		panic(r)
 	}
 	rw.rw.Lock()
-	stk := endWait(&rw.c, w, id, Write, ctx)
-	acquiredStack(&rw.c, g, id, fp, rwMutexType, Write, false, ctx, true, stk)
+	stk := record.EndWait(&rw.c, w, id, report.Write, ctx)
+	engine.AcquiredStack(&rw.c, g, id, fp, record.RwMutexType, report.Write, false, ctx, true, stk)
 }
 
 func (rw *RWMutex) tryLock(fp unsafe.Pointer, ctx context.Context) bool {
 	if rw.rw.TryLock() {
-		id := curGoid()
-		acquired(&rw.c, lookupG(id), id, fp, rwMutexType, Write, true, ctx)
+		id := rt.CurGoid()
+		engine.Acquired(&rw.c, record.LookupG(id), id, fp, record.RwMutexType, report.Write, true, ctx)
 		return true
 	}
-	tryFailed(&rw.c, fp, rwMutexType, Write)
+	engine.TryFailed(&rw.c, fp, record.RwMutexType, report.Write)
 	return false
 }
 
 func (rw *RWMutex) rlock(fp unsafe.Pointer, ctx context.Context) {
-	id := curGoid()
-	g := lookupG(id)
-	if g != nil && g.n > 0 {
-		checkRecursiveRead(&rw.c, g, id, fp)
+	id := rt.CurGoid()
+	g := record.LookupG(id)
+	if g != nil && g.N > 0 {
+		lockorder.CheckRecursiveRead(&rw.c, g, id, fp)
 	}
 	if rw.rw.TryRLock() {
-		acquired(&rw.c, g, id, fp, rwMutexType, Read, false, ctx)
+		engine.Acquired(&rw.c, g, id, fp, record.RwMutexType, report.Read, false, ctx)
 		return
 	}
 	rw.rlockSlow(fp, id, g, ctx)
 }
 
-func (rw *RWMutex) rlockSlow(fp unsafe.Pointer, id int64, g *gstate, ctx context.Context) {
-	waitCopied(&rw.c, g, id, fp, rwMutexType, Read)
-	w, r := beginWait(&rw.c, g, id, fp, rwMutexType, Read)
+func (rw *RWMutex) rlockSlow(fp unsafe.Pointer, id int64, g *record.Gstate, ctx context.Context) {
+	misuse.WaitCopied(&rw.c, g, id, fp, record.RwMutexType, report.Read)
+	w, r := engine.BeginWait(&rw.c, g, id, fp, record.RwMutexType, report.Read)
 	if r != nil {
 		panic(r)
 	}
 	rw.rw.RLock()
-	stk := endWait(&rw.c, w, id, Read, ctx)
-	acquiredStack(&rw.c, g, id, fp, rwMutexType, Read, false, ctx, true, stk)
+	stk := record.EndWait(&rw.c, w, id, report.Read, ctx)
+	engine.AcquiredStack(&rw.c, g, id, fp, record.RwMutexType, report.Read, false, ctx, true, stk)
 }
 
 func (rw *RWMutex) tryRLock(fp unsafe.Pointer, ctx context.Context) bool {
 	if rw.rw.TryRLock() {
-		id := curGoid()
-		acquired(&rw.c, lookupG(id), id, fp, rwMutexType, Read, true, ctx)
+		id := rt.CurGoid()
+		engine.Acquired(&rw.c, record.LookupG(id), id, fp, record.RwMutexType, report.Read, true, ctx)
 		return true
 	}
-	tryFailed(&rw.c, fp, rwMutexType, Read)
+	engine.TryFailed(&rw.c, fp, record.RwMutexType, report.Read)
 	return false
 }
 
 // runlock is RUnlock's bookkeeping in the general case, before the real
 // RUnlock; it returns a report whose action is a panic, for the caller to
 // panic with after the real RUnlock.
-func (rw *RWMutex) runlock(fp unsafe.Pointer, id int64) *Report {
+func (rw *RWMutex) runlock(fp unsafe.Pointer, id int64) *report.Report {
 	c := &rw.c
-	var r *Report
-	g := lookupG(id)
-	var e *heldEntry
+	var r *report.Report
+	g := record.LookupG(id)
+	var e *record.HeldEntry
 	if g != nil {
-		if m := c.getMeta(); m != nil && atomic.LoadInt32(&c.state)&stateReadHandedOff != 0 {
+		if m := c.GetMeta(); m != nil && atomic.LoadInt32(&c.State)&record.StateReadHandedOff != 0 {
 			// Read holds of this lock are released by other goroutines
 			// too: claim ours under the lock's reader mutex, which they
 			// take to mark one, so that one hold is never released twice.
-			m.rmu.Lock()
-			if e = g.findHeld(c, Read); e != nil && !atomic.CompareAndSwapInt32(&e.released, 0, 1) {
+			m.Rmu.Lock()
+			if e = g.FindHeld(c, report.Read); e != nil && !atomic.CompareAndSwapInt32(&e.Released, 0, 1) {
 				e = nil
 			}
-			m.rmu.Unlock()
+			m.Rmu.Unlock()
 		} else {
-			e = g.findHeld(c, Read)
+			e = g.FindHeld(c, report.Read)
 		}
 	}
 	switch {
 	case e != nil:
-		if ldInt64(&e.start) != 0 {
-			c.released(e, rwMutexType, Read)
+		if rt.LdInt64(&e.Start) != 0 {
+			c.Released(e, record.RwMutexType, report.Read)
 		}
-		r = popReporting(g, e)
-	case g != nil && g.untrackedHeld > 0:
+		r = engine.PopReporting(g, e)
+	case g != nil && g.UntrackedHeld > 0:
 		// One of our holds that nesting too deep left untracked.
-		g.untrackedHeld--
-	case releaseReadFor(c, id):
+		g.UntrackedHeld--
+	case record.ReleaseReadFor(c, id):
 		// Another goroutine's read hold, released on its behalf (legal).
-	case syncUnlocked(c, rwMutexType, Read):
-		unlockOfUnlocked(c, id, fp, rwMutexType, Read) // sync's fatal error next
+	case record.SyncUnlocked(c, record.RwMutexType, report.Read):
+		misuse.UnlockOfUnlocked(c, id, fp, record.RwMutexType, report.Read) // sync's fatal error next
 	}
 	return r
 }

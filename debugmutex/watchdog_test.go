@@ -4,6 +4,9 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/lockscope/lockscope/internal/rt"
+	"github.com/lockscope/lockscope/internal/verdict"
 )
 
 // A lock call inside a synctest bubble that brings the watchdog forward
@@ -17,17 +20,17 @@ func TestWatchdogKeepsRunningAfterKickFromSynctestBubble(t *testing.T) {
 		Configure() // kicks the watchdog, from inside the bubble
 		mu.Unlock()
 	})
-	watchdogMu.Lock()
-	in := time.Duration(watchdogNext - nanotime())
-	watchdogMu.Unlock()
-	if in > watchdogMaxInterval {
-		t.Errorf("the watchdog's next run is %v away, want at most %v", in, watchdogMaxInterval)
+	rt.WatchdogMu.Lock()
+	in := time.Duration(rt.WatchdogNext - rt.Nanotime())
+	rt.WatchdogMu.Unlock()
+	if in > verdict.WatchdogMaxInterval {
+		t.Errorf("the watchdog's next run is %v away, want at most %v", in, verdict.WatchdogMaxInterval)
 	}
 	// Two runs: the one a kick may have brought forward, and the next.
-	before := watchdogRuns.Load()
-	for deadline := time.Now().Add(5 * watchdogMaxInterval); watchdogRuns.Load() < before+2; time.Sleep(10 * time.Millisecond) {
+	before := verdict.WatchdogRuns.Load()
+	for deadline := time.Now().Add(5 * verdict.WatchdogMaxInterval); verdict.WatchdogRuns.Load() < before+2; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the watchdog ran %d times in the %v after a kick from a synctest bubble, want at least 2", watchdogRuns.Load()-before, 5*watchdogMaxInterval)
+			t.Fatalf("the watchdog ran %d times in the %v after a kick from a synctest bubble, want at least 2", verdict.WatchdogRuns.Load()-before, 5*verdict.WatchdogMaxInterval)
 		}
 	}
 }

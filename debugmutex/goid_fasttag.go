@@ -1,6 +1,0 @@
-//go:build !lockscope_slowgoid
-
-package debugmutex
-
-// slowGoidForced: see goid_slowtag.go.
-const slowGoidForced = false

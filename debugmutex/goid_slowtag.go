@@ -1,9 +1,0 @@
-//go:build lockscope_slowgoid
-
-package debugmutex
-
-// slowGoidForced: the lockscope_slowgoid build tag makes every goroutine id
-// come from goidSlow, so that `go test -tags lockscope_slowgoid` runs the
-// package on the fallback it takes when github.com/petermattis/goid does
-// not match the running Go release.
-const slowGoidForced = true
