@@ -3,7 +3,6 @@ package main
 import (
 	"maps"
 	"os/exec"
-	"slices"
 	"strings"
 	"testing"
 )
@@ -113,52 +112,5 @@ func TestVetSaysWhatItSaysUnderGoTest(t *testing.T) {
 				t.Errorf("lockscope %s at go %s: exit %d, go %s exits %d\n%s%s", sub, c.goLine, r.code, sub, code, r.stdout, r.stderr)
 			}
 		}
-	}
-}
-
-func TestWithLang(t *testing.T) {
-	for _, c := range []struct{ src, want string }{
-		{"package p\n", "//go:build go1.26\n\n/*line /d/f.go:1:1*/package p\n"},
-		{"// Copyright.\n\n//go:build amd64 || arm64\n\npackage p\n", "// Copyright.\n\n//go:build (amd64 || arm64) && go1.26\n\npackage p\n"},
-		{"/* block */\n//go:build x\npackage p\n", "//go:build go1.26\n\n/*line /d/f.go:1:1*//* block */\n//go:build x\npackage p\n"},
-	} {
-		if got := string(withLang("/d/f.go", []byte(c.src), "go1.26")); got != c.want {
-			t.Errorf("withLang(%q) =\n%q, want\n%q", c.src, got, c.want)
-		}
-	}
-}
-
-// TestSwapDepsComplete checks swapDeps against the modules that the
-// packages a swapped build imports really need.
-func TestSwapDepsComplete(t *testing.T) {
-	for _, c := range []struct {
-		pkgs []string
-		want []string
-	}{
-		{[]string{"./debugmutex/..."}, swapDeps},
-		{[]string{"./debugmutex/...", "./profiler/autoprofile"}, append(slices.Clone(swapDeps), profileDeps...)},
-	} {
-		checkDeps(t, c.pkgs, c.want)
-	}
-}
-
-func checkDeps(t *testing.T, pkgs, deps []string) {
-	t.Helper()
-	cmd := exec.Command("go", append([]string{"list", "-deps", "-f", "{{with .Module}}{{if not .Main}}{{.Path}}{{end}}{{end}}"}, pkgs...)...)
-	cmd.Dir = repoRoot
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, l := range strings.Fields(string(out)) {
-		if !slices.Contains(got, l) {
-			got = append(got, l)
-		}
-	}
-	slices.Sort(got)
-	want := slices.Sorted(slices.Values(deps))
-	if !slices.Equal(got, want) {
-		t.Errorf("%v need modules %v; lockscope says %v", pkgs, got, want)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/lockscope/lockscope/cmd/lockscope/internal/gotool"
 )
 
 // lockscopeBin is the lockscope command built for the end-to-end tests.
@@ -28,7 +30,7 @@ func testMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if p, err := modulePath(filepath.Join(root, "go.mod")); err != nil || p != lockscopeModule {
+	if p, err := gotool.ModulePath(filepath.Join(root, "go.mod")); err != nil || p != gotool.Module {
 		fmt.Fprintf(os.Stderr, "%s is not the lockscope checkout (%q, %v)\n", root, p, err)
 		return 1
 	}

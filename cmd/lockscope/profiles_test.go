@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/google/pprof/profile"
+
+	"github.com/lockscope/lockscope/cmd/lockscope/internal/gotool"
 )
 
 // TestTestWritesProfilesPerBinary runs lockscope test with
@@ -43,7 +45,7 @@ func TestContend(t *testing.T) {
 	})
 	before := snapshot(t, mod)
 	dir := filepath.Join(t.TempDir(), "profiles")
-	gocache, err := goOutput(mod, nil, "env", "GOCACHE")
+	gocache, err := gotool.Output(mod, nil, "env", "GOCACHE")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -85,6 +86,33 @@ func (s *signals) ended() {
 	s.mu.Lock()
 	s.child = nil
 	s.mu.Unlock()
+}
+
+// runChild runs cmd with lockscope's standard input and the given output
+// streams, passes signals on to it (see signals), and returns its exit
+// status.
+func runChild(cmd *exec.Cmd, sigs *signals, env []string, childOut, childErr, stderr io.Writer) int {
+	cmd.Env = env
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, childOut, childErr
+	if err := sigs.start(cmd); err != nil {
+		fmt.Fprintf(stderr, "lockscope: %v\n", err)
+		return 1
+	}
+	err := cmd.Wait()
+	sigs.ended()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ee.ExitCode()
+	default:
+		fmt.Fprintf(stderr, "lockscope: %v\n", err)
+		return 1
+	}
 }
 
 // quietAfter is how long the go command may be silent before lockscope

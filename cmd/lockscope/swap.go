@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/lockscope/lockscope/cmd/lockscope/internal/rewrite"
 )
 
 const swapUsage = `usage: lockscope swap [-n] [-v] [-vendor] [-testdata] [path ...]
@@ -80,6 +82,10 @@ func cmdSwap(name string, args []string, stdout, stderr io.Writer) int {
 
 	// Parse and rewrite everything in memory first: one bad file means
 	// no file changes.
+	edit := func(path string, src []byte) ([]byte, bool, error) { return rewrite.Swap(path, src, false) }
+	if unswap {
+		edit = rewrite.Unswap
+	}
 	var changes []*fileChange
 	var errs []string
 	for _, path := range files {
@@ -93,7 +99,7 @@ func cmdSwap(name string, args []string, stdout, stderr io.Writer) int {
 			errs = append(errs, err.Error())
 			continue
 		}
-		out, changed, err := rewrite(path, src, unswap, false)
+		out, changed, err := edit(path, src)
 		if err != nil {
 			errs = append(errs, err.Error())
 			continue

@@ -1,4 +1,4 @@
-package main
+package gotool
 
 import (
 	"encoding/json"
@@ -40,12 +40,12 @@ var (
 // (its package profile alone, which imports only the standard library).
 const pprofModule = "github.com/google/pprof"
 
-// lowered is what a build needs to keep the user's go line: module
+// Lowered is what a build needs to keep the user's go line: module
 // directories to reach through a replace directive, and overlay entries
 // for their go.mod files and sources.
-type lowered struct {
-	replace map[string]string // module path -> directory
-	overlay map[string]string // file -> lowered copy
+type Lowered struct {
+	Replace map[string]string // module path -> directory
+	Overlay map[string]string // file -> lowered copy
 }
 
 // lowerLockscope writes, under tmp, a go.mod for the lockscope module in dir
@@ -54,9 +54,9 @@ type lowered struct {
 // that keep their own language version (see overlaySources). With profiles,
 // the pprof module is lowered the same way if its go line is newer than
 // userGo. It returns nil when userGo is not older than lockscope's go line.
-func lowerLockscope(wd, tmp, modcache, dir, userGo string, profiles bool) (*lowered, error) {
+func lowerLockscope(wd, tmp, modcache, dir, userGo string, profiles bool) (*Lowered, error) {
 	gomod := filepath.Join(dir, "go.mod")
-	own, err := readModInfo(wd, gomod)
+	own, err := ReadModInfo(wd, gomod)
 	if err != nil {
 		return nil, err
 	}
@@ -72,9 +72,9 @@ func lowerLockscope(wd, tmp, modcache, dir, userGo string, profiles bool) (*lowe
 		deps = append(slices.Clone(deps), profileDeps...)
 		roots = append(roots, "profiler")
 	}
-	low := &lowered{replace: map[string]string{}, overlay: map[string]string{}}
+	low := &Lowered{Replace: map[string]string{}, Overlay: map[string]string{}}
 	var b strings.Builder
-	fmt.Fprintf(&b, "// lockscope's go.mod, lowered to the go line of the module it debug-builds.\n\nmodule %s\n\ngo %s\n", lockscopeModule, userGo)
+	fmt.Fprintf(&b, "// lockscope's go.mod, lowered to the go line of the module it debug-builds.\n\nmodule %s\n\ngo %s\n", Module, userGo)
 	for _, r := range own.Require {
 		if !slices.Contains(deps, r.Path) {
 			continue
@@ -87,7 +87,7 @@ func lowerLockscope(wd, tmp, modcache, dir, userGo string, profiles bool) (*lowe
 		if err != nil {
 			return nil, err
 		}
-		pmod, err := readModInfo(wd, filepath.Join(pdir, "go.mod"))
+		pmod, err := ReadModInfo(wd, filepath.Join(pdir, "go.mod"))
 		if err != nil {
 			return nil, err
 		}
@@ -100,13 +100,13 @@ func lowerLockscope(wd, tmp, modcache, dir, userGo string, profiles bool) (*lowe
 		if err != nil {
 			return nil, err
 		}
-		low.replace[pprofModule] = rdir
+		low.Replace[pprofModule] = rdir
 	}
 	rdir, err := low.add(dir, filepath.Join(tmp, "lockscope"), modcache, roots, "go"+langOf(own.Go), b.String())
 	if err != nil {
 		return nil, err
 	}
-	low.replace[lockscopeModule] = rdir
+	low.Replace[Module] = rdir
 	return low, nil
 }
 
@@ -115,14 +115,14 @@ func lowerLockscope(wd, tmp, modcache, dir, userGo string, profiles bool) (*lowe
 // returns the directory to reach the module through. The go command
 // refuses overlays of files in the module cache: a module there is copied
 // instead (see lowerCopy).
-func (l *lowered) add(dir, tmp, modcache string, roots []string, lang, gomod string) (string, error) {
+func (l *Lowered) add(dir, tmp, modcache string, roots []string, lang, gomod string) (string, error) {
 	if modcache != "" && within(modcache, dir) {
 		return lowerCopy(dir, roots, lang, gomod)
 	}
 	return dir, l.overlayModule(dir, tmp, roots, lang, gomod)
 }
 
-func (l *lowered) overlayModule(dir, tmp string, roots []string, lang, gomod string) error {
+func (l *Lowered) overlayModule(dir, tmp string, roots []string, lang, gomod string) error {
 	if err := os.MkdirAll(tmp, 0o777); err != nil {
 		return err
 	}
@@ -130,13 +130,13 @@ func (l *lowered) overlayModule(dir, tmp string, roots []string, lang, gomod str
 	if err := os.WriteFile(backing, []byte(gomod), 0o666); err != nil {
 		return err
 	}
-	l.overlay[filepath.Join(dir, "go.mod")] = backing
+	l.Overlay[filepath.Join(dir, "go.mod")] = backing
 	for _, r := range roots {
 		srcs, err := overlaySources(dir, r, tmp, lang)
 		if err != nil {
 			return err
 		}
-		maps.Copy(l.overlay, srcs)
+		maps.Copy(l.Overlay, srcs)
 	}
 	return nil
 }
@@ -153,7 +153,7 @@ func langOf(v string) string {
 // moduleDir returns the directory of module path@version in the module
 // cache, downloading it if needed.
 func moduleDir(wd, path, version string) (string, error) {
-	out, err := goOutput(wd, nil, "mod", "download", "-json", path+"@"+version)
+	out, err := Output(wd, nil, "mod", "download", "-json", path+"@"+version)
 	if err != nil {
 		return "", err
 	}

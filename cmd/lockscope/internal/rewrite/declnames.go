@@ -1,4 +1,4 @@
-package main
+package rewrite
 
 import (
 	"fmt"
@@ -18,12 +18,12 @@ import (
 // function appended to it (after the last line: no position moves).
 // A user's own SetName, called later, wins.
 
-// declNames returns src, a swapped file, with an init function naming its
+// DeclNames returns src, a swapped file, with an init function naming its
 // package-level Mutex and RWMutex variables, and fields of the locks of
 // its package-level variables of anonymous struct type, "pkg.v" and
 // "pkg.v.mu" as the engine names them. It returns src unchanged when
 // there are none or the file does not parse.
-func declNames(path string, src []byte) []byte {
+func DeclNames(path string, src []byte) []byte {
 	fset := token.NewFileSet()
 	f, err := parser.ParseFile(fset, path, src, parser.SkipObjectResolution)
 	if err != nil {
@@ -31,7 +31,7 @@ func declNames(path string, src []byte) []byte {
 	}
 	qual, ok := "", false
 	for _, spec := range f.Imports {
-		if importPath(spec) != debugPath || spec.Name == nil || spec.Name.Name == "_" {
+		if importPath(spec) != DebugPath || spec.Name == nil || spec.Name.Name == "_" {
 			continue
 		}
 		qual, ok = spec.Name.Name+".", true

@@ -1,4 +1,4 @@
-package main
+package rewrite
 
 import (
 	"bytes"
@@ -35,9 +35,9 @@ const (
 
 // autoprofilePath is the package that writes profiles where the
 // environment says.
-const autoprofilePath = lockscopeModule + "/profiler/autoprofile"
+const autoprofilePath = "github.com/lockscope/lockscope/profiler/autoprofile"
 
-// exitingMain returns the overlay entries that make every test binary of
+// ExitingMain returns the overlay entries that make every test binary of
 // the packages in tests (directory -> its _test.go files) call
 // debugmutex.Exiting at the end. read returns a file's content as the
 // build sees it; the copies go under tmp, at their path relative to root.
@@ -48,7 +48,7 @@ const autoprofilePath = lockscopeModule + "/profiler/autoprofile"
 // main.main in every stack of the tests. A package whose test files name
 // those frames (an Example whose output is a stack, a test comparing
 // stacks) gets none, as its tests would fail for it: it is in unchecked.
-func exitingMain(root, tmp string, tests map[string][]string, read func(string) ([]byte, error), profiles bool) (overlay map[string]string, unchecked []string, err error) {
+func ExitingMain(root, tmp string, tests map[string][]string, read func(string) ([]byte, error), profiles bool) (overlay map[string]string, unchecked []string, err error) {
 	out := map[string]string{}
 	write := func(path string, data []byte) error {
 		rel, err := filepath.Rel(root, path)
@@ -133,7 +133,7 @@ import (
 )
 
 func TestMain(m *lockscope_testing.M) { lockscope_os.Exit(%s.Exiting(m.Run())) }
-`, pkg, exitingImport, debugPath, exitingImport)
+`, pkg, exitingImport, DebugPath, exitingImport)
 		if err := write(filepath.Join(dir, exitingFile), []byte(src)); err != nil {
 			return nil, nil, err
 		}
@@ -205,7 +205,7 @@ func exitingEdits(fset *token.FileSet, f *ast.File, wrap bool) ([]edit, bool) {
 	// The import, on the line of the package clause; the wrapper, after
 	// everything.
 	at := offset(f.Name.End())
-	edits = append(edits, edit{at, at, fmt.Sprintf("; import %s %q", exitingImport, debugPath)})
+	edits = append(edits, edit{at, at, fmt.Sprintf("; import %s %q", exitingImport, DebugPath)})
 	if wrapped {
 		end := offset(f.FileEnd)
 		edits = append(edits, edit{end, end, fmt.Sprintf(`

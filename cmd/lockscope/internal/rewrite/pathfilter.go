@@ -1,4 +1,4 @@
-package main
+package rewrite
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// pathFilter copies output of the go command to w, rewriting the paths of
+// A PathFilter copies output of the go command to w, rewriting the paths of
 // the rewritten copies (under the temporary directory) to the user's own
 // files. The compiler already reports positions in the user's files, but
 // go vet, and the vet run by go test, name the files they were given.
@@ -17,7 +17,7 @@ import (
 // Whole lines are rewritten; a partial line (a prompt, a progress dot) is
 // passed on unchanged once no more output has come for flushDelay, so that
 // nothing waits for a newline that never comes.
-type pathFilter struct {
+type PathFilter struct {
 	w   io.Writer
 	old *regexp.Regexp
 	new []byte
@@ -42,22 +42,24 @@ var mixedLocks = regexp.MustCompile(`debugmutex\.(RW)?Mutex.*\bsync"?\.(RW)?Mute
 
 const flushDelay = 50 * time.Millisecond
 
-// newPathFilter rewrites matches of old to new. Old matches the copies of
-// any lockscope run, not only this one's: go vet and go test replay cached
-// output, written when an earlier run's temporary directory held the copies.
-func newPathFilter(w io.Writer, old *regexp.Regexp, new string) *pathFilter {
-	return &pathFilter{w: w, old: old, new: []byte(new)}
+// NewPathFilter returns a PathFilter to w that rewrites matches of old to
+// new. Old matches the copies of any lockscope run, not only this one's:
+// go vet and go test replay cached output, written when an earlier run's
+// temporary directory held the copies.
+func NewPathFilter(w io.Writer, old *regexp.Regexp, new string) *PathFilter {
+	return &PathFilter{w: w, old: old, new: []byte(new)}
 }
 
-// copiesPattern matches the directory of the rewritten copies of a lockscope
+// CopiesPattern matches the directory of the rewritten copies of a lockscope
 // run: .../lockscope-NNN/src/, as an absolute path or, as go vet prints it
 // when that is shorter, relative to the current directory.
-func copiesPattern() *regexp.Regexp {
+func CopiesPattern() *regexp.Regexp {
 	sep := regexp.QuoteMeta(string(filepath.Separator))
 	return regexp.MustCompile("[^\\s\"'`]*" + sep + `lockscope-[0-9]+` + sep + `src` + sep)
 }
 
-func (f *pathFilter) Write(p []byte) (int, error) {
+// Write copies p to the filter's writer, whole lines at once.
+func (f *PathFilter) Write(p []byte) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.buf = append(f.buf, p...)
@@ -80,11 +82,28 @@ func (f *pathFilter) Write(p []byte) (int, error) {
 }
 
 // Flush writes out a pending partial line.
-func (f *pathFilter) Flush() {
+func (f *PathFilter) Flush() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(f.buf) > 0 {
 		f.w.Write(f.old.ReplaceAll(f.buf, f.new))
 		f.buf = f.buf[:0]
 	}
+}
+
+// Mixed reports whether the output showed a debugmutex lock where a sync
+// one was wanted, or the reverse: a lock of the module handed to code
+// outside it, or taken from it.
+func (f *PathFilter) Mixed() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.mixed
+}
+
+// BuildFailed returns the number of packages go test said it could not
+// build ("FAIL pkg [build failed]").
+func (f *PathFilter) BuildFailed() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.buildFailed
 }

@@ -1,4 +1,10 @@
-package main
+// Package rewrite edits Go sources for lockscope: imports of sync swapped
+// for debugmutex and back (swap, unswap, and the copies lockscope test
+// builds), a package's locks named by their declarations, every test
+// binary ended by debugmutex.Exiting, and, for the go command's output
+// about those copies, the names of the user's files put back. Every edit
+// keeps the positions of what it does not change.
+package rewrite
 
 import (
 	"fmt"
@@ -10,11 +16,8 @@ import (
 	"strings"
 )
 
-// debugPath is the import path that replaces "sync".
-const debugPath = "github.com/lockscope/lockscope/debugmutex"
-
-// lockscopeModule is the module that provides debugPath.
-const lockscopeModule = "github.com/lockscope/lockscope"
+// DebugPath is the import path that replaces "sync".
+const DebugPath = "github.com/lockscope/lockscope/debugmutex"
 
 // syncNames are the exported names of package sync. debugmutex defines or
 // re-exports every one of them, so a file that uses only these names through
@@ -61,10 +64,10 @@ func swapEdits(fset *token.FileSet, f *ast.File) []edit {
 		end := fset.Position(spec.Path.End()).Offset
 		switch {
 		case spec.Name == nil:
-			edits = append(edits, edit{start, end, "sync " + quoteLike(spec.Path.Value, debugPath)})
+			edits = append(edits, edit{start, end, "sync " + quoteLike(spec.Path.Value, DebugPath)})
 		case spec.Name.Name == "_":
 		default:
-			edits = append(edits, edit{start, end, quoteLike(spec.Path.Value, debugPath)})
+			edits = append(edits, edit{start, end, quoteLike(spec.Path.Value, DebugPath)})
 		}
 	}
 	return edits
@@ -79,7 +82,7 @@ func swapEdits(fset *token.FileSet, f *ast.File) []edit {
 func unswapEdits(fset *token.FileSet, f *ast.File) ([]edit, error) {
 	var edits []edit
 	for _, spec := range f.Imports {
-		if importPath(spec) != debugPath || spec.Name == nil || spec.Name.Name == "_" {
+		if importPath(spec) != DebugPath || spec.Name == nil || spec.Name.Name == "_" {
 			continue
 		}
 		name := spec.Name.Name
@@ -100,15 +103,15 @@ func unswapEdits(fset *token.FileSet, f *ast.File) ([]edit, error) {
 	return edits, nil
 }
 
-// keepMark on an import of sync, in a comment before it or on its line,
+// KeepMark on an import of sync, in a comment before it or on its line,
 // keeps it from being swapped.
-const keepMark = "lockscope:keep"
+const KeepMark = "lockscope:keep"
 
 func keep(spec *ast.ImportSpec) bool {
 	for _, cg := range []*ast.CommentGroup{spec.Doc, spec.Comment} {
 		if cg != nil {
 			for _, c := range cg.List {
-				if strings.Contains(c.Text, keepMark) {
+				if strings.Contains(c.Text, KeepMark) {
 					return true
 				}
 			}
@@ -178,10 +181,28 @@ func applyEdits(src []byte, edits []edit) []byte {
 	return append(out, src[last:]...)
 }
 
-// rewrite parses src (named filename in errors) and returns it with swap
-// (or unswap) applied, and whether anything changed. With importsOnly, only
-// the package clause and imports must parse.
-func rewrite(filename string, src []byte, unswap, importsOnly bool) ([]byte, bool, error) {
+// Swap parses src (named filename in errors) and returns it with every
+// import of sync (but a blank one, or one marked with KeepMark) importing
+// DebugPath under the same name (see swapEdits), and whether anything
+// changed. With importsOnly, only the package clause and imports must
+// parse.
+func Swap(filename string, src []byte, importsOnly bool) ([]byte, bool, error) {
+	return rewriteImports(filename, src, false, importsOnly)
+}
+
+// Unswap parses src (named filename in errors) and returns it with what
+// Swap did undone (see unswapEdits), and whether anything changed: every
+// import of DebugPath with an explicit name imports sync again, one named
+// sync as a plain "sync". It is an error if the file uses, through such an
+// import, a name that sync does not have.
+func Unswap(filename string, src []byte) ([]byte, bool, error) {
+	return rewriteImports(filename, src, true, false)
+}
+
+// rewriteImports parses src (named filename in errors) and returns it with
+// swap (or unswap) applied, and whether anything changed. With importsOnly,
+// only the package clause and imports must parse.
+func rewriteImports(filename string, src []byte, unswap, importsOnly bool) ([]byte, bool, error) {
 	fset := token.NewFileSet()
 	mode := parser.ParseComments | parser.SkipObjectResolution
 	if importsOnly {

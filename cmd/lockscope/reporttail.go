@@ -1,0 +1,100 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/lockscope/lockscope/cmd/lockscope/internal/gotool"
+)
+
+// reportTail collects the reports written to LOCKSCOPE_REPORT_FILE during
+// one run: the user's file (from its current end) or a temporary one.
+type reportTail struct {
+	path   string
+	offset int64
+}
+
+// newReportTail sets LOCKSCOPE_REPORT_FILE in env, made absolute because
+// every test binary runs in its own package directory.
+func newReportTail(wd, tmp string, env []string) (*reportTail, []string, error) {
+	path := os.Getenv("LOCKSCOPE_REPORT_FILE")
+	user := path != ""
+	if !user {
+		path = filepath.Join(tmp, "reports.jsonl")
+	}
+	path = gotool.AbsIn(wd, path)
+	t := &reportTail{path: path}
+	if fi, err := os.Stat(path); err == nil {
+		t.offset = fi.Size()
+	} else if user {
+		// The tests create the file when they report; a clean run leaves
+		// an empty one, so that lockscope report FILE says "no problems"
+		// of a run that happened, and fails for one that did not.
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return nil, nil, err
+		}
+		f.Close()
+	}
+	env = slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "LOCKSCOPE_REPORT_FILE=") })
+	return t, append(env, "LOCKSCOPE_REPORT_FILE="+path), nil
+}
+
+// print writes the problems reported during the run, grouped, to w. code
+// is go test's exit status and buildFailed the number of packages it did
+// not build: "no lock problems" is said only of tests that ran.
+func (t *reportTail) print(w io.Writer, code, buildFailed int) {
+	none := func() {
+		switch {
+		case buildFailed > 0:
+			fmt.Fprintf(w, "lockscope: the build failed: %s did not build, so %s tests did not run; no lock problems reported by the tests that ran\n",
+				plural(buildFailed, "package"), map[bool]string{true: "its", false: "their"}[buildFailed == 1])
+		case code != 0:
+			fmt.Fprintf(w, "lockscope: go test failed (exit status %d); no lock problems reported by the tests that ran\n", code)
+		default:
+			fmt.Fprintln(w, "lockscope: no lock problems reported")
+		}
+	}
+	f, err := os.Open(t.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		none()
+		return
+	}
+	if err != nil {
+		fmt.Fprintf(w, "lockscope: reading reports: %v\n", err)
+		return
+	}
+	defer f.Close()
+	if _, err := f.Seek(t.offset, io.SeekStart); err != nil {
+		fmt.Fprintf(w, "lockscope: reading reports: %v\n", err)
+		return
+	}
+	reports, lineErrs, err := readReports(t.path, f)
+	for _, e := range lineErrs {
+		fmt.Fprintf(w, "lockscope: %v\n", e)
+	}
+	if err != nil {
+		fmt.Fprintf(w, "lockscope: reading reports: %v\n", err)
+	}
+	groups := groupReports(reports)
+	if len(groups) == 0 {
+		none()
+		return
+	}
+	if buildFailed > 0 {
+		fmt.Fprintf(w, "\nlockscope: %s did not build; the tests that ran reported these lock problems:\n", plural(buildFailed, "package"))
+	}
+	if buildFailed == 0 {
+		fmt.Fprintf(w, "\nlockscope: the tests reported these lock problems:\n")
+	}
+	for i := range groups {
+		fmt.Fprint(w, groups[i].String())
+	}
+	fmt.Fprintln(w, summarize(groups, made(reports)))
+}
