@@ -9,7 +9,7 @@ import (
 
 	deadlock "github.com/sasha-s/go-deadlock"
 
-	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
 )
 
 // The benchmarks call Lock and Unlock on concrete types (no interface
@@ -199,5 +199,5 @@ func BenchmarkNested16(b *testing.B) {
 // Keep the imports honest if impls change.
 var (
 	_ = runtime.NumCPU
-	_ = debugmutex.Enabled
+	_ = inspect.Enabled
 )

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
+	"github.com/lockscope/lockscope/report"
 )
 
 // Service-scale benchmarks (issue 11): the debug layer with many waiters, on
@@ -333,10 +335,10 @@ func BenchmarkScaleWatchdog(b *testing.B) {
 	defer restore()
 	// The leak's report would land in the middle of the benchmark's output
 	// line; count reports instead.
-	debugmutex.SetOutput(io.Discard)
-	defer debugmutex.SetOutput(nil)
+	inspect.SetOutput(io.Discard)
+	defer inspect.SetOutput(nil)
 	var reports atomic.Int64
-	defer debugmutex.OnReport(func(debugmutex.Report) { reports.Add(1) })()
+	defer inspect.OnReport(func(report.Report) { reports.Add(1) })()
 	defer func() { b.Logf("reports made: %d", reports.Load()) }()
 	for _, leaked := range []bool{false, true} {
 		name := "leaked=no"
@@ -426,7 +428,7 @@ func otherPauses() uint64 {
 // LOCKSCOPE_HOLD_THRESHOLD is set, and returns a function that restores the
 // default (30s).
 func scaleHoldThreshold(d time.Duration) (restore func()) {
-	if os.Getenv(debugmutex.EnvHoldThreshold) != "" {
+	if os.Getenv(inspect.EnvHoldThreshold) != "" {
 		return func() {}
 	}
 	debugmutex.Configure(debugmutex.HoldThreshold(d))

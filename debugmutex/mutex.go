@@ -3,6 +3,10 @@
 package debugmutex
 
 import (
+	// The watchdog, the runtime's proof and the end-of-program checks: their
+	// package arms the watchdog's timer at start.
+	_ "github.com/lockscope/lockscope/internal/verdict"
+
 	"context"
 	"sync"
 	"unsafe"

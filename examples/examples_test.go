@@ -30,7 +30,8 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
+	"github.com/lockscope/lockscope/report"
 )
 
 // examples lists every example; TestEveryExampleIsTested checks it
@@ -145,7 +146,7 @@ func goCmdEnv(env []string, args ...string) error {
 type result struct {
 	stdout, stderr string
 	code           int
-	reports        []debugmutex.Report // from LOCKSCOPE_REPORT_FILE
+	reports        []report.Report // from LOCKSCOPE_REPORT_FILE
 }
 
 // run runs the example with args, its reports going to a fresh
@@ -162,7 +163,7 @@ func run(t *testing.T, bin string, env []string, args ...string) result {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	cmd.Env = append(cmd.Env, debugmutex.EnvReportFile+"="+reportFile)
+	cmd.Env = append(cmd.Env, inspect.EnvReportFile+"="+reportFile)
 	cmd.Env = append(cmd.Env, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -184,7 +185,7 @@ func run(t *testing.T, bin string, env []string, args ...string) result {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(nil, 16<<20)
 	for sc.Scan() {
-		var rep debugmutex.Report
+		var rep report.Report
 		if err := json.Unmarshal(sc.Bytes(), &rep); err != nil {
 			t.Fatalf("report file line %q: %v", sc.Text(), err)
 		}
@@ -227,8 +228,8 @@ func (r result) wantStdout(t *testing.T, subs ...string) {
 }
 
 // ofKind returns the reports of kind k.
-func (r result) ofKind(k debugmutex.Kind) []debugmutex.Report {
-	var out []debugmutex.Report
+func (r result) ofKind(k report.Kind) []report.Report {
+	var out []report.Report
 	for _, rep := range r.reports {
 		if rep.Kind == k {
 			out = append(out, rep)
@@ -298,7 +299,7 @@ func lineOf(t *testing.T, name, after, text string) int {
 }
 
 // frameAt fails unless f is function fn at line in example name's main.go.
-func frameAt(t *testing.T, what string, stack []debugmutex.Frame, name, fn string, line int) {
+func frameAt(t *testing.T, what string, stack []report.Frame, name, fn string, line int) {
 	t.Helper()
 	if len(stack) == 0 {
 		t.Errorf("%s: no stack", what)
@@ -421,7 +422,7 @@ func TestHitCounterReportsTheLeakedLock(t *testing.T) {
 	r.wantOnStderr(t)
 	r.wantStdout(t, "GET about     -> 400 page must start with /\n", "GET /         -> (stuck)\n",
 		"lockscope found a leaked-lock problem")
-	leaked := r.ofKind(debugmutex.KindLeakedLock)
+	leaked := r.ofKind(report.KindLeakedLock)
 	if len(leaked) != 1 || len(r.reports) != 1 {
 		t.Fatalf("reports %v, want exactly one leaked-lock", kinds(r.reports))
 	}
@@ -452,12 +453,12 @@ func TestRegistryReportsTheDeadlock(t *testing.T) {
 	r.wantExit(t, 0)
 	r.wantOnStderr(t)
 	r.wantStdout(t, "deregister billing  -> error: billing: not registered\n", "-> no reply\n", "lockscope found a deadlock")
-	dl := r.ofKind(debugmutex.KindDeadlock)
+	dl := r.ofKind(report.KindDeadlock)
 	if len(dl) != 1 {
 		t.Fatalf("reports %v, want one deadlock", kinds(r.reports))
 	}
 	// Both goroutines, each holding one lock and waiting for the other.
-	holds, waits := map[string]debugmutex.GoroutineRef{}, map[string]debugmutex.GoroutineRef{}
+	holds, waits := map[string]report.GoroutineRef{}, map[string]report.GoroutineRef{}
 	for _, g := range dl[0].Goroutines {
 		switch {
 		case g.Role == "holds":
@@ -478,7 +479,7 @@ func TestRegistryReportsTheDeadlock(t *testing.T) {
 	frameAt(t, "Service[api].mu waiter", waits[svc].Stack, "registry", "main.(*Service).Serve",
 		lineOf(t, "registry", "func (s *Service) Serve(", "s.mu.Lock()"))
 	// The two orders were taken, so the inversion is reported as well.
-	if len(r.ofKind(debugmutex.KindLockOrder)) != 1 {
+	if len(r.ofKind(report.KindLockOrder)) != 1 {
 		t.Errorf("reports %v, want a lock-order report too", kinds(r.reports))
 	}
 }
@@ -519,15 +520,15 @@ func TestCopiedLockIsReportedBeforeTheSnapshotHangs(t *testing.T) {
 	r.wantExit(t, 1)
 	r.wantStdout(t, "snapshot.Count is stuck")
 	r.wantOnStderr(t)
-	cs := r.ofKind(debugmutex.KindCopiedLock)
+	cs := r.ofKind(report.KindCopiedLock)
 	// Where Go's goroutine leak profile is on (Go 1.27), the runtime also
 	// proves the copy's locker blocked forever: a deadlock of that
 	// goroutine on that lock, and nothing else.
-	if len(cs) != 1 || len(r.reports) != 1+len(r.ofKind(debugmutex.KindDeadlock)) {
+	if len(cs) != 1 || len(r.reports) != 1+len(r.ofKind(report.KindDeadlock)) {
 		t.Fatalf("reports %v, want one copied-lock (and a proven deadlock at most)", kinds(r.reports))
 	}
 	c := cs[0]
-	for _, d := range r.ofKind(debugmutex.KindDeadlock) {
+	for _, d := range r.ofKind(report.KindDeadlock) {
 		if !strings.Contains(d.Summary, "Registry.mu") || len(c.Goroutines) == 0 ||
 			!strings.Contains(d.Summary, fmt.Sprintf("goroutine %d ", c.Goroutines[0].ID)) {
 			t.Errorf("deadlock %q is not the copy's locker on Registry.mu", d.Summary)
@@ -555,7 +556,7 @@ func TestABBAReportsBothOrders(t *testing.T) {
 	r := run(t, binary(t, "abba", false), nil)
 	r.wantExit(t, 0)
 	r.wantOnStderr(t)
-	if len(r.reports) != 1 || r.reports[0].Kind != debugmutex.KindLockOrder {
+	if len(r.reports) != 1 || r.reports[0].Kind != report.KindLockOrder {
 		t.Fatalf("reports %v, want exactly one lock-order (nothing deadlocked)", kinds(r.reports))
 	}
 	rep := r.reports[0]
@@ -573,7 +574,7 @@ func TestABBAReportsBothOrders(t *testing.T) {
 			continue
 		}
 		delete(want, e.From+" -> "+e.To)
-		for _, s := range [][]debugmutex.Frame{e.FromStack, e.ToStack} {
+		for _, s := range [][]report.Frame{e.FromStack, e.ToStack} {
 			if len(s) == 0 || s[0].Function != fn {
 				t.Errorf("edge %s -> %s taken at %v, want in %s", e.From, e.To, s, fn)
 			}
@@ -593,11 +594,11 @@ func TestRWRReportsTheRecursiveRead(t *testing.T) {
 	r := run(t, binary(t, "rwr", false), nil)
 	r.wantExit(t, 0)
 	r.wantOnStderr(t)
-	rr := r.ofKind(debugmutex.KindRecursiveRead)
-	if len(rr) != 1 || r.reports[0].Kind != debugmutex.KindRecursiveRead {
+	rr := r.ofKind(report.KindRecursiveRead)
+	if len(rr) != 1 || r.reports[0].Kind != report.KindRecursiveRead {
 		t.Fatalf("reports %v, want the recursive read first", kinds(r.reports))
 	}
-	var again, first []debugmutex.Frame
+	var again, first []report.Frame
 	for _, g := range rr[0].Goroutines {
 		if g.ID != rr[0].Goroutines[0].ID {
 			t.Errorf("goroutines %+v, want one", rr[0].Goroutines)
@@ -613,7 +614,7 @@ func TestRWRReportsTheRecursiveRead(t *testing.T) {
 
 	// Whether the writer queued between the two RLocks in this run is up
 	// to the scheduler; if it did, that is a deadlock, and it is reported.
-	dl := r.ofKind(debugmutex.KindDeadlock)
+	dl := r.ofKind(report.KindDeadlock)
 	if len(dl)+len(rr) != len(r.reports) || len(dl) > 1 {
 		t.Errorf("reports %v, want a recursive-read and at most one deadlock", kinds(r.reports))
 	}
@@ -679,8 +680,8 @@ func TestServiceProfilesAndSpans(t *testing.T) {
 	}
 }
 
-func kinds(reps []debugmutex.Report) []debugmutex.Kind {
-	var out []debugmutex.Kind
+func kinds(reps []report.Report) []report.Kind {
+	var out []report.Kind
 	for _, r := range reps {
 		out = append(out, r.Kind)
 	}
@@ -799,7 +800,7 @@ func TestHeldrecvReportsTheProvenDeadlock(t *testing.T) {
 	if d := duration(t, m[1]+"s"); d > 2*time.Second {
 		t.Errorf("reported %v after the hang, want within 2s", d)
 	}
-	dl := r.ofKind(debugmutex.KindDeadlock)
+	dl := r.ofKind(report.KindDeadlock)
 	if len(dl) != 1 || len(r.reports) != 1 {
 		t.Fatalf("reports %v, want one deadlock", kinds(r.reports))
 	}
@@ -837,10 +838,10 @@ func TestHeldrecvFixedIsSilent(t *testing.T) {
 // it is absent), the same hang is a long wait at the threshold, and
 // lockscope says once how to get the proof.
 func TestHeldrecvWithoutProofReportsAtTheThresholdAndHints(t *testing.T) {
-	r := run(t, proofBinary(t, "heldrecv"), []string{debugmutex.EnvProof + "=off", debugmutex.EnvWaitThreshold + "=1s"})
+	r := run(t, proofBinary(t, "heldrecv"), []string{inspect.EnvProof + "=off", inspect.EnvWaitThreshold + "=1s"})
 	r.wantExit(t, 0)
 	r.wantStdout(t, "no reply: lockscope reported a long-wait")
-	if lw := r.ofKind(debugmutex.KindLongWait); len(lw) != 1 || !strings.Contains(lw[0].Summary, "for write lock Cache.mu held by goroutine") {
+	if lw := r.ofKind(report.KindLongWait); len(lw) != 1 || !strings.Contains(lw[0].Summary, "for write lock Cache.mu held by goroutine") {
 		t.Errorf("reports %v, want one long wait for Cache.mu", kinds(r.reports))
 	}
 	if n := strings.Count(r.stderr, "lockscope: hangs are reported when thresholds run out"); n != 1 {
@@ -859,7 +860,7 @@ func TestTrylivelockReportsTheLivelock(t *testing.T) {
 	if d := duration(t, m[1]+"s"); d < 900*time.Millisecond || d > 3*time.Second {
 		t.Errorf("reported %v after the transfers began, want after the 1s window and within 3s", d)
 	}
-	ll := r.ofKind(debugmutex.KindLivelock)
+	ll := r.ofKind(report.KindLivelock)
 	if len(ll) != 1 || len(r.reports) != 1 {
 		t.Fatalf("reports %v, want one livelock", kinds(r.reports))
 	}

@@ -8,7 +8,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
 )
 
 // Spans active per goroutine.
@@ -175,7 +175,7 @@ var hookOnce sync.Once
 // delivered without one (a plain Lock rather than LockContext).
 func installHook() {
 	hookOnce.Do(func() {
-		debugmutex.SetEventContext(active.context)
+		inspect.SetEventContext(active.context)
 	})
 }
 
@@ -207,7 +207,7 @@ func (p *activeProcessor) OnStart(_ context.Context, s sdktrace.ReadWriteSpan) {
 	if s.InstrumentationScope().Name == TracerName {
 		return // lockscope's own spans start and end at once, on its goroutine
 	}
-	p.t.started(debugmutex.GoroutineID(), s.SpanContext())
+	p.t.started(inspect.GoroutineID(), s.SpanContext())
 }
 
 func (p *activeProcessor) OnEnd(s sdktrace.ReadOnlySpan) {

@@ -14,6 +14,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
+	"github.com/lockscope/lockscope/report"
 )
 
 // activeProvider is a provider that feeds a fresh table (not the process's)
@@ -26,14 +28,14 @@ func activeProvider(t *testing.T) (*activeTable, *sdktrace.TracerProvider) {
 }
 
 func currentID(tab *activeTable) trace.SpanID {
-	sc, _ := tab.current(debugmutex.GoroutineID())
+	sc, _ := tab.current(inspect.GoroutineID())
 	return sc.SpanID()
 }
 
 func TestActiveSpanFollowsNestingAndEndsOnOtherGoroutines(t *testing.T) {
 	tab, tp := activeProvider(t)
 	tr := tp.Tracer("test")
-	if _, ok := tab.current(debugmutex.GoroutineID()); ok {
+	if _, ok := tab.current(inspect.GoroutineID()); ok {
 		t.Fatal("a span is active before any started")
 	}
 	ctx, outer := tr.Start(context.Background(), "outer")
@@ -64,14 +66,14 @@ func TestActiveSpanFollowsNestingAndEndsOnOtherGoroutines(t *testing.T) {
 	// Another goroutine sees none of this goroutine's spans.
 	other := make(chan bool)
 	go func() {
-		_, ok := tab.current(debugmutex.GoroutineID())
+		_, ok := tab.current(inspect.GoroutineID())
 		other <- ok
 	}()
 	if <-other {
 		t.Error("a goroutine that started no span has an active span")
 	}
 	later.End()
-	if _, ok := tab.current(debugmutex.GoroutineID()); ok {
+	if _, ok := tab.current(inspect.GoroutineID()); ok {
 		t.Error("a span is still active after all ended")
 	}
 	if n := tab.n.Load(); n != 0 {
@@ -196,15 +198,15 @@ func TestReportIsChildOfBlockedGoroutinesSpan(t *testing.T) {
 	conv := newConverter(tp.Tracer(TracerName))
 	_, req := tp.Tracer("test").Start(context.Background(), "GET /stuck")
 	at := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
-	r := &debugmutex.Report{
-		Kind: debugmutex.KindDeadlock, Summary: "deadlock", Time: at, Key: "k",
-		Goroutines: []debugmutex.GoroutineRef{
+	r := &report.Report{
+		Kind: report.KindDeadlock, Summary: "deadlock", Time: at, Key: "k",
+		Goroutines: []report.GoroutineRef{
 			{ID: 999999999, Role: "holds", Lock: "b.mu"},
-			{ID: debugmutex.GoroutineID(), Role: "waits for write lock", Lock: "a.mu", For: 3 * time.Second},
+			{ID: inspect.GoroutineID(), Role: "waits for write lock", Lock: "a.mu", For: 3 * time.Second},
 			{ID: 999999998, Role: "waits for write lock", Lock: "b.mu", For: 2 * time.Second},
 		},
 	}
-	conv.export(debugmutex.Event{Kind: debugmutex.EventReport, Report: r})
+	conv.export(report.Event{Kind: report.EventReport, Report: r})
 	req.End()
 	s := onlySpan(t, sr)
 	if s.Parent().SpanID() != req.SpanContext().SpanID() {
@@ -220,9 +222,9 @@ func TestReportWithoutDurationsIsNotZeroLength(t *testing.T) {
 	sr, tp := newRecorder()
 	conv := newConverter(tp.Tracer(TracerName))
 	at := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
-	conv.export(debugmutex.Event{Kind: debugmutex.EventReport, Report: &debugmutex.Report{
-		Kind: debugmutex.KindUnlockUnlocked, Time: at,
-		Goroutines: []debugmutex.GoroutineRef{{ID: 5, Role: "unlocks"}},
+	conv.export(report.Event{Kind: report.EventReport, Report: &report.Report{
+		Kind: report.KindUnlockUnlocked, Time: at,
+		Goroutines: []report.GoroutineRef{{ID: 5, Role: "unlocks"}},
 	}})
 	s := onlySpan(t, sr)
 	if d := s.EndTime().Sub(s.StartTime()); d != minReportSpan {
@@ -235,12 +237,12 @@ func TestSpanNamesAreBounded(t *testing.T) {
 	conv := newConverter(tp.Tracer(TracerName))
 	now := time.Now()
 	for i := range MaxSpanNames + 2 {
-		conv.export(debugmutex.Event{Kind: debugmutex.EventWait, Start: now, Duration: time.Millisecond,
-			Lock: debugmutex.LockInfo{Name: "lock" + strconv.Itoa(i)}})
+		conv.export(report.Event{Kind: report.EventWait, Start: now, Duration: time.Millisecond,
+			Lock: report.LockInfo{Name: "lock" + strconv.Itoa(i)}})
 	}
 	// A name already admitted keeps its span name past the bound.
-	conv.export(debugmutex.Event{Kind: debugmutex.EventHold, Start: now, Duration: time.Millisecond,
-		Lock: debugmutex.LockInfo{Name: "lock0"}})
+	conv.export(report.Event{Kind: report.EventHold, Start: now, Duration: time.Millisecond,
+		Lock: report.LockInfo{Name: "lock0"}})
 	spans := sr.Ended()
 	if got := spans[MaxSpanNames-1].Name(); got != SpanWait+" lock"+strconv.Itoa(MaxSpanNames-1) {
 		t.Errorf("last admitted name %q", got)

@@ -8,6 +8,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/report"
 )
 
 // The cost of exporting with the default thresholds, on the locking side.
@@ -72,8 +73,8 @@ func BenchmarkWaitToSpan(b *testing.B) {
 	defer tp.Shutdown(context.Background())
 	conv := newConverter(tp.Tracer(TracerName))
 	stack, _ := stackHere()
-	ev := debugmutex.Event{
-		Kind: debugmutex.EventWait, Lock: debugmutex.LockInfo{ID: 1, Name: "bench.mu", Type: "Mutex"},
+	ev := report.Event{
+		Kind: report.EventWait, Lock: report.LockInfo{ID: 1, Name: "bench.mu", Type: "Mutex"},
 		Goroutine: 2, Holder: 3, Start: time.Now(), Duration: 2 * time.Millisecond,
 		Stack: stack, HolderStack: stack,
 	}

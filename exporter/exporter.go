@@ -101,7 +101,8 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
+	"github.com/lockscope/lockscope/report"
 )
 
 // TracerName is the instrumentation scope of lockscope's spans.
@@ -110,7 +111,7 @@ const TracerName = "github.com/lockscope/lockscope"
 // Exporter turns debugmutex events into spans until Stop is called.
 type Exporter struct {
 	cfg    config
-	sub    *debugmutex.Subscription
+	sub    *inspect.Subscription
 	tracer trace.Tracer
 	// own is the provider the exporter built (nil with WithTracerProvider);
 	// it is flushed and shut down by the exporter.
@@ -223,14 +224,14 @@ func Start(ctx context.Context, opts ...Option) (*Exporter, error) {
 	e.tracer = e.tp.Tracer(TracerName, trace.WithSchemaURL(semconv.SchemaURL))
 	e.conv = newConverter(e.tracer)
 
-	so := debugmutex.SubscribeOptions{Reports: e.cfg.reports, Buffer: e.cfg.buffer}
+	so := inspect.SubscribeOptions{Reports: e.cfg.reports, Buffer: e.cfg.buffer}
 	if e.cfg.minWait > 0 {
 		so.MinWait = e.cfg.minWait
 	}
 	if e.cfg.minHold > 0 {
 		so.MinHold = e.cfg.minHold
 	}
-	e.sub = debugmutex.Subscribe(so)
+	e.sub = inspect.Subscribe(so)
 	go e.run()
 	return e, nil
 }
@@ -356,7 +357,7 @@ func (e *Exporter) run() {
 
 // drain handles the events in the channel when it is called, without
 // waiting for more (nor chasing a producer that keeps it full).
-func (e *Exporter) drain(c <-chan debugmutex.Event) {
+func (e *Exporter) drain(c <-chan report.Event) {
 	for n := len(c); n > 0; n-- {
 		ev, ok := <-c
 		if !ok {
@@ -366,9 +367,9 @@ func (e *Exporter) drain(c <-chan debugmutex.Event) {
 	}
 }
 
-func (e *Exporter) handle(ev debugmutex.Event) {
+func (e *Exporter) handle(ev report.Event) {
 	e.st.events.Add(1)
-	if ev.Kind != debugmutex.EventReport && e.cfg.sampling < 1 && e.rng.Float64() >= e.cfg.sampling {
+	if ev.Kind != report.EventReport && e.cfg.sampling < 1 && e.rng.Float64() >= e.cfg.sampling {
 		e.st.sampledOut.Add(1)
 		return
 	}

@@ -7,11 +7,11 @@ import (
 	"os"
 	"testing"
 
-	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
 )
 
 func TestMain(m *testing.M) {
-	if !debugmutex.Enabled() {
+	if !inspect.Enabled() {
 		// Every event comes from debugmutex's recording: with it off, these
 		// tests cannot pass, and saying why beats a page of failures.
 		fmt.Fprintln(os.Stderr, "exporter tests need lockscope's recording on: unset LOCKSCOPE (it is off)")

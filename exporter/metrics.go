@@ -15,7 +15,8 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 
-	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
+	"github.com/lockscope/lockscope/report"
 )
 
 // Metric names, in the OpenTelemetry semantic conventions' style (dotted
@@ -122,7 +123,7 @@ func envResource(ctx context.Context) *resource.Resource {
 // own (every contended wait and every timed hold), counters and gauges read
 // from debugmutex's tables when the meter provider collects.
 type metricsRecorder struct {
-	sub        *debugmutex.Subscription
+	sub        *inspect.Subscription
 	wait, hold metric.Float64Histogram
 	reports    metric.Int64Counter
 	reg        metric.Registration
@@ -178,7 +179,7 @@ func startMetrics(mp metric.MeterProvider, buffer int) (*metricsRecorder, error)
 	if err != nil {
 		return nil, err
 	}
-	r.sub = debugmutex.Subscribe(debugmutex.SubscribeOptions{
+	r.sub = inspect.Subscribe(inspect.SubscribeOptions{
 		MinWait: time.Nanosecond, MinHold: time.Nanosecond, Reports: true, Buffer: buffer,
 	})
 	go r.run()
@@ -237,15 +238,15 @@ func (r *metricsRecorder) flush(ctx context.Context) error {
 	}
 }
 
-func (r *metricsRecorder) record(ev debugmutex.Event) {
+func (r *metricsRecorder) record(ev report.Event) {
 	ctx := context.Background()
 	{
 		switch ev.Kind {
-		case debugmutex.EventWait:
+		case report.EventWait:
 			r.wait.Record(ctx, ev.Duration.Seconds(), metric.WithAttributes(r.lockAttr(ev.Lock.Name)))
-		case debugmutex.EventHold:
+		case report.EventHold:
 			r.hold.Record(ctx, ev.Duration.Seconds(), metric.WithAttributes(r.lockAttr(ev.Lock.Name)))
-		case debugmutex.EventReport:
+		case report.EventReport:
 			if ev.Report != nil {
 				r.reports.Add(ctx, 1, metric.WithAttributes(AttrReportKind.String(string(ev.Report.Kind))))
 			}
@@ -270,12 +271,12 @@ func (r *metricsRecorder) observe(o metric.Observer, contentions, tryFails metri
 		}
 		return c
 	}
-	for _, ls := range debugmutex.LockStats() {
+	for _, ls := range inspect.LockStats() {
 		c := at(ls.Lock)
 		c.contentions += ls.Contentions
 		c.tryFails += ls.TryLockFailures
 	}
-	st := debugmutex.Snapshot()
+	st := inspect.Snapshot()
 	for _, h := range st.Held {
 		at(h.Lock.Name).held++
 	}

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
 )
 
 var (
@@ -198,7 +199,7 @@ func (r *metricsRecorder) sync(t *testing.T) {
 }
 
 func waitingOn(lock string) bool {
-	for _, w := range debugmutex.Snapshot().Waiting {
+	for _, w := range inspect.Snapshot().Waiting {
 		if w.Lock.Name == lock {
 			return true
 		}

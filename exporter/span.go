@@ -11,7 +11,8 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
+	"github.com/lockscope/lockscope/report"
 )
 
 // Span names. A wait or hold span is named after its lock, e.g.
@@ -20,7 +21,7 @@ import (
 // MaxSpanNames distinct ones the span takes the bare SpanWait or SpanHold
 // name (the lock is always in the lockscope.lock.name attribute), keeping
 // the span names' cardinality bounded as OpenTelemetry asks. Reports add
-// their kind, which is one of debugmutex.Kinds.
+// their kind, which is one of report.Kinds.
 const (
 	SpanWait   = "lockscope.wait"   // + " " + lock name
 	SpanHold   = "lockscope.hold"   // + " " + lock name
@@ -101,17 +102,17 @@ func (c *converter) spanName(prefix, lock string) string {
 }
 
 // export makes a span of ev and reports whether it did.
-func (c *converter) export(ev debugmutex.Event) bool {
+func (c *converter) export(ev report.Event) bool {
 	ctx := ev.Context
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	switch ev.Kind {
-	case debugmutex.EventWait:
+	case report.EventWait:
 		c.lockSpan(ctx, SpanWait, ev, AttrWaitNanos)
-	case debugmutex.EventHold:
+	case report.EventHold:
 		c.lockSpan(ctx, SpanHold, ev, AttrHoldNanos)
-	case debugmutex.EventReport:
+	case report.EventReport:
 		if ev.Report == nil {
 			return false
 		}
@@ -122,7 +123,7 @@ func (c *converter) export(ev debugmutex.Event) bool {
 	return true
 }
 
-func (c *converter) lockSpan(ctx context.Context, name string, ev debugmutex.Event, dur attribute.Key) {
+func (c *converter) lockSpan(ctx context.Context, name string, ev report.Event, dur attribute.Key) {
 	frames := c.userFrames(ev.Stack)
 	attrs := make([]attribute.KeyValue, 0, 14)
 	attrs = append(attrs,
@@ -151,7 +152,7 @@ func (c *converter) lockSpan(ctx context.Context, name string, ev debugmutex.Eve
 // reportSpan makes a report's error span. It lasts from when the problem
 // began (the wait or hold the report is about started: reportBegan) to when
 // it was found, and is a child of the blocked goroutine's active span.
-func (c *converter) reportSpan(ctx context.Context, ev debugmutex.Event) {
+func (c *converter) reportSpan(ctx context.Context, ev report.Event) {
 	r := ev.Report
 	at := r.Time
 	if at.IsZero() {
@@ -233,13 +234,13 @@ const minReportSpan = time.Microsecond
 // deadlock, when the last goroutine of the cycle started waiting (the cycle
 // closed then); for the others, when the longest wait or hold involved
 // began.
-func reportAge(r *debugmutex.Report) time.Duration {
+func reportAge(r *report.Report) time.Duration {
 	var age time.Duration
 	for _, g := range r.Goroutines {
 		if g.For <= 0 {
 			continue
 		}
-		if r.Kind == debugmutex.KindDeadlock {
+		if r.Kind == report.KindDeadlock {
 			if age == 0 || g.For < age {
 				age = g.For
 			}
@@ -252,7 +253,7 @@ func reportAge(r *debugmutex.Report) time.Duration {
 
 // blockedGoroutine is the report's first waiting goroutine, else its first
 // goroutine, else 0.
-func blockedGoroutine(r *debugmutex.Report) int64 {
+func blockedGoroutine(r *report.Report) int64 {
 	for _, g := range r.Goroutines {
 		if strings.HasPrefix(g.Role, "waits") {
 			return g.ID
@@ -266,7 +267,7 @@ func blockedGoroutine(r *debugmutex.Report) int64 {
 
 // appendCode adds the semantic-convention code attributes for the innermost
 // frame, and the stack as code.stacktrace.
-func appendCode(attrs []attribute.KeyValue, frames []debugmutex.Frame) []attribute.KeyValue {
+func appendCode(attrs []attribute.KeyValue, frames []report.Frame) []attribute.KeyValue {
 	if len(frames) == 0 {
 		return attrs
 	}
@@ -280,7 +281,7 @@ func appendCode(attrs []attribute.KeyValue, frames []debugmutex.Frame) []attribu
 }
 
 // formatStack writes frames the way a Go stack dump does.
-func formatStack(frames []debugmutex.Frame) string {
+func formatStack(frames []report.Frame) string {
 	var b strings.Builder
 	for i, f := range frames {
 		if i == maxStackFrames {
@@ -300,9 +301,9 @@ func formatStack(frames []debugmutex.Frame) string {
 // userFrames symbolises pcs (innermost first, inlined calls expanded; the
 // per-PC answers are debugmutex's, cached there), without the frames inside
 // debugmutex and the runtime: the first frame is the user's call site.
-func (c *converter) userFrames(pcs []uintptr) []debugmutex.Frame {
-	var out []debugmutex.Frame
-	for _, fs := range debugmutex.CallFrames(pcs) {
+func (c *converter) userFrames(pcs []uintptr) []report.Frame {
+	var out []report.Frame
+	for _, fs := range inspect.CallFrames(pcs) {
 		for _, f := range fs {
 			if len(out) == 0 && internalFrame(f.Function) {
 				continue // still inside the lock implementation
@@ -321,7 +322,7 @@ func (c *converter) userFrames(pcs []uintptr) []debugmutex.Frame {
 
 // userOnly drops the leading frames inside debugmutex from an already
 // symbolised stack.
-func userOnly(frames []debugmutex.Frame) []debugmutex.Frame {
+func userOnly(frames []report.Frame) []report.Frame {
 	for len(frames) > 0 && internalFrame(frames[0].Function) {
 		frames = frames[1:]
 	}

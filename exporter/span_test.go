@@ -15,7 +15,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
-	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
+	"github.com/lockscope/lockscope/report"
 )
 
 // These tests feed the converter hand-made events, so that every field of
@@ -71,10 +72,10 @@ func TestWaitEventBecomesChildSpanOfRequest(t *testing.T) {
 	waiterStack, waiterLine := stackHere()
 	holderStack, holderLine := stackHere()
 	start := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
-	ev := debugmutex.Event{
-		Kind:        debugmutex.EventWait,
-		Lock:        debugmutex.LockInfo{ID: 7, Name: "account.mu", Type: "Mutex"},
-		Mode:        debugmutex.Write,
+	ev := report.Event{
+		Kind:        report.EventWait,
+		Lock:        report.LockInfo{ID: 7, Name: "account.mu", Type: "Mutex"},
+		Mode:        report.Write,
 		Goroutine:   42,
 		Start:       start,
 		Duration:    3 * time.Millisecond,
@@ -133,10 +134,10 @@ func TestHoldEventWithoutContextBecomesRootSpan(t *testing.T) {
 	conv := newConverter(tp.Tracer(TracerName))
 	stack, line := stackHere()
 	start := time.Now()
-	conv.export(debugmutex.Event{
-		Kind:      debugmutex.EventHold,
-		Lock:      debugmutex.LockInfo{ID: 9, Name: "cache.mu", Type: "RWMutex"},
-		Mode:      debugmutex.Read,
+	conv.export(report.Event{
+		Kind:      report.EventHold,
+		Lock:      report.LockInfo{ID: 9, Name: "cache.mu", Type: "RWMutex"},
+		Mode:      report.Read,
 		Goroutine: 5,
 		Start:     start,
 		Duration:  20 * time.Millisecond,
@@ -176,27 +177,27 @@ func TestReportBecomesErrorSpanWithEventPerGoroutineAndEdge(t *testing.T) {
 	sr, tp := newRecorder()
 	conv := newConverter(tp.Tracer(TracerName))
 	at := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
-	fa := debugmutex.Frame{Function: "shop.(*Bank).Transfer", File: "/src/shop/bank.go", Line: 40}
-	fb := debugmutex.Frame{Function: "shop.(*Bank).Audit", File: "/src/shop/audit.go", Line: 12}
-	inner := debugmutex.Frame{Function: "github.com/lockscope/lockscope/debugmutex.(*Mutex).Lock", File: "/x/mutex.go", Line: 1}
-	r := &debugmutex.Report{
-		Kind:    debugmutex.KindLockOrder,
+	fa := report.Frame{Function: "shop.(*Bank).Transfer", File: "/src/shop/bank.go", Line: 40}
+	fb := report.Frame{Function: "shop.(*Bank).Audit", File: "/src/shop/audit.go", Line: 12}
+	inner := report.Frame{Function: "github.com/lockscope/lockscope/debugmutex.(*Mutex).Lock", File: "/x/mutex.go", Line: 1}
+	r := &report.Report{
+		Kind:    report.KindLockOrder,
 		Summary: "lock-order inversion: a.mu -> b.mu and b.mu -> a.mu",
 		Time:    at,
 		Count:   1,
 		Key:     "k1",
-		Locks:   []debugmutex.LockRef{{ID: 1, Name: "a.mu", Type: "Mutex"}, {ID: 2, Name: "b.mu", Type: "Mutex"}},
-		Goroutines: []debugmutex.GoroutineRef{
-			{ID: 10, Role: "takes b.mu holding", Lock: "a.mu", Stack: []debugmutex.Frame{inner, fa}},
-			{ID: 11, Role: "takes a.mu holding", Lock: "b.mu", For: time.Second, Exited: true, Stack: []debugmutex.Frame{fb}, Current: []debugmutex.Frame{fb}},
+		Locks:   []report.LockRef{{ID: 1, Name: "a.mu", Type: "Mutex"}, {ID: 2, Name: "b.mu", Type: "Mutex"}},
+		Goroutines: []report.GoroutineRef{
+			{ID: 10, Role: "takes b.mu holding", Lock: "a.mu", Stack: []report.Frame{inner, fa}},
+			{ID: 11, Role: "takes a.mu holding", Lock: "b.mu", For: time.Second, Exited: true, Stack: []report.Frame{fb}, Current: []report.Frame{fb}},
 		},
-		Edges: []debugmutex.Edge{
-			{From: "a.mu", To: "b.mu", Goroutine: 10, FromStack: []debugmutex.Frame{fa}, ToStack: []debugmutex.Frame{fa}},
-			{From: "b.mu", To: "a.mu", Goroutine: 11, FromStack: []debugmutex.Frame{fb}, ToStack: []debugmutex.Frame{fb}},
+		Edges: []report.Edge{
+			{From: "a.mu", To: "b.mu", Goroutine: 10, FromStack: []report.Frame{fa}, ToStack: []report.Frame{fa}},
+			{From: "b.mu", To: "a.mu", Goroutine: 11, FromStack: []report.Frame{fb}, ToStack: []report.Frame{fb}},
 		},
 	}
 	ctx, req := tp.Tracer("test").Start(context.Background(), "request")
-	conv.export(debugmutex.Event{Kind: debugmutex.EventReport, Report: r, Context: ctx})
+	conv.export(report.Event{Kind: report.EventReport, Report: r, Context: ctx})
 	req.End()
 
 	s := onlySpan(t, sr)
@@ -279,7 +280,7 @@ func TestStacktraceKeepsInlinedCallers(t *testing.T) {
 	callers := inlinedOuter()
 	// What debugmutex's frame-pointer walk records: the physical PCs only.
 	var phys []uintptr
-	for pc := range debugmutex.CallFrames(callers) {
+	for pc := range inspect.CallFrames(callers) {
 		phys = append(phys, pc)
 	}
 	if len(phys) >= len(callers) {
@@ -291,9 +292,9 @@ func TestStacktraceKeepsInlinedCallers(t *testing.T) {
 	for _, stk := range [][]uintptr{phys, callers} {
 		sr, tp := newRecorder()
 		conv := newConverter(tp.Tracer(TracerName))
-		conv.export(debugmutex.Event{
-			Kind:  debugmutex.EventWait,
-			Lock:  debugmutex.LockInfo{ID: 1, Name: "mu", Type: "Mutex"},
+		conv.export(report.Event{
+			Kind:  report.EventWait,
+			Lock:  report.LockInfo{ID: 1, Name: "mu", Type: "Mutex"},
 			Start: time.Now(),
 			Stack: stk,
 		})
@@ -324,9 +325,9 @@ func TestSamplingLeavesOutWaitsButNeverReports(t *testing.T) {
 	e.conv = newConverter(tp.Tracer(TracerName))
 	e.rng = rand.New(rand.NewPCG(1, 2))
 	for range 10 {
-		e.handle(debugmutex.Event{Kind: debugmutex.EventWait, Start: time.Now(), Duration: time.Second})
+		e.handle(report.Event{Kind: report.EventWait, Start: time.Now(), Duration: time.Second})
 	}
-	e.handle(debugmutex.Event{Kind: debugmutex.EventReport, Report: &debugmutex.Report{Kind: debugmutex.KindDeadlock}})
+	e.handle(report.Event{Kind: report.EventReport, Report: &report.Report{Kind: report.KindDeadlock}})
 	if got := len(lockSpans(sr)); got != 1 {
 		t.Errorf("%d spans, want only the report's", got)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
 )
 
 // Accuracy against ground truth known by construction, checked through the
@@ -237,7 +238,7 @@ func parkHolding(t *testing.T, mu *debugmutex.Mutex, name string) (lockedAt time
 	}()
 	lockedAt = <-locked
 	t.Cleanup(func() { close(end); <-done })
-	for _, h := range debugmutex.Snapshot().Held {
+	for _, h := range inspect.Snapshot().Held {
 		if h.Lock.Name == name {
 			goroutine = h.Goroutine
 		}
@@ -256,7 +257,7 @@ func TestAccuracyHeldForeverIsInTheHeldProfileWithItsAge(t *testing.T) {
 	debugmutex.SetName(&mu, "accuracy.forever")
 	lockedAt, g := parkHolding(t, &mu, "accuracy.forever")
 	if g == 0 {
-		t.Fatal("debugmutex.Snapshot does not show the parked holder")
+		t.Fatal("inspect.Snapshot does not show the parked holder")
 	}
 	// Let it age a little: a wait, not synchronisation.
 	<-time.After(50 * time.Millisecond)

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/report"
 )
 
 // benchStacks returns n distinct realistic stacks: real return PCs of this
@@ -32,13 +32,13 @@ func benchStacks(n int) [][]uintptr {
 	return out
 }
 
-func benchRecords(n int) []debugmutex.Record {
+func benchRecords(n int) []report.Record {
 	stacks := benchStacks(n)
-	kinds := []debugmutex.StatKind{debugmutex.StatWait, debugmutex.StatWaitByHolder, debugmutex.StatHold, debugmutex.StatTryFail}
-	var recs []debugmutex.Record
+	kinds := []report.StatKind{report.StatWait, report.StatWaitByHolder, report.StatHold, report.StatTryFail}
+	var recs []report.Record
 	for _, k := range kinds {
 		for i, stk := range stacks {
-			recs = append(recs, debugmutex.Record{
+			recs = append(recs, report.Record{
 				Kind: k, Lock: fmt.Sprintf("lock%d", i%50), LockType: "Mutex",
 				Stack: stk, Count: int64(i + 1), Nanos: int64(i+1) * 1000,
 			})
@@ -56,12 +56,12 @@ func BenchmarkBuild(b *testing.B) {
 		recs := benchRecords(n)
 		for _, sp := range specs {
 			b.Run(fmt.Sprintf("%s/N=%d", sp.name, n), func(b *testing.B) {
-				var st debugmutex.State
+				var st report.State
 				if sp.snapshot {
 					st.Time = time.Now()
 					for i, stk := range benchStacks(n) {
-						st.Held = append(st.Held, debugmutex.Holding{
-							Lock:      debugmutex.LockInfo{Name: fmt.Sprintf("lock%d", i%50), Type: "Mutex"},
+						st.Held = append(st.Held, report.Holding{
+							Lock:      report.LockInfo{Name: fmt.Sprintf("lock%d", i%50), Type: "Mutex"},
 							Goroutine: int64(i), For: time.Duration(i), Stack: stk,
 						})
 					}
@@ -73,7 +73,7 @@ func BenchmarkBuild(b *testing.B) {
 					if sp.snapshot {
 						buildHeld(st, maps).Write(&buf)
 					} else {
-						buildRecords(sp, recs, maps, time.Now(), 0, debugmutex.Dropped{}).Write(&buf)
+						buildRecords(sp, recs, maps, time.Now(), 0, report.Dropped{}).Write(&buf)
 					}
 				}
 				b.ReportMetric(float64(buf.Len()), "bytes/profile")

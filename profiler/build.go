@@ -13,7 +13,8 @@ import (
 
 	"github.com/google/pprof/profile"
 
-	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
+	"github.com/lockscope/lockscope/report"
 )
 
 // Encoding: debugmutex's aggregated records and snapshots in, pprof profiles
@@ -25,7 +26,7 @@ type spec struct {
 	name string
 	doc  string // one line, for the index page and the profile's comments
 	// kind is the statistic the profile is made of (unused for held).
-	kind        debugmutex.StatKind
+	kind        report.StatKind
 	sampleTypes []*profile.ValueType
 	periodType  *profile.ValueType
 	snapshot    bool // held: a snapshot, no deltas
@@ -36,25 +37,25 @@ func vt(typ, unit string) *profile.ValueType { return &profile.ValueType{Type: t
 // specs, in the order the index page lists them.
 var specs = []*spec{
 	{
-		name: Contention, kind: debugmutex.StatWait,
+		name: Contention, kind: report.StatWait,
 		doc:         "Where goroutines waited for locks, by the waiter's stack (exact).",
 		sampleTypes: []*profile.ValueType{vt("contentions", "count"), vt("delay", "nanoseconds")},
 		periodType:  vt("contentions", "count"),
 	},
 	{
-		name: ContentionByHolder, kind: debugmutex.StatWaitByHolder,
+		name: ContentionByHolder, kind: report.StatWaitByHolder,
 		doc:         "The same waits, charged to the acquire stack of the goroutine that held the lock.",
 		sampleTypes: []*profile.ValueType{vt("contentions", "count"), vt("delay", "nanoseconds")},
 		periodType:  vt("contentions", "count"),
 	},
 	{
-		name: Hold, kind: debugmutex.StatHold,
+		name: Hold, kind: report.StatHold,
 		doc:         "Acquisitions and hold time by acquire stack (short holds sampled, weighted; long holds exact).",
 		sampleTypes: []*profile.ValueType{vt("acquisitions", "count"), vt("hold", "nanoseconds")},
 		periodType:  vt("acquisitions", "count"),
 	},
 	{
-		name: TryLock, kind: debugmutex.StatTryFail,
+		name: TryLock, kind: report.StatTryFail,
 		doc:         "Failed TryLock and TryRLock calls by call site (exact).",
 		sampleTypes: []*profile.ValueType{vt("failures", "count")},
 		periodType:  vt("failures", "count"),
@@ -113,7 +114,7 @@ func (b *builder) stack(stk []uintptr) []*profile.Location {
 	locs := make([]*profile.Location, 0, len(stk))
 	// One location per physical call, whichever form the stack has (frame
 	// pointers, or runtime.Callers with a PC per inlined call).
-	for pc, frames := range debugmutex.CallFrames(stk) {
+	for pc, frames := range inspect.CallFrames(stk) {
 		if l := b.locs[pc]; l != nil {
 			locs = append(locs, l)
 			continue
@@ -166,7 +167,7 @@ func (b *builder) function(name, file string) *profile.Function {
 
 // labels returns the string labels of a sample: shared between samples of
 // one lock and mode (the profile package only reads them).
-func (b *builder) labels(lock string, mode debugmutex.Mode, typ string) map[string][]string {
+func (b *builder) labels(lock string, mode report.Mode, typ string) map[string][]string {
 	k := [3]string{lock, mode.String(), typ}
 	m := b.lbls[k]
 	if m == nil {
@@ -182,7 +183,7 @@ func (b *builder) labels(lock string, mode debugmutex.Mode, typ string) map[stri
 // buildRecords makes the profile sp from records (cumulative or a delta).
 // Records of other kinds are ignored. dur is the delta's length, 0 for a
 // cumulative profile.
-func buildRecords(sp *spec, recs []debugmutex.Record, maps []memMap, now time.Time, dur time.Duration, dropped debugmutex.Dropped) *profile.Profile {
+func buildRecords(sp *spec, recs []report.Record, maps []memMap, now time.Time, dur time.Duration, dropped report.Dropped) *profile.Profile {
 	b := newBuilder(sp, maps, now)
 	if dur > 0 {
 		b.p.DurationNanos = int64(dur)
@@ -191,7 +192,7 @@ func buildRecords(sp *spec, recs []debugmutex.Record, maps []memMap, now time.Ti
 		b.p.Comments = append(b.p.Comments, "cumulative since the program started")
 	}
 	b.p.Comments = append(b.p.Comments, droppedComments(dropped)...)
-	var mine []*debugmutex.Record
+	var mine []*report.Record
 	for i := range recs {
 		if recs[i].Kind == sp.kind {
 			mine = append(mine, &recs[i])
@@ -236,7 +237,7 @@ func buildRecords(sp *spec, recs []debugmutex.Record, maps []memMap, now time.Ti
 }
 
 // buildHeld makes the held-now profile from a snapshot: one sample per hold.
-func buildHeld(st debugmutex.State, maps []memMap) *profile.Profile {
+func buildHeld(st report.State, maps []memMap) *profile.Profile {
 	sp := lookupSpec(Held)
 	b := newBuilder(sp, maps, st.Time)
 	b.p.Comments = append(b.p.Comments, "snapshot at "+st.Time.Format(time.RFC3339Nano))
@@ -261,7 +262,7 @@ func buildHeld(st debugmutex.State, maps []memMap) *profile.Profile {
 	return b.p
 }
 
-func droppedComments(d debugmutex.Dropped) []string {
+func droppedComments(d report.Dropped) []string {
 	var out []string
 	add := func(n int64, what string) {
 		if n > 0 {
@@ -279,7 +280,7 @@ func droppedComments(d debugmutex.Dropped) []string {
 	return out
 }
 
-func compareRecords(a, b *debugmutex.Record) int {
+func compareRecords(a, b *report.Record) int {
 	return cmp.Or(
 		cmp.Compare(a.Kind, b.Kind),
 		cmp.Compare(a.Lock, b.Lock),
@@ -291,7 +292,7 @@ func compareRecords(a, b *debugmutex.Record) int {
 }
 
 // labelsKey is r's pprof labels, sorted, as one string.
-func labelsKey(r *debugmutex.Record) string {
+func labelsKey(r *report.Record) string {
 	if len(r.Labels) == 0 {
 		return ""
 	}
@@ -305,10 +306,10 @@ func labelsKey(r *debugmutex.Record) string {
 	return b.String()
 }
 
-// recordKey identifies a record across two calls to debugmutex.Records:
+// recordKey identifies a record across two calls to inspect.Records:
 // its kind, mode, lock name, lock type and the program counters of its
 // stack.
-func recordKey(r *debugmutex.Record) string {
+func recordKey(r *report.Record) string {
 	var buf bytes.Buffer
 	buf.WriteByte(byte(r.Kind))
 	buf.WriteByte(byte(r.Mode))
@@ -329,9 +330,9 @@ func recordKey(r *debugmutex.Record) string {
 // added up into a copy, so recs are left as they were. Locks that share a
 // name are several rows of one key in debugmutex's sharded tables; a key
 // must be one sample, and one row to subtract.
-func mergeRecords(recs []*debugmutex.Record) []*debugmutex.Record {
+func mergeRecords(recs []*report.Record) []*report.Record {
 	at := make(map[string]int, len(recs))
-	out := make([]*debugmutex.Record, 0, len(recs))
+	out := make([]*report.Record, 0, len(recs))
 	copied := make([]bool, 0, len(recs))
 	for _, r := range recs {
 		k := recordKey(r)
@@ -352,8 +353,8 @@ func mergeRecords(recs []*debugmutex.Record) []*debugmutex.Record {
 	return out
 }
 
-func pointers(recs []debugmutex.Record) []*debugmutex.Record {
-	out := make([]*debugmutex.Record, len(recs))
+func pointers(recs []report.Record) []*report.Record {
+	out := make([]*report.Record, len(recs))
 	for i := range recs {
 		out[i] = &recs[i]
 	}
@@ -361,18 +362,18 @@ func pointers(recs []debugmutex.Record) []*debugmutex.Record {
 }
 
 // subtractRecords returns the activity between two calls to
-// debugmutex.Records: per key, the rows of after minus the rows of before
+// inspect.Records: per key, the rows of after minus the rows of before
 // (rows of one key on either side are added up first), in the order keys
 // first appear in after. Keys whose activity is zero are left out, and so
 // are keys that went backwards: the tables only ever add, so a count or a
 // time lower than before means the rows are not comparable, and no
 // negative value is ever made of them.
-func subtractRecords(before, after []debugmutex.Record) []debugmutex.Record {
-	prev := map[string]*debugmutex.Record{}
+func subtractRecords(before, after []report.Record) []report.Record {
+	prev := map[string]*report.Record{}
 	for _, r := range mergeRecords(pointers(before)) {
 		prev[recordKey(r)] = r
 	}
-	var out []debugmutex.Record
+	var out []report.Record
 	for _, a := range mergeRecords(pointers(after)) {
 		r := *a
 		if p := prev[recordKey(a)]; p != nil {

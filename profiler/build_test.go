@@ -14,6 +14,7 @@ import (
 	"github.com/google/pprof/profile"
 
 	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/report"
 )
 
 // callersHere returns runtime.Callers' stack of its caller: one PC per
@@ -66,8 +67,8 @@ func TestInlinedCallsAreOneLocationWithALinePerCallInBothStackForms(t *testing.T
 		t.Fatalf("no inlined call in the test stack (go test -gcflags=-l turns inlining off): %d PCs", len(callers))
 	}
 	build := func(stk []uintptr) *profile.Profile {
-		recs := []debugmutex.Record{{Kind: debugmutex.StatWait, Lock: "l", LockType: "Mutex", Stack: stk, Count: 1, Nanos: 5}}
-		p := buildRecords(lookupSpec(Contention), recs, readMappings(), time.Now(), 0, debugmutex.Dropped{})
+		recs := []report.Record{{Kind: report.StatWait, Lock: "l", LockType: "Mutex", Stack: stk, Count: 1, Nanos: 5}}
+		p := buildRecords(lookupSpec(Contention), recs, readMappings(), time.Now(), 0, report.Dropped{})
 		checkValid(t, p)
 		return p
 	}
@@ -129,12 +130,12 @@ garbage
 }
 
 func TestMissingStacksShowUnderANameThatSaysWhy(t *testing.T) {
-	recs := []debugmutex.Record{
-		{Kind: debugmutex.StatHold, Lock: "(overflow)", Count: 3, Nanos: 30},
-		{Kind: debugmutex.StatHold, Lock: "x", Mode: debugmutex.Read, Count: 2, Nanos: 20},
-		{Kind: debugmutex.StatWait, Lock: "x", Count: 9, Nanos: 90}, // another kind: left out
+	recs := []report.Record{
+		{Kind: report.StatHold, Lock: "(overflow)", Count: 3, Nanos: 30},
+		{Kind: report.StatHold, Lock: "x", Mode: report.Read, Count: 2, Nanos: 20},
+		{Kind: report.StatWait, Lock: "x", Count: 9, Nanos: 90}, // another kind: left out
 	}
-	p := buildRecords(lookupSpec(Hold), recs, readMappings(), time.Now(), 0, debugmutex.Dropped{StatRows: 4})
+	p := buildRecords(lookupSpec(Hold), recs, readMappings(), time.Now(), 0, report.Dropped{StatRows: 4})
 	checkValid(t, p)
 	if len(p.Sample) != 2 {
 		t.Fatalf("%d samples, want the 2 hold records", len(p.Sample))
@@ -153,24 +154,24 @@ func TestMissingStacksShowUnderANameThatSaysWhy(t *testing.T) {
 
 func TestSubtractRecordsKeepsOnlyWhatChanged(t *testing.T) {
 	stk := []uintptr{1, 2}
-	before := []debugmutex.Record{
-		{Kind: debugmutex.StatWait, Lock: "a", Stack: stk, Count: 2, Nanos: 20},
-		{Kind: debugmutex.StatWait, Lock: "b", Stack: stk, Count: 5, Nanos: 50},
-		{Kind: debugmutex.StatHold, Lock: "a", Stack: stk, Count: 1, Nanos: 10},
+	before := []report.Record{
+		{Kind: report.StatWait, Lock: "a", Stack: stk, Count: 2, Nanos: 20},
+		{Kind: report.StatWait, Lock: "b", Stack: stk, Count: 5, Nanos: 50},
+		{Kind: report.StatHold, Lock: "a", Stack: stk, Count: 1, Nanos: 10},
 	}
-	after := []debugmutex.Record{
-		{Kind: debugmutex.StatWait, Lock: "a", Stack: stk, Count: 3, Nanos: 35},                // grew
-		{Kind: debugmutex.StatWait, Lock: "b", Stack: stk, Count: 5, Nanos: 50},                // same
-		{Kind: debugmutex.StatHold, Lock: "a", Stack: stk, Count: 1, Nanos: 10},                // same
-		{Kind: debugmutex.StatHold, Lock: "a", Mode: debugmutex.Read, Stack: stk, Count: 4},    // new mode
-		{Kind: debugmutex.StatWait, Lock: "a", Stack: []uintptr{1, 3}, Count: 1, Nanos: 7},     // new stack
-		{Kind: debugmutex.StatWaitByHolder, Lock: "a", Stack: stk, Count: 1, Nanos: 15},        // new kind
-		{Kind: debugmutex.StatTryFail, Lock: "a", LockType: "RWMutex", Stack: stk, Count: 8},   // new type
-		{Kind: debugmutex.StatTryFail, Lock: "a", LockType: "Mutex", Stack: stk[:1], Count: 0}, // zero
+	after := []report.Record{
+		{Kind: report.StatWait, Lock: "a", Stack: stk, Count: 3, Nanos: 35},                // grew
+		{Kind: report.StatWait, Lock: "b", Stack: stk, Count: 5, Nanos: 50},                // same
+		{Kind: report.StatHold, Lock: "a", Stack: stk, Count: 1, Nanos: 10},                // same
+		{Kind: report.StatHold, Lock: "a", Mode: report.Read, Stack: stk, Count: 4},        // new mode
+		{Kind: report.StatWait, Lock: "a", Stack: []uintptr{1, 3}, Count: 1, Nanos: 7},     // new stack
+		{Kind: report.StatWaitByHolder, Lock: "a", Stack: stk, Count: 1, Nanos: 15},        // new kind
+		{Kind: report.StatTryFail, Lock: "a", LockType: "RWMutex", Stack: stk, Count: 8},   // new type
+		{Kind: report.StatTryFail, Lock: "a", LockType: "Mutex", Stack: stk[:1], Count: 0}, // zero
 	}
 	got := subtractRecords(before, after)
-	want := []debugmutex.Record{
-		{Kind: debugmutex.StatWait, Lock: "a", Stack: stk, Count: 1, Nanos: 15},
+	want := []report.Record{
+		{Kind: report.StatWait, Lock: "a", Stack: stk, Count: 1, Nanos: 15},
 		after[3], after[4], after[5], after[6],
 	}
 	if len(got) != len(want) {

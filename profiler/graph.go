@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/report"
 )
 
 // The wait-for graph, drawn as SVG by the page itself (no graphviz):
@@ -53,7 +53,7 @@ type waitGraph struct {
 // newWaitGraph builds the graph of st's waiters, the locks they wait for
 // and those locks' holders, and lays it out on a circle, in the order of a
 // walk along the edges so that chains and cycles read around it.
-func newWaitGraph(st debugmutex.State) *waitGraph {
+func newWaitGraph(st report.State) *waitGraph {
 	if len(st.Waiting) == 0 {
 		return nil
 	}
@@ -73,7 +73,7 @@ func newWaitGraph(st debugmutex.State) *waitGraph {
 		return n
 	}
 	locks, gs := 0, 0
-	holders := map[uint64][]debugmutex.Holding{}
+	holders := map[uint64][]report.Holding{}
 	for _, h := range st.Held {
 		holders[h.Lock.ID] = append(holders[h.Lock.ID], h)
 	}
@@ -267,15 +267,5 @@ func hotClass(hot bool) string {
 	return ""
 }
 
-// ShortDuration formats d rounded for people, as the lock graph and
-// lockscope top show durations: to the millisecond from a second, to the
-// microsecond from a millisecond, exact below.
-func ShortDuration(d time.Duration) string {
-	switch {
-	case d >= time.Second:
-		return d.Round(time.Millisecond).String()
-	case d >= time.Millisecond:
-		return d.Round(time.Microsecond).String()
-	}
-	return d.String()
-}
+// ShortDuration rounds d for display: report.ShortDuration.
+func ShortDuration(d time.Duration) string { return report.ShortDuration(d) }

@@ -16,6 +16,8 @@ import (
 	"github.com/google/pprof/profile"
 
 	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
+	"github.com/lockscope/lockscope/report"
 )
 
 func newServer(t *testing.T) *httptest.Server {
@@ -221,7 +223,7 @@ func TestIndexPageListsHeldLocksWaitersAndWorstLocks(t *testing.T) {
 }
 
 func hasWaiter(name string) bool {
-	for _, w := range debugmutex.Snapshot().Waiting {
+	for _, w := range inspect.Snapshot().Waiting {
 		if w.Lock.Name == name {
 			return true
 		}
@@ -259,11 +261,11 @@ func TestIndexJSONHasExactlyTheShapeLockscopeTopReads(t *testing.T) {
 	}
 	// What cmd/lockscope's top decodes, field by field.
 	var v struct {
-		Time    time.Time             `json:"time"`
-		Reports []debugmutex.Report   `json:"reports"`
-		Held    []debugmutex.Holding  `json:"held"`
-		Waiting []debugmutex.Waiting  `json:"waiting"`
-		Locks   []debugmutex.LockStat `json:"locks"`
+		Time    time.Time         `json:"time"`
+		Reports []report.Report   `json:"reports"`
+		Held    []report.Holding  `json:"held"`
+		Waiting []report.Waiting  `json:"waiting"`
+		Locks   []report.LockStat `json:"locks"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -275,7 +277,7 @@ func TestIndexJSONHasExactlyTheShapeLockscopeTopReads(t *testing.T) {
 	}
 	found := false
 	for _, h := range v.Held {
-		found = found || h.Lock.Name == "json.held" && h.Mode == debugmutex.Write && h.Goroutine > 0 && h.Site.Line > 0
+		found = found || h.Lock.Name == "json.held" && h.Mode == report.Write && h.Goroutine > 0 && h.Site.Line > 0
 	}
 	if !found {
 		t.Errorf("json.held not among the held locks: %s", body)

@@ -14,46 +14,38 @@ import (
 
 	"github.com/google/pprof/profile"
 
-	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
+	"github.com/lockscope/lockscope/report"
 )
 
 // Overview is what the index page shows and what /debug/locks/?format=json
-// serves (the input of `lockscope top`): the reports made so far, every lock
-// held and every goroutine waiting right now, and the per-lock totals,
-// worst first. The totals count the waits in progress too: a goroutine
-// waiting now is one contention more, and its wait so far is in WaitTime.
-type Overview struct {
-	Time    time.Time             `json:"time"`
-	Reports []debugmutex.Report   `json:"reports"`
-	Held    []debugmutex.Holding  `json:"held"`
-	Waiting []debugmutex.Waiting  `json:"waiting"`
-	Locks   []debugmutex.LockStat `json:"locks"`
-}
+// serves: report.Overview.
+type Overview = report.Overview
 
 // Current returns the Overview as of now.
 func Current() Overview {
-	st := debugmutex.Snapshot()
-	ov := Overview{Time: st.Time, Reports: debugmutex.Reports(), Held: st.Held, Waiting: st.Waiting,
-		Locks: withWaitsInProgress(debugmutex.LockStats(), st.Waiting)}
+	st := inspect.Snapshot()
+	ov := Overview{Time: st.Time, Reports: inspect.Reports(), Held: st.Held, Waiting: st.Waiting,
+		Locks: withWaitsInProgress(inspect.LockStats(), st.Waiting)}
 	// Empty lists, not nulls, for the JSON's readers.
 	if ov.Reports == nil {
-		ov.Reports = []debugmutex.Report{}
+		ov.Reports = []report.Report{}
 	}
 	if ov.Held == nil {
-		ov.Held = []debugmutex.Holding{}
+		ov.Held = []report.Holding{}
 	}
 	if ov.Waiting == nil {
-		ov.Waiting = []debugmutex.Waiting{}
+		ov.Waiting = []report.Waiting{}
 	}
 	if ov.Locks == nil {
-		ov.Locks = []debugmutex.LockStat{}
+		ov.Locks = []report.LockStat{}
 	}
 	return ov
 }
 
 // withWaitsInProgress adds the waits in progress to the per-lock totals
 // (the statistics count a wait when it ends), and sorts them again.
-func withWaitsInProgress(locks []debugmutex.LockStat, waiting []debugmutex.Waiting) []debugmutex.LockStat {
+func withWaitsInProgress(locks []report.LockStat, waiting []report.Waiting) []report.LockStat {
 	if len(waiting) == 0 {
 		return locks
 	}
@@ -66,12 +58,12 @@ func withWaitsInProgress(locks []debugmutex.LockStat, waiting []debugmutex.Waiti
 		if !ok {
 			i = len(locks)
 			at[w.Lock.Name] = i
-			locks = append(locks, debugmutex.LockStat{Lock: w.Lock.Name, Type: w.Lock.Type})
+			locks = append(locks, report.LockStat{Lock: w.Lock.Name, Type: w.Lock.Type})
 		}
 		locks[i].Contentions++
 		locks[i].WaitTime += w.For
 	}
-	debugmutex.SortLockStats(locks)
+	inspect.SortLockStats(locks)
 	return locks
 }
 
@@ -146,12 +138,12 @@ func newIndexData(r *http.Request, ov Overview, refresh int) indexData {
 	}
 	data := indexData{
 		Overview:   ov,
-		Enabled:    debugmutex.Enabled(),
+		Enabled:    inspect.Enabled(),
 		Base:       scheme + "://" + r.Host + r.URL.Path,
-		Dropped:    droppedComments(debugmutex.DroppedCounts()),
+		Dropped:    droppedComments(inspect.DroppedCounts()),
 		Limit:      indexRows,
 		Refresh:    refresh,
-		Graph:      newWaitGraph(debugmutex.State{Time: ov.Time, Held: ov.Held, Waiting: ov.Waiting}),
+		Graph:      newWaitGraph(report.State{Time: ov.Time, Held: ov.Held, Waiting: ov.Waiting}),
 		WaitingNow: map[string]int{},
 	}
 	for _, sp := range specs {
@@ -161,7 +153,7 @@ func newIndexData(r *http.Request, ov Overview, refresh int) indexData {
 		data.WaitingNow[w.Lock.Name]++
 	}
 	// Reports: the worst first (deadlocks, then the rest), newest first.
-	data.Reports = append([]debugmutex.Report(nil), ov.Reports...)
+	data.Reports = append([]report.Report(nil), ov.Reports...)
 	sort.SliceStable(data.Reports, func(i, j int) bool {
 		a, b := data.Reports[i], data.Reports[j]
 		if ra, rb := kindRank(a.Kind), kindRank(b.Kind); ra != rb {
@@ -177,15 +169,15 @@ func newIndexData(r *http.Request, ov Overview, refresh int) indexData {
 }
 
 // kindRank orders reports on the page: what stops a program first.
-func kindRank(k debugmutex.Kind) int {
+func kindRank(k report.Kind) int {
 	switch k {
-	case debugmutex.KindDeadlock:
+	case report.KindDeadlock:
 		return 0
-	case debugmutex.KindLockOrder:
+	case report.KindLockOrder:
 		return 1
-	case debugmutex.KindLeakedLock:
+	case report.KindLeakedLock:
 		return 2
-	case debugmutex.KindLongWait, debugmutex.KindLongHold:
+	case report.KindLongWait, report.KindLongHold:
 		return 3
 	}
 	return 4
@@ -221,20 +213,20 @@ type lockData struct {
 	Name    string
 	Time    time.Time
 	Refresh int
-	Stat    *debugmutex.LockStat
-	Held    []debugmutex.Holding
-	Waiting []debugmutex.Waiting
+	Stat    *report.LockStat
+	Held    []report.Holding
+	Waiting []report.Waiting
 	Sites   []siteRow
-	Reports []debugmutex.Report
+	Reports []report.Report
 }
 
 // siteRow is one stack's share of a lock's statistics.
 type siteRow struct {
 	Kind   string
-	Mode   debugmutex.Mode
+	Mode   report.Mode
 	Count  int64
 	Time   time.Duration
-	Frames []debugmutex.Frame
+	Frames []report.Frame
 }
 
 // maxSites bounds the lock page's top sites, per kind.
@@ -265,8 +257,8 @@ func newLockData(ov Overview, name string, refresh int) lockData {
 			}
 		}
 	}
-	byKind := map[debugmutex.StatKind][]siteRow{}
-	for _, rec := range debugmutex.Records() {
+	byKind := map[report.StatKind][]siteRow{}
+	for _, rec := range inspect.Records() {
 		if rec.Lock != name {
 			continue
 		}
@@ -274,7 +266,7 @@ func newLockData(ov Overview, name string, refresh int) lockData {
 			Kind: rec.Kind.String(), Mode: rec.Mode, Count: rec.Count, Time: time.Duration(rec.Nanos), Frames: userFrames(rec.Stack),
 		})
 	}
-	for _, k := range []debugmutex.StatKind{debugmutex.StatWait, debugmutex.StatWaitByHolder, debugmutex.StatHold, debugmutex.StatTryFail} {
+	for _, k := range []report.StatKind{report.StatWait, report.StatWaitByHolder, report.StatHold, report.StatTryFail} {
 		rows := byKind[k]
 		sort.Slice(rows, func(i, j int) bool {
 			if rows[i].Time != rows[j].Time {
@@ -289,8 +281,8 @@ func newLockData(ov Overview, name string, refresh int) lockData {
 
 // userFrames symbolises pcs without the frames inside debugmutex and the
 // runtime's goexit.
-func userFrames(pcs []uintptr) []debugmutex.Frame {
-	fs := debugmutex.Symbolize(pcs)
+func userFrames(pcs []uintptr) []report.Frame {
+	fs := inspect.Symbolize(pcs)
 	for len(fs) > 0 && strings.HasPrefix(fs[0].Function, "github.com/lockscope/lockscope/debugmutex.") {
 		fs = fs[1:]
 	}

@@ -15,17 +15,19 @@ import (
 	"time"
 
 	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
+	"github.com/lockscope/lockscope/report"
 )
 
 func TestWaitGraphDrawsTheCycleRed(t *testing.T) {
-	a := debugmutex.LockInfo{ID: 1, Name: "graph.a", Type: "Mutex"}
-	b := debugmutex.LockInfo{ID: 2, Name: "graph.b", Type: "Mutex"}
-	st := debugmutex.State{
-		Held: []debugmutex.Holding{
+	a := report.LockInfo{ID: 1, Name: "graph.a", Type: "Mutex"}
+	b := report.LockInfo{ID: 2, Name: "graph.b", Type: "Mutex"}
+	st := report.State{
+		Held: []report.Holding{
 			{Lock: a, Goroutine: 10, For: time.Second},
 			{Lock: b, Goroutine: 11, For: time.Second},
 		},
-		Waiting: []debugmutex.Waiting{
+		Waiting: []report.Waiting{
 			{Lock: b, Goroutine: 10, For: time.Second, Holder: 11},
 			{Lock: a, Goroutine: 11, For: time.Second, Holder: 10},
 			{Lock: a, Goroutine: 12, For: time.Millisecond, Holder: 10}, // waits, not in the cycle
@@ -60,17 +62,17 @@ func TestWaitGraphDrawsTheCycleRed(t *testing.T) {
 			t.Errorf("SVG lacks %q", want)
 		}
 	}
-	if newWaitGraph(debugmutex.State{Held: st.Held}) != nil {
+	if newWaitGraph(report.State{Held: st.Held}) != nil {
 		t.Error("a graph with no waiter")
 	}
 }
 
 func TestWaitGraphIsBounded(t *testing.T) {
-	var st debugmutex.State
+	var st report.State
 	for i := range 500 {
-		l := debugmutex.LockInfo{ID: uint64(i + 1), Name: "bounded"}
-		st.Held = append(st.Held, debugmutex.Holding{Lock: l, Goroutine: int64(10000 + i)})
-		st.Waiting = append(st.Waiting, debugmutex.Waiting{Lock: l, Goroutine: int64(20000 + i)})
+		l := report.LockInfo{ID: uint64(i + 1), Name: "bounded"}
+		st.Held = append(st.Held, report.Holding{Lock: l, Goroutine: int64(10000 + i)})
+		st.Waiting = append(st.Waiting, report.Waiting{Lock: l, Goroutine: int64(20000 + i)})
 	}
 	g := newWaitGraph(st)
 	locks, gs := 0, 0
@@ -226,13 +228,13 @@ func TestSnapshotIsConsistentUnderChurn(t *testing.T) {
 	defer func() { close(stop); wg.Wait() }()
 	waits, snaps := 0, 0
 	for ; waits < 200 && snaps < 20000; snaps++ {
-		st := debugmutex.Snapshot()
+		st := inspect.Snapshot()
 		writers := map[uint64]int64{}
 		for _, h := range st.Held {
 			if h.For < 0 {
 				t.Fatalf("negative hold %v", h.For)
 			}
-			if h.Mode == debugmutex.Write {
+			if h.Mode == report.Write {
 				writers[h.Lock.ID] = h.Goroutine
 			}
 		}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/pprof/profile"
 
-	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
 )
 
 // The profile names, as used by Collect, WriteProfile, the HTTP handler's
@@ -68,9 +68,9 @@ func Collect(name string) (*profile.Profile, error) {
 		return nil, err
 	}
 	if sp.snapshot {
-		return buildHeld(debugmutex.Snapshot(), readMappings()), nil
+		return buildHeld(inspect.Snapshot(), readMappings()), nil
 	}
-	return buildRecords(sp, debugmutex.Records(), readMappings(), time.Now(), 0, debugmutex.DroppedCounts()), nil
+	return buildRecords(sp, inspect.Records(), readMappings(), time.Now(), 0, inspect.DroppedCounts()), nil
 }
 
 // CollectDelta returns the activity recorded in profile name during the next
@@ -87,7 +87,7 @@ func CollectDelta(ctx context.Context, name string, d time.Duration) (*profile.P
 	if d <= 0 {
 		return nil, fmt.Errorf("lockscope: delta of %v: want a positive duration", d)
 	}
-	before := debugmutex.Records()
+	before := inspect.Records()
 	if f := deltaBegan.Load(); f != nil {
 		(*f)()
 	}
@@ -98,8 +98,8 @@ func CollectDelta(ctx context.Context, name string, d time.Duration) (*profile.P
 		return nil, ctx.Err()
 	case <-t.C:
 	}
-	after := debugmutex.Records()
-	return buildRecords(sp, subtractRecords(before, after), readMappings(), time.Now(), d, debugmutex.DroppedCounts()), nil
+	after := inspect.Records()
+	return buildRecords(sp, subtractRecords(before, after), readMappings(), time.Now(), d, inspect.DroppedCounts()), nil
 }
 
 // deltaBegan, when set, is called by CollectDelta once it has read the

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
+	"github.com/lockscope/lockscope/report"
 )
 
 // Locks sharing a name (issue 10, point 7): debugmutex's statistics are
@@ -54,7 +56,7 @@ func waitForWaiters(t *testing.T, name string, n int) {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		got := 0
-		for _, w := range debugmutex.Snapshot().Waiting {
+		for _, w := range inspect.Snapshot().Waiting {
 			if w.Lock.Name == name {
 				got++
 			}
@@ -96,7 +98,7 @@ func contendEach(t *testing.T, locks []*debugmutex.Mutex, name string) {
 }
 
 func TestDeltaOfLocksSharingANameCountsEachContentionOnce(t *testing.T) {
-	if !debugmutex.Enabled() {
+	if !inspect.Enabled() {
 		t.Fatal("this test measures lockscope's records: run it with lockscope on (not LOCKSCOPE=off)")
 	}
 	name := runName("pool.mu")
@@ -141,7 +143,7 @@ func TestDeltaOfLocksSharingANameCountsEachContentionOnce(t *testing.T) {
 }
 
 func TestRecordsHaveOneRowPerKeyForLocksSharingAName(t *testing.T) {
-	if !debugmutex.Enabled() {
+	if !inspect.Enabled() {
 		t.Fatal("this test measures lockscope's records: run it with lockscope on (not LOCKSCOPE=off)")
 	}
 	name := runName("records.shared")
@@ -163,10 +165,10 @@ func TestRecordsHaveOneRowPerKeyForLocksSharingAName(t *testing.T) {
 		mu.Unlock()
 	}
 
-	seen := map[string]*debugmutex.Record{}
-	sums := map[debugmutex.StatKind]int64{}
+	seen := map[string]*report.Record{}
+	sums := map[report.StatKind]int64{}
 	dups := 0
-	recs := debugmutex.Records()
+	recs := inspect.Records()
 	for i := range recs {
 		r := &recs[i]
 		if r.Lock != name {
@@ -185,23 +187,23 @@ func TestRecordsHaveOneRowPerKeyForLocksSharingAName(t *testing.T) {
 	if dups > 0 {
 		t.Errorf("%d rows repeat a key", dups)
 	}
-	if sums[debugmutex.StatWait] != 50 || sums[debugmutex.StatWaitByHolder] != 50 || sums[debugmutex.StatTryFail] != 50 {
+	if sums[report.StatWait] != 50 || sums[report.StatWaitByHolder] != 50 || sums[report.StatTryFail] != 50 {
 		t.Errorf("counts by kind %v, want 50 waits, 50 waits by holder, 50 TryLock failures", sums)
 	}
 }
 
 func TestSubtractRecordsMergesDuplicatesAndNeverGoesNegative(t *testing.T) {
 	stk := []uintptr{1, 2}
-	w := func(lock string, stack []uintptr, count, nanos int64) debugmutex.Record {
-		return debugmutex.Record{Kind: debugmutex.StatWait, Lock: lock, LockType: "Mutex", Stack: stack, Count: count, Nanos: nanos}
+	w := func(lock string, stack []uintptr, count, nanos int64) report.Record {
+		return report.Record{Kind: report.StatWait, Lock: lock, LockType: "Mutex", Stack: stack, Count: count, Nanos: nanos}
 	}
-	before := []debugmutex.Record{
+	before := []report.Record{
 		w("pool", stk, 2, 20), w("pool", stk, 7, 70), w("pool", stk, 1, 10), // 10, 100 in all
 		w("back", stk, 5, 50),
 		w("same", stk, 3, 30), w("same", stk, 4, 40),
 		w("gone", stk, 9, 90),
 	}
-	after := []debugmutex.Record{
+	after := []report.Record{
 		w("pool", stk, 3, 30), w("pool", []uintptr{1, 2}, 1, 10), w("pool", stk, 9, 90), w("pool", stk, 100, 1000), // 113, 1130
 		w("back", stk, 2, 20), // went backwards: ignored
 		w("same", stk, 7, 70),
@@ -209,7 +211,7 @@ func TestSubtractRecordsMergesDuplicatesAndNeverGoesNegative(t *testing.T) {
 		w("half", stk, 0, 0), // zero
 	}
 	got := subtractRecords(before, after)
-	want := []debugmutex.Record{w("pool", stk, 103, 1030), w("new", stk, 3, 10)}
+	want := []report.Record{w("pool", stk, 103, 1030), w("new", stk, 3, 10)}
 	if len(got) != len(want) {
 		t.Fatalf("got %d records, want %d: %+v", len(got), len(want), got)
 	}
@@ -221,7 +223,7 @@ func TestSubtractRecordsMergesDuplicatesAndNeverGoesNegative(t *testing.T) {
 
 	// A row whose count grew while its time went backwards (or the other
 	// way round) is not trusted either.
-	got = subtractRecords([]debugmutex.Record{w("x", stk, 1, 100)}, []debugmutex.Record{w("x", stk, 2, 50)})
+	got = subtractRecords([]report.Record{w("x", stk, 1, 100)}, []report.Record{w("x", stk, 2, 50)})
 	if len(got) != 0 {
 		t.Errorf("a row that went backwards in time: %+v, want nothing", got)
 	}
@@ -229,19 +231,19 @@ func TestSubtractRecordsMergesDuplicatesAndNeverGoesNegative(t *testing.T) {
 
 func TestCumulativeProfileMergesDuplicateRecords(t *testing.T) {
 	stk := callersHere()
-	recs := []debugmutex.Record{
-		{Kind: debugmutex.StatWait, Lock: "dup", LockType: "Mutex", Stack: stk, Count: 1, Nanos: 5},
-		{Kind: debugmutex.StatWait, Lock: "dup", LockType: "Mutex", Stack: append([]uintptr(nil), stk...), Count: 2, Nanos: 7},
-		{Kind: debugmutex.StatWait, Lock: "dup", LockType: "Mutex", Mode: debugmutex.Read, Stack: stk, Count: 4, Nanos: 1},
+	recs := []report.Record{
+		{Kind: report.StatWait, Lock: "dup", LockType: "Mutex", Stack: stk, Count: 1, Nanos: 5},
+		{Kind: report.StatWait, Lock: "dup", LockType: "Mutex", Stack: append([]uintptr(nil), stk...), Count: 2, Nanos: 7},
+		{Kind: report.StatWait, Lock: "dup", LockType: "Mutex", Mode: report.Read, Stack: stk, Count: 4, Nanos: 1},
 	}
-	p := buildRecords(lookupSpec(Contention), recs, readMappings(), time.Now(), 0, debugmutex.Dropped{})
+	p := buildRecords(lookupSpec(Contention), recs, readMappings(), time.Now(), 0, report.Dropped{})
 	checkValid(t, p)
 	if len(p.Sample) != 2 {
 		t.Fatalf("%d samples, want 2 (write merged, read):\n%s", len(p.Sample), p)
 	}
 	for _, s := range p.Sample {
 		want := []int64{3, 12}
-		if s.Label["mode"][0] == debugmutex.Read.String() {
+		if s.Label["mode"][0] == report.Read.String() {
 			want = []int64{4, 1}
 		}
 		if s.Value[0] != want[0] || s.Value[1] != want[1] {

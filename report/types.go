@@ -205,7 +205,6 @@ type Event struct {
 	Report *Report
 }
 
-
 // Dropped says what the bounded tables could not keep.
 type Dropped struct {
 	// StatRows: rows added to an "(overflow)" row because the statistics

@@ -43,7 +43,7 @@ reads that file, and exits 1 if it holds any problem, for CI:
 
 	LOCKSCOPE_REPORT_FILE=locks.jsonl lockscope test ./... && lockscope report locks.jsonl
 
-Every test binary ends with debugmutex.Exiting, which reports what its end
+Every test binary ends with inspect.Exiting, which reports what its end
 makes certain: locks still held by goroutines that have exited, goroutines
 stuck in a recursive Lock. lockscope adds a TestMain to a package that has
 none, and in one that has, wraps each m.Run(); goleak.VerifyTestMain(m)
@@ -178,7 +178,7 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 	}
 	var mains map[string]string
 	if sub == "test" && mod.Module.Path != gotool.Module {
-		// Every test binary ends with debugmutex.Exiting.
+		// Every test binary ends with inspect.Exiting.
 		read := func(path string) ([]byte, error) {
 			if p, ok := swapped[path]; ok {
 				return os.ReadFile(p)

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -14,12 +12,12 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/report"
 )
 
 const reportUsage = `usage: lockscope report [-kind kind,...] [-json] FILE...
 
-Reads the JSON-lines reports a program wrote (one debugmutex.Report per line,
+Reads the JSON-lines reports a program wrote (one report.Report per line,
 as LOCKSCOPE_REPORT_FILE makes them; "-" reads standard input), groups
 reports of the same problem (same key) adding up their counts, and prints
 each problem once, in the form lockscope prints on standard error.
@@ -34,18 +32,6 @@ Kinds: %s
 
 Flags:
 `
-
-// maxReportLine bounds one line of a report file; a longer line is corrupt.
-const maxReportLine = 64 << 20
-
-// lineError is a line of a report file that is not a report.
-type lineError struct {
-	file string
-	line int
-	msg  string
-}
-
-func (e lineError) Error() string { return fmt.Sprintf("%s:%d: %s", e.file, e.line, e.msg) }
 
 func cmdReport(args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("lockscope report", flag.ContinueOnError)
@@ -70,7 +56,7 @@ func cmdReport(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	var all []debugmutex.Report
+	var all []report.Report
 	bad, opened := false, 0
 	for _, name := range fl.Args() {
 		var r io.Reader
@@ -93,7 +79,7 @@ func cmdReport(args []string, stdout, stderr io.Writer) int {
 			defer f.Close()
 			r = f
 		}
-		reports, lineErrs, err := readReports(name, r)
+		reports, lineErrs, err := report.ReadLines(name, r)
 		for _, e := range lineErrs {
 			fmt.Fprintf(stderr, "lockscope report: %v\n", e)
 		}
@@ -109,7 +95,7 @@ func cmdReport(args []string, stdout, stderr io.Writer) int {
 	}
 	read := made(all)
 	if kinds != nil {
-		all = slices.DeleteFunc(all, func(r debugmutex.Report) bool { return !kinds[r.Kind] })
+		all = slices.DeleteFunc(all, func(r report.Report) bool { return !kinds[r.Kind] })
 	}
 	groups := groupReports(all)
 
@@ -137,85 +123,9 @@ func cmdReport(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// readReports reads JSON-lines reports from r, named name in errors. Blank
-// lines are skipped; a line that is not a valid report is returned as a
-// lineError and the reading goes on. The error is for r itself failing.
-func readReports(name string, r io.Reader) ([]debugmutex.Report, []lineError, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	var reports []debugmutex.Report
-	var errs []lineError
-	for n := 1; ; n++ {
-		line, tooLong, err := readLine(br)
-		if tooLong {
-			errs = append(errs, lineError{name, n, fmt.Sprintf("line longer than %d bytes", maxReportLine)})
-		} else if len(bytes.TrimSpace(line)) > 0 {
-			rep, perr := parseReport(line)
-			if perr != nil {
-				errs = append(errs, lineError{name, n, perr.Error()})
-			} else {
-				reports = append(reports, rep)
-			}
-		}
-		if err == io.EOF {
-			return reports, errs, nil
-		}
-		if err != nil {
-			return reports, errs, err
-		}
-	}
-}
-
-// readLine returns the next line without its newline. A line longer than
-// maxReportLine is consumed and reported as too long.
-func readLine(br *bufio.Reader) (line []byte, tooLong bool, err error) {
-	for {
-		chunk, err := br.ReadSlice('\n')
-		if !tooLong {
-			if len(line)+len(chunk) > maxReportLine+1 {
-				tooLong, line = true, nil
-			} else {
-				line = append(line, chunk...)
-			}
-		}
-		if errors.Is(err, bufio.ErrBufferFull) {
-			continue
-		}
-		return bytes.TrimSuffix(line, []byte("\n")), tooLong, err
-	}
-}
-
-// parseReport decodes one line into a Report and checks that it is one.
-func parseReport(line []byte) (debugmutex.Report, error) {
-	var rep debugmutex.Report
-	line = bytes.TrimSpace(line)
-	if line[0] != '{' {
-		return rep, errors.New("not a JSON object")
-	}
-	if err := json.Unmarshal(line, &rep); err != nil {
-		var se *json.SyntaxError
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &se):
-			return rep, fmt.Errorf("invalid JSON at byte %d: %v", se.Offset, err)
-		case errors.As(err, &te):
-			return rep, fmt.Errorf("field %q: %v", te.Field, err)
-		}
-		return rep, err
-	}
-	switch {
-	case rep.Kind == "":
-		return rep, errors.New("not a report: no kind")
-	case !slices.Contains(debugmutex.Kinds, rep.Kind):
-		return rep, fmt.Errorf("unknown kind %q (this lockscope knows %s)", rep.Kind, kindNames())
-	case rep.Count < 0:
-		return rep, fmt.Errorf("negative count %d", rep.Count)
-	}
-	return rep, nil
-}
-
 // groupKey is what makes two reports the same problem: their Key, or, for a
 // report without one, its kind and summary.
-func groupKey(r *debugmutex.Report) string {
+func groupKey(r *report.Report) string {
 	if r.Key != "" {
 		return "k\x00" + r.Key
 	}
@@ -225,9 +135,9 @@ func groupKey(r *debugmutex.Report) string {
 // groupReports merges reports of the same problem: the first one stands
 // for the group, its Count is the sum of theirs (a report without a count
 // counts once), its Time the earliest. Groups are ordered by kind (in
-// debugmutex.Kinds order), most frequent first, then by time.
-func groupReports(reports []debugmutex.Report) []debugmutex.Report {
-	var groups []debugmutex.Report
+// report.Kinds order), most frequent first, then by time.
+func groupReports(reports []report.Report) []report.Report {
+	var groups []report.Report
 	index := map[string]int{}
 	for _, r := range reports {
 		count := max(r.Count, 1)
@@ -245,8 +155,8 @@ func groupReports(reports []debugmutex.Report) []debugmutex.Report {
 			g.Time = r.Time
 		}
 	}
-	slices.SortStableFunc(groups, func(a, b debugmutex.Report) int {
-		if c := slices.Index(debugmutex.Kinds, a.Kind) - slices.Index(debugmutex.Kinds, b.Kind); c != 0 {
+	slices.SortStableFunc(groups, func(a, b report.Report) int {
+		if c := slices.Index(report.Kinds, a.Kind) - slices.Index(report.Kinds, b.Kind); c != 0 {
 			return c
 		}
 		if a.Count != b.Count {
@@ -269,8 +179,8 @@ func addSat(a, b int) int {
 }
 
 // made counts the reports that were made, not the lines that only add
-// repeats to one (debugmutex.Report.Repeat).
-func made(reports []debugmutex.Report) int {
+// repeats to one (report.Report.Repeat).
+func made(reports []report.Report) int {
 	n := 0
 	for i := range reports {
 		if !reports[i].Repeat {
@@ -281,16 +191,16 @@ func made(reports []debugmutex.Report) int {
 }
 
 // summarize returns the last line of the text output.
-func summarize(groups []debugmutex.Report, read int) string {
+func summarize(groups []report.Report, read int) string {
 	if len(groups) == 0 {
 		return fmt.Sprintf("lockscope: no problems (%d reports read)", read)
 	}
-	counts := map[debugmutex.Kind]int{}
+	counts := map[report.Kind]int{}
 	for _, g := range groups {
 		counts[g.Kind]++
 	}
 	var parts []string
-	for _, k := range debugmutex.Kinds {
+	for _, k := range report.Kinds {
 		if counts[k] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
 		}
@@ -303,24 +213,24 @@ func summarize(groups []debugmutex.Report, read int) string {
 }
 
 // parseKinds parses the -kind list; nil means every kind.
-func parseKinds(list string) (map[debugmutex.Kind]bool, error) {
+func parseKinds(list string) (map[report.Kind]bool, error) {
 	if list == "" {
 		return nil, nil
 	}
-	kinds := map[debugmutex.Kind]bool{}
+	kinds := map[report.Kind]bool{}
 	for _, k := range strings.Split(list, ",") {
 		k = strings.TrimSpace(k)
-		if !slices.Contains(debugmutex.Kinds, debugmutex.Kind(k)) {
+		if !slices.Contains(report.Kinds, report.Kind(k)) {
 			return nil, fmt.Errorf("-kind: unknown kind %q; kinds are %s", k, kindNames())
 		}
-		kinds[debugmutex.Kind(k)] = true
+		kinds[report.Kind(k)] = true
 	}
 	return kinds, nil
 }
 
 func kindNames() string {
-	names := make([]string, len(debugmutex.Kinds))
-	for i, k := range debugmutex.Kinds {
+	names := make([]string, len(report.Kinds))
+	for i, k := range report.Kinds {
 		names[i] = string(k)
 	}
 	return strings.Join(names, ", ")

@@ -9,36 +9,36 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/report"
 )
 
-func sampleReports() []debugmutex.Report {
+func sampleReports() []report.Report {
 	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
-	order := debugmutex.Report{
-		Kind:    debugmutex.KindLockOrder,
+	order := report.Report{
+		Kind:    report.KindLockOrder,
 		Summary: "lock-order inversion: a.mu then b.mu, and b.mu then a.mu",
 		Time:    t0.Add(time.Second),
 		Count:   1,
 		Key:     "lock-order|a.go:10|b.go:20",
-		Locks:   []debugmutex.LockRef{{ID: 1, Name: "a.mu", Type: "Mutex"}, {ID: 2, Name: "b.mu", Type: "Mutex"}},
-		Edges: []debugmutex.Edge{
-			{From: "a.mu", To: "b.mu", Goroutine: 7, FromStack: []debugmutex.Frame{{Function: "main.ab", File: "/src/a.go", Line: 10}}},
-			{From: "b.mu", To: "a.mu", Goroutine: 8, ToStack: []debugmutex.Frame{{Function: "main.ba", File: "/src/b.go", Line: 20}}},
+		Locks:   []report.LockRef{{ID: 1, Name: "a.mu", Type: "Mutex"}, {ID: 2, Name: "b.mu", Type: "Mutex"}},
+		Edges: []report.Edge{
+			{From: "a.mu", To: "b.mu", Goroutine: 7, FromStack: []report.Frame{{Function: "main.ab", File: "/src/a.go", Line: 10}}},
+			{From: "b.mu", To: "a.mu", Goroutine: 8, ToStack: []report.Frame{{Function: "main.ba", File: "/src/b.go", Line: 20}}},
 		},
 	}
-	hold := debugmutex.Report{
-		Kind:    debugmutex.KindLongHold,
+	hold := report.Report{
+		Kind:    report.KindLongHold,
 		Summary: "c.mu held for 2s by goroutine 9",
 		Time:    t0,
 		Count:   2,
 		Key:     "long-hold|c.go:5",
-		Goroutines: []debugmutex.GoroutineRef{{ID: 9, Role: "holds", Lock: "c.mu", For: 2 * time.Second,
-			Stack: []debugmutex.Frame{{Function: "main.forget", File: "/src/c.go", Line: 5}}}},
+		Goroutines: []report.GoroutineRef{{ID: 9, Role: "holds", Lock: "c.mu", For: 2 * time.Second,
+			Stack: []report.Frame{{Function: "main.forget", File: "/src/c.go", Line: 5}}}},
 	}
-	return []debugmutex.Report{order, hold, order, hold, order}
+	return []report.Report{order, hold, order, hold, order}
 }
 
-func writeReports(t *testing.T, path string, reports []debugmutex.Report, extra ...string) {
+func writeReports(t *testing.T, path string, reports []report.Report, extra ...string) {
 	t.Helper()
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
@@ -65,7 +65,7 @@ func TestReportGroupsAndExitsOne(t *testing.T) {
 	if n := strings.Count(r.stdout, "LOCKSCOPE: "); n != 2 {
 		t.Errorf("5 reports of 2 problems printed as %d:\n%s", n, r.stdout)
 	}
-	// Lock order first (debugmutex.Kinds order), counts summed: 3 x 1, 2 x 2.
+	// Lock order first (report.Kinds order), counts summed: 3 x 1, 2 x 2.
 	order := strings.Index(r.stdout, "LOCKSCOPE: lock-order inversion")
 	hold := strings.Index(r.stdout, "LOCKSCOPE: c.mu held")
 	if order < 0 || hold < 0 || order > hold {
@@ -109,11 +109,11 @@ func TestReportKindFilterAndJSON(t *testing.T) {
 	if len(lines) != 1 {
 		t.Fatalf("-kind long-hold,deadlock -json printed %d lines, want 1:\n%s", len(lines), r.stdout)
 	}
-	var got debugmutex.Report
+	var got report.Report
 	if err := json.Unmarshal([]byte(lines[0]), &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.Kind != debugmutex.KindLongHold || got.Count != 4 || got.Key != "long-hold|c.go:5" {
+	if got.Kind != report.KindLongHold || got.Count != 4 || got.Key != "long-hold|c.go:5" {
 		t.Errorf("grouped report = %+v, want long-hold with count 4", got)
 	}
 
@@ -171,7 +171,7 @@ func TestReportStdin(t *testing.T) {
 	var b bytes.Buffer
 	rs := sampleReports()
 	json.NewEncoder(&b).Encode(&rs[1])
-	reports, errs, err := readReports("<stdin>", &b)
+	reports, errs, err := report.ReadLines("<stdin>", &b)
 	if err != nil || len(errs) != 0 || len(reports) != 1 || reports[0].Summary != rs[1].Summary {
 		t.Errorf("readReports = %v, %v, %v", reports, errs, err)
 	}
@@ -189,7 +189,7 @@ func FuzzReportParse(f *testing.F) {
 	f.Add([]byte("{\"kind\":\"deadlock\",\"count\":9223372036854775807,\"key\":\"k\"}\n{\"kind\":\"deadlock\",\"count\":5,\"key\":\"k\"}\n"))
 	f.Add([]byte("{\"kind\":\"long-wait\"}\r\n\n\t\n{\"kind\":\"leaked-lock\",\"goroutines\":[{\"for\":-5,\"exited\":true}]}"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		reports, errs, err := readReports("fuzz", bytes.NewReader(data))
+		reports, errs, err := report.ReadLines("fuzz", bytes.NewReader(data))
 		if err != nil {
 			t.Fatalf("reading from memory failed: %v", err)
 		}
@@ -222,7 +222,7 @@ func FuzzReportParse(f *testing.F) {
 				t.Fatal(err)
 			}
 		}
-		again, errs, _ := readReports("again", &b)
+		again, errs, _ := report.ReadLines("again", &b)
 		if len(errs) != 0 || len(again) != len(groups) {
 			t.Fatalf("grouped reports do not read back: %d of %d, errors %v", len(again), len(groups), errs)
 		}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/lockscope/lockscope/cmd/lockscope/internal/gotool"
+	"github.com/lockscope/lockscope/report"
 )
 
 // reportTail collects the reports written to LOCKSCOPE_REPORT_FILE during
@@ -75,7 +76,7 @@ func (t *reportTail) print(w io.Writer, code, buildFailed int) {
 		fmt.Fprintf(w, "lockscope: reading reports: %v\n", err)
 		return
 	}
-	reports, lineErrs, err := readReports(t.path, f)
+	reports, lineErrs, err := report.ReadLines(t.path, f)
 	for _, e := range lineErrs {
 		fmt.Fprintf(w, "lockscope: %v\n", e)
 	}

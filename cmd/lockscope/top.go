@@ -17,8 +17,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/lockscope/lockscope/debugmutex"
-	"github.com/lockscope/lockscope/profiler"
+	"github.com/lockscope/lockscope/report"
 )
 
 const topUsage = `usage: lockscope top [-interval 1s] [-n 20] [-sort wait|hold|contentions|acquisitions] [-once] URL
@@ -33,7 +32,7 @@ Flags:
 `
 
 // topData is what the endpoint serves at URL?format=json.
-type topData = profiler.Overview
+type topData = report.Overview
 
 // clearScreen moves the cursor home and clears the terminal.
 const clearScreen = "\x1b[H\x1b[2J"
@@ -170,7 +169,7 @@ func renderTop(u *url.URL, d *topData, n int, sortBy string) string {
 		&shown, at.Format("15:04:05"), len(d.Locks), len(d.Held), len(d.Waiting))
 
 	locks := slices.Clone(d.Locks)
-	key := func(s debugmutex.LockStat) int64 {
+	key := func(s report.LockStat) int64 {
 		switch sortBy {
 		case "hold":
 			return int64(s.HoldTime)
@@ -181,7 +180,7 @@ func renderTop(u *url.URL, d *topData, n int, sortBy string) string {
 		}
 		return int64(s.WaitTime)
 	}
-	slices.SortStableFunc(locks, func(a, b debugmutex.LockStat) int {
+	slices.SortStableFunc(locks, func(a, b report.LockStat) int {
 		ka, kb := key(a), key(b)
 		switch {
 		case ka > kb:
@@ -196,19 +195,19 @@ func renderTop(u *url.URL, d *topData, n int, sortBy string) string {
 	fmt.Fprint(tw, "WAIT\tCONTENDED\tHOLD\tACQUIRED\tTRY-FAIL\t \tLOCK\n")
 	for _, s := range locks[:min(n, len(locks))] {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t \t%s (%s)\n",
-			profiler.ShortDuration(s.WaitTime), s.Contentions, profiler.ShortDuration(s.HoldTime), s.Acquisitions, s.TryLockFailures, s.Lock, s.Type)
+			report.ShortDuration(s.WaitTime), s.Contentions, report.ShortDuration(s.HoldTime), s.Acquisitions, s.TryLockFailures, s.Lock, s.Type)
 	}
 	tw.Flush()
 	none(&b, len(locks), "no lock activity recorded yet")
 	more(&b, len(locks), n)
 
 	held := slices.Clone(d.Held)
-	slices.SortStableFunc(held, func(a, b debugmutex.Holding) int { return cmpDur(b.For, a.For) })
+	slices.SortStableFunc(held, func(a, b report.Holding) int { return cmpDur(b.For, a.For) })
 	fmt.Fprintf(&b, "\nHELD NOW (longest first)\n")
 	tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	fmt.Fprint(tw, "GOROUTINE\tFOR\tMODE\tLOCK\tACQUIRED AT\n")
 	for _, h := range held[:min(n, len(held))] {
-		f := profiler.ShortDuration(h.For)
+		f := report.ShortDuration(h.For)
 		if !h.Exact {
 			f = ">" + f
 		}
@@ -219,7 +218,7 @@ func renderTop(u *url.URL, d *topData, n int, sortBy string) string {
 	more(&b, len(held), n)
 
 	waiting := slices.Clone(d.Waiting)
-	slices.SortStableFunc(waiting, func(a, b debugmutex.Waiting) int { return cmpDur(b.For, a.For) })
+	slices.SortStableFunc(waiting, func(a, b report.Waiting) int { return cmpDur(b.For, a.For) })
 	fmt.Fprintf(&b, "\nWAITING NOW (longest first)\n")
 	tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	fmt.Fprint(tw, "GOROUTINE\tFOR\tMODE\tLOCK\tHELD BY\tWAITING AT\n")
@@ -228,7 +227,7 @@ func renderTop(u *url.URL, d *topData, n int, sortBy string) string {
 		if w.Holder != 0 {
 			holder = fmt.Sprint(w.Holder)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", w.Goroutine, profiler.ShortDuration(w.For), w.Mode, w.Lock.Name, holder, site(w.Site))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", w.Goroutine, report.ShortDuration(w.For), w.Mode, w.Lock.Name, holder, site(w.Site))
 	}
 	tw.Flush()
 	none(&b, len(waiting), "no goroutine is waiting for a lock")
@@ -258,7 +257,7 @@ func cmpDur(a, b time.Duration) int {
 	return 0
 }
 
-func site(f debugmutex.Frame) string {
+func site(f report.Frame) string {
 	if f.Function == "" && f.File == "" {
 		return "?"
 	}

@@ -11,33 +11,35 @@ import (
 	"time"
 
 	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
 	"github.com/lockscope/lockscope/profiler"
+	"github.com/lockscope/lockscope/report"
 )
 
 // lockEndpoint serves the JSON the profiler package serves at
 // /debug/locks/?format=json, built from the debugmutex types.
 func lockEndpoint(t *testing.T) *httptest.Server {
 	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
-	cache := debugmutex.LockInfo{ID: 1, Name: "main.(*Cache).Get at cache.go:42", Type: "RWMutex"}
-	db := debugmutex.LockInfo{ID: 2, Name: "db", Type: "Mutex"}
+	cache := report.LockInfo{ID: 1, Name: "main.(*Cache).Get at cache.go:42", Type: "RWMutex"}
+	db := report.LockInfo{ID: 2, Name: "db", Type: "Mutex"}
 	data := struct {
-		Time    time.Time             `json:"time"`
-		Held    []debugmutex.Holding  `json:"held"`
-		Waiting []debugmutex.Waiting  `json:"waiting"`
-		Locks   []debugmutex.LockStat `json:"locks"`
+		Time    time.Time         `json:"time"`
+		Held    []report.Holding  `json:"held"`
+		Waiting []report.Waiting  `json:"waiting"`
+		Locks   []report.LockStat `json:"locks"`
 	}{
 		Time: now,
-		Held: []debugmutex.Holding{
-			{Lock: cache, Mode: debugmutex.Read, Goroutine: 12, Site: debugmutex.Frame{Function: "main.(*Cache).Get", File: "/src/cache.go", Line: 42},
+		Held: []report.Holding{
+			{Lock: cache, Mode: report.Read, Goroutine: 12, Site: report.Frame{Function: "main.(*Cache).Get", File: "/src/cache.go", Line: 42},
 				Since: now.Add(-3 * time.Millisecond), For: 3 * time.Millisecond, Exact: true},
-			{Lock: db, Mode: debugmutex.Write, Goroutine: 7, Site: debugmutex.Frame{Function: "main.save", File: "/src/db.go", Line: 9},
+			{Lock: db, Mode: report.Write, Goroutine: 7, Site: report.Frame{Function: "main.save", File: "/src/db.go", Line: 9},
 				Since: now.Add(-2 * time.Second), For: 2 * time.Second},
 		},
-		Waiting: []debugmutex.Waiting{
-			{Lock: db, Mode: debugmutex.Write, Goroutine: 31, Site: debugmutex.Frame{Function: "main.load", File: "/src/db.go", Line: 30},
+		Waiting: []report.Waiting{
+			{Lock: db, Mode: report.Write, Goroutine: 31, Site: report.Frame{Function: "main.load", File: "/src/db.go", Line: 30},
 				Since: now.Add(-time.Second), For: 1500 * time.Millisecond, Holder: 7},
 		},
-		Locks: []debugmutex.LockStat{
+		Locks: []report.LockStat{
 			{Lock: "main.(*Cache).Get at cache.go:42", Type: "RWMutex", Acquisitions: 90000, HoldTime: 40 * time.Millisecond, Contentions: 3, WaitTime: time.Millisecond},
 			{Lock: "db", Type: "Mutex", Acquisitions: 12, HoldTime: 5 * time.Second, Contentions: 8, WaitTime: 4 * time.Second, TryLockFailures: 2},
 			{Lock: "quiet", Type: "Mutex", Acquisitions: 1},
@@ -124,11 +126,11 @@ func TestTopAgainstProfiler(t *testing.T) {
 	}()
 	// Wait until the goroutine is known to be waiting.
 	for deadline := time.Now().Add(10 * time.Second); ; runtime.Gosched() {
-		if w := debugmutex.Snapshot().Waiting; slices.ContainsFunc(w, func(w debugmutex.Waiting) bool { return w.Lock.Name == "top.test.hot" }) {
+		if w := inspect.Snapshot().Waiting; slices.ContainsFunc(w, func(w report.Waiting) bool { return w.Lock.Name == "top.test.hot" }) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the waiter never showed up in debugmutex.Snapshot")
+			t.Fatal("the waiter never showed up in inspect.Snapshot")
 		}
 	}
 	srv := httptest.NewServer(profiler.Handler())

@@ -4,7 +4,7 @@
 // lock is still held when it ends. The end of a test counts as the end for
 // what it left: a lock held by a goroutine that has exited, or a goroutine
 // waiting for a lock it holds itself, fails it at once, however short the
-// test and whatever the thresholds (see debugmutex.CheckEnd).
+// test and whatever the thresholds (see inspect.CheckEnd).
 //
 //	func TestCache(t *testing.T) {
 //		defer locktest.VerifyNone(t)
@@ -27,7 +27,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
+	"github.com/lockscope/lockscope/report"
 )
 
 // TestingT is the part of *testing.T that VerifyNone uses.
@@ -51,7 +52,7 @@ func (f optionFunc) apply(o *options) { f(o) }
 type options struct {
 	baseReports map[string]int // report key -> count to ignore
 	baseHeld    map[heldKey]bool
-	kinds       []debugmutex.Kind
+	kinds       []report.Kind
 	locks       []string
 	allowHeld   bool
 	wait        time.Duration
@@ -75,18 +76,18 @@ func buildOptions(opts []Option) *options {
 // checks only what the test itself does.
 func IgnoreCurrent() Option {
 	reports := map[string]int{}
-	for _, r := range debugmutex.Reports() {
+	for _, r := range inspect.Reports() {
 		reports[r.Key] = r.Count
 	}
 	held := map[heldKey]bool{}
-	for _, h := range debugmutex.Snapshot().Held {
+	for _, h := range inspect.Snapshot().Held {
 		held[heldKey{h.Goroutine, h.Lock.ID}] = true
 	}
 	return optionFunc(func(o *options) { o.baseReports, o.baseHeld = reports, held })
 }
 
 // IgnoreKinds ignores reports of these kinds.
-func IgnoreKinds(kinds ...debugmutex.Kind) Option {
+func IgnoreKinds(kinds ...report.Kind) Option {
 	return optionFunc(func(o *options) { o.kinds = append(o.kinds, kinds...) })
 }
 
@@ -115,9 +116,9 @@ func Find(opts ...Option) error {
 	// a goroutine that has exited, a goroutine stuck in a recursive Lock
 	// within the grace are reported now, not after a threshold that a
 	// short test never reaches.
-	debugmutex.CheckEnd()
+	inspect.CheckEnd()
 	var problems []string
-	for _, r := range debugmutex.Reports() {
+	for _, r := range inspect.Reports() {
 		if base, ok := o.baseReports[r.Key]; ok && r.Count <= base {
 			continue
 		}
@@ -153,9 +154,9 @@ func Find(opts ...Option) error {
 	return errors.New("lockscope found lock problems:\n" + strings.Join(problems, "\n"))
 }
 
-func (o *options) held() []debugmutex.Holding {
-	var out []debugmutex.Holding
-	for _, h := range debugmutex.Snapshot().Held {
+func (o *options) held() []report.Holding {
+	var out []report.Holding
+	for _, h := range inspect.Snapshot().Held {
 		if o.baseHeld[heldKey{h.Goroutine, h.Lock.ID}] || slices.Contains(o.locks, h.Lock.Name) {
 			continue
 		}
@@ -164,7 +165,7 @@ func (o *options) held() []debugmutex.Holding {
 	return out
 }
 
-func (o *options) namesIgnored(r debugmutex.Report) bool {
+func (o *options) namesIgnored(r report.Report) bool {
 	if len(o.locks) == 0 || len(r.Locks) == 0 {
 		return false
 	}
@@ -187,9 +188,9 @@ func VerifyNone(t TestingT, opts ...Option) {
 
 // VerifyTestMain runs the tests and then Find; if it finds anything, it
 // prints it and exits with status 1 even if the tests passed. Before it
-// exits it runs debugmutex.Exiting, so that what the end of the binary
+// exits it runs inspect.Exiting, so that what the end of the binary
 // makes certain is reported, and profile writers registered with
-// debugmutex.AtExit write their last profiles.
+// inspect.AtExit write their last profiles.
 func VerifyTestMain(m TestingM, opts ...Option) {
 	code := m.Run()
 	if code == 0 {
@@ -198,5 +199,5 @@ func VerifyTestMain(m TestingM, opts ...Option) {
 			code = 1
 		}
 	}
-	os.Exit(debugmutex.Exiting(code))
+	os.Exit(inspect.Exiting(code))
 }

@@ -8,11 +8,13 @@ import (
 
 	"github.com/lockscope/lockscope/debugmutex"
 	"github.com/lockscope/lockscope/debugmutex/locktest"
+	"github.com/lockscope/lockscope/inspect"
+	"github.com/lockscope/lockscope/report"
 )
 
 func TestMain(m *testing.M) {
 	debugmutex.Configure(debugmutex.Quiet(true))
-	locktest.VerifyTestMain(m, locktest.IgnoreLocks("left.held", "leaked.short", "recursive.short"), locktest.IgnoreKinds(debugmutex.KindRecursiveRead))
+	locktest.VerifyTestMain(m, locktest.IgnoreLocks("left.held", "leaked.short", "recursive.short"), locktest.IgnoreKinds(report.KindRecursiveRead))
 }
 
 type fakeT struct{ errs []string }
@@ -66,7 +68,7 @@ func TestReportFails(t *testing.T) {
 		t.Fatalf("errors %q", ft.errs)
 	}
 	ft = &fakeT{}
-	locktest.VerifyNone(ft, base, locktest.IgnoreKinds(debugmutex.KindRecursiveRead))
+	locktest.VerifyNone(ft, base, locktest.IgnoreKinds(report.KindRecursiveRead))
 	if len(ft.errs) != 0 {
 		t.Fatalf("ignored kind still reported: %v", ft.errs)
 	}
@@ -119,7 +121,7 @@ func TestGoroutineStuckInARecursiveLockFails(t *testing.T) {
 }
 
 func waiting(name string) bool {
-	for _, w := range debugmutex.Snapshot().Waiting {
+	for _, w := range inspect.Snapshot().Waiting {
 		if w.Lock.Name == name {
 			return true
 		}

@@ -22,6 +22,8 @@ import (
 	"path/filepath"
 
 	sync "github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
+	"github.com/lockscope/lockscope/report"
 )
 
 // Orders holds the orders waiting for stock.
@@ -113,7 +115,7 @@ func main() {
 	})
 	wg.Wait()
 
-	reps := sync.Reports()
+	reps := inspect.Reports()
 	fmt.Printf("\nreports: %d\n", len(reps))
 	for _, r := range reps {
 		fmt.Printf("%s: %s\n", r.Kind, r.Summary)
@@ -130,7 +132,7 @@ func ok(b bool) string {
 	return "queued"
 }
 
-func site(stack []sync.Frame) string {
+func site(stack []report.Frame) string {
 	if len(stack) == 0 {
 		return "(unknown)"
 	}

@@ -30,6 +30,8 @@ import (
 	"time"
 
 	sync "github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
+	"github.com/lockscope/lockscope/report"
 )
 
 // Income is a source of money, paid weekly.
@@ -106,8 +108,8 @@ func main() {
 			held  time.Duration
 		}
 		var rows []row
-		for _, r := range sync.Records() {
-			if r.Lock != "balanceMu" || r.Kind != sync.StatHold {
+		for _, r := range inspect.Records() {
+			if r.Lock != "balanceMu" || r.Kind != report.StatHold {
 				continue
 			}
 			rows = append(rows, row{where: site(r.Stack), count: r.Count, held: time.Duration(r.Nanos)})
@@ -117,14 +119,14 @@ func main() {
 			fmt.Printf("  %-32s %4d holds, %v in total, %v on average\n", r.where, r.count,
 				r.held.Round(time.Millisecond), (r.held / time.Duration(max(r.count, 1))).Round(time.Microsecond))
 		}
-		for _, s := range sync.LockStats() {
+		for _, s := range inspect.LockStats() {
 			if s.Lock == "balanceMu" {
 				fmt.Printf("balanceMu: %d acquisitions, held %v, %d contentions, waited %v\n", s.Acquisitions,
 					s.HoldTime.Round(time.Millisecond), s.Contentions, s.WaitTime.Round(time.Millisecond))
 			}
 		}
 	}
-	fmt.Printf("reports: %d\n", len(sync.Reports()))
+	fmt.Printf("reports: %d\n", len(inspect.Reports()))
 	if balance != want && !*racy {
 		os.Exit(1)
 	}
@@ -132,7 +134,7 @@ func main() {
 
 // site names the innermost frame of stack outside lockscope.
 func site(stack []uintptr) string {
-	frames := sync.Symbolize(stack)
+	frames := inspect.Symbolize(stack)
 	if len(frames) == 0 {
 		return "(unknown)"
 	}

@@ -41,6 +41,8 @@ import (
 	"time"
 
 	sync "github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
+	"github.com/lockscope/lockscope/report"
 )
 
 // Cache is a read-through cache.
@@ -113,9 +115,9 @@ func main() {
 	fixed := flag.Bool("fixed", false, "send an error from the failing fetch")
 	flag.Parse()
 
-	reported := make(chan sync.Report, 1)
-	sync.OnReport(func(rep sync.Report) {
-		if rep.Kind == sync.KindDeadlock || rep.Kind == sync.KindLongWait {
+	reported := make(chan report.Report, 1)
+	inspect.OnReport(func(rep report.Report) {
+		if rep.Kind == report.KindDeadlock || rep.Kind == report.KindLongWait {
 			select {
 			case reported <- rep:
 			default:
@@ -133,18 +135,18 @@ func main() {
 		case rep := <-reported:
 			fmt.Printf("no reply: lockscope reported a %s %.1fs after the requests began\n", rep.Kind, time.Since(start).Seconds())
 			explain(rep)
-			fmt.Printf("reports: %d\n", len(sync.Reports()))
+			fmt.Printf("reports: %d\n", len(inspect.Reports()))
 			return
 		case <-time.After(2 * time.Minute):
 			fmt.Println("no reply and no report within 2 minutes")
 			os.Exit(1)
 		}
 	}
-	fmt.Printf("reports: %d\n", len(sync.Reports()))
+	fmt.Printf("reports: %d\n", len(inspect.Reports()))
 }
 
 // explain prints the report in a few lines.
-func explain(rep sync.Report) {
+func explain(rep report.Report) {
 	fmt.Printf("\nlockscope found a %s: %s\n", rep.Kind, rep.Summary)
 	for _, g := range rep.Goroutines {
 		fmt.Printf("  goroutine %d %s %s", g.ID, g.Role, g.Lock)

@@ -28,6 +28,8 @@ import (
 	"time"
 
 	sync "github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
+	"github.com/lockscope/lockscope/report"
 )
 
 // HitCounter counts hits per page. The embedded Mutex guards hits; its
@@ -65,15 +67,15 @@ func (c *HitCounter) HitFixed(page string) error {
 func main() {
 	fixed := flag.Bool("fixed", false, "unlock on every path")
 	flag.Parse()
-	if os.Getenv(sync.EnvHoldThreshold) == "" {
+	if os.Getenv(inspect.EnvHoldThreshold) == "" {
 		sync.Configure(sync.HoldThreshold(100 * time.Millisecond))
 	}
 
 	c := &HitCounter{hits: map[string]int{}}
 	sync.SetName(&c.Mutex, "HitCounter") // the embedded mutex is c.Mutex
 
-	found := make(chan sync.Report, 1)
-	sync.OnReport(func(r sync.Report) {
+	found := make(chan report.Report, 1)
+	inspect.OnReport(func(r report.Report) {
 		select {
 		case found <- r:
 		default:
@@ -108,11 +110,11 @@ func main() {
 	c.Lock()
 	fmt.Println("hits:", c.hits)
 	c.Unlock()
-	fmt.Printf("reports: %d\n", len(sync.Reports()))
+	fmt.Printf("reports: %d\n", len(inspect.Reports()))
 }
 
 // explain prints what lockscope found, in a line or two per goroutine.
-func explain(r sync.Report) {
+func explain(r report.Report) {
 	fmt.Printf("\nlockscope found a %s problem: %s\n", r.Kind, r.Summary)
 	for _, g := range r.Goroutines {
 		state := "alive"

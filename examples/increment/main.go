@@ -20,6 +20,8 @@ import (
 	"time"
 
 	sync "github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
+	"github.com/lockscope/lockscope/report"
 )
 
 const (
@@ -76,7 +78,7 @@ func main() {
 	fmt.Printf("count: %d (want %d)\n", c.Value(), workers*increments)
 
 	fmt.Println("\nlock statistics:")
-	for _, s := range sync.LockStats() {
+	for _, s := range inspect.LockStats() {
 		if s.Lock != "Counter.mu" {
 			continue
 		}
@@ -91,8 +93,8 @@ func main() {
 		wait  time.Duration
 	}
 	bySite := map[string]*site{}
-	for _, r := range sync.Records() {
-		if r.Kind != sync.StatWait || r.Lock != "Counter.mu" {
+	for _, r := range inspect.Records() {
+		if r.Kind != report.StatWait || r.Lock != "Counter.mu" {
 			continue
 		}
 		where := callerOutsideLockscope(r.Stack)
@@ -114,7 +116,7 @@ func main() {
 		fmt.Printf("  %-40s %5d waits %8v\n", s.where, s.count, s.wait.Round(time.Millisecond))
 	}
 
-	fmt.Printf("\nreports: %d\n", len(sync.Reports()))
+	fmt.Printf("\nreports: %d\n", len(inspect.Reports()))
 	if c.Value() != workers*increments {
 		os.Exit(1)
 	}
@@ -123,7 +125,7 @@ func main() {
 // callerOutsideLockscope returns the innermost frame of stack that is not
 // lockscope's own, as "function (file:line)".
 func callerOutsideLockscope(stack []uintptr) string {
-	frames := sync.Symbolize(stack)
+	frames := inspect.Symbolize(stack)
 	if len(frames) == 0 {
 		return "(unknown)"
 	}

@@ -16,6 +16,7 @@ import (
 	"fmt"
 
 	sync "github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
 )
 
 var msg string
@@ -46,10 +47,10 @@ func main() {
 	fmt.Println("message:", msg)
 	mu.Unlock()
 
-	for _, s := range sync.LockStats() {
+	for _, s := range inspect.LockStats() {
 		if s.Lock == "msg.mu" {
 			fmt.Printf("%s: %d acquisitions, %d contentions\n", s.Lock, s.Acquisitions, s.Contentions)
 		}
 	}
-	fmt.Printf("reports: %d\n", len(sync.Reports()))
+	fmt.Printf("reports: %d\n", len(inspect.Reports()))
 }

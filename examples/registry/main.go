@@ -34,6 +34,8 @@ import (
 	"path/filepath"
 
 	sync "github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
+	"github.com/lockscope/lockscope/report"
 )
 
 // Service is one registered service.
@@ -168,9 +170,9 @@ func main() {
 	api := r.Register("api")
 	r.Register("auth")
 
-	deadlock := make(chan sync.Report, 1)
-	sync.OnReport(func(rep sync.Report) {
-		if rep.Kind == sync.KindDeadlock {
+	deadlock := make(chan report.Report, 1)
+	inspect.OnReport(func(rep report.Report) {
+		if rep.Kind == report.KindDeadlock {
 			select {
 			case deadlock <- rep:
 			default:
@@ -225,11 +227,11 @@ func main() {
 	r.mu.Lock()
 	fmt.Printf("healthy services: %d of %d\n", r.healthy, len(r.services))
 	r.mu.Unlock()
-	fmt.Printf("reports: %d\n", len(sync.Reports()))
+	fmt.Printf("reports: %d\n", len(inspect.Reports()))
 }
 
 // explain prints the deadlock report in a few lines.
-func explain(rep sync.Report) {
+func explain(rep report.Report) {
 	fmt.Printf("\nlockscope found a %s: %s\n", rep.Kind, rep.Summary)
 	for _, g := range rep.Goroutines {
 		fmt.Printf("  goroutine %d %s %s", g.ID, g.Role, g.Lock)

@@ -27,6 +27,8 @@ import (
 	"strconv"
 
 	sync "github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
+	"github.com/lockscope/lockscope/report"
 )
 
 // Config is a set of settings read often and written now and then.
@@ -84,8 +86,8 @@ func main() {
 
 	deadlock := make(chan struct{})
 	var once sync.Once
-	sync.OnReport(func(r sync.Report) {
-		if r.Kind == sync.KindDeadlock {
+	inspect.OnReport(func(r report.Report) {
+		if r.Kind == report.KindDeadlock {
 			once.Do(func() { close(deadlock) })
 		}
 	})
@@ -112,7 +114,7 @@ func main() {
 		fmt.Println("the reader and the writer deadlocked")
 	}
 
-	reps := sync.Reports()
+	reps := inspect.Reports()
 	fmt.Printf("\nreports: %d\n", len(reps))
 	for _, r := range reps {
 		fmt.Printf("%s: %s\n", r.Kind, r.Summary)

@@ -65,6 +65,7 @@ import (
 
 	sync "github.com/lockscope/lockscope/debugmutex"
 	"github.com/lockscope/lockscope/exporter/autoexport"
+	"github.com/lockscope/lockscope/inspect"
 	"github.com/lockscope/lockscope/profiler"
 )
 
@@ -263,7 +264,7 @@ func main() {
 		s := e.Stats()
 		fmt.Printf("\nspans: %d created, %d exported, %d failed, %d dropped\n", s.Spans, s.Exported, s.FailedSpans, s.DroppedSpans)
 	}
-	fmt.Printf("reports: %d\n", len(sync.Reports()))
+	fmt.Printf("reports: %d\n", len(inspect.Reports()))
 }
 
 // loopback makes an address without a host listen on 127.0.0.1 only.

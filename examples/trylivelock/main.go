@@ -27,6 +27,8 @@ import (
 	"time"
 
 	sync "github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
+	"github.com/lockscope/lockscope/report"
 )
 
 // Account is a balance under a mutex.
@@ -70,9 +72,9 @@ func main() {
 	fixed := flag.Bool("fixed", false, "release the source account when the destination is busy")
 	flag.Parse()
 
-	reported := make(chan sync.Report, 1)
-	sync.OnReport(func(rep sync.Report) {
-		if rep.Kind == sync.KindLivelock {
+	reported := make(chan report.Report, 1)
+	inspect.OnReport(func(rep report.Report) {
+		if rep.Kind == report.KindLivelock {
 			select {
 			case reported <- rep:
 			default:
@@ -102,7 +104,7 @@ func main() {
 			close(stop)
 			<-done
 			<-done
-			fmt.Printf("reports: %d\n", len(sync.Reports()))
+			fmt.Printf("reports: %d\n", len(inspect.Reports()))
 			return
 		}
 	}
@@ -111,11 +113,11 @@ func main() {
 	fmt.Printf("alice %d, bob %d\n", alice.balance, bob.balance)
 	bob.mu.Unlock()
 	alice.mu.Unlock()
-	fmt.Printf("reports: %d\n", len(sync.Reports()))
+	fmt.Printf("reports: %d\n", len(inspect.Reports()))
 }
 
 // explain prints the report in a few lines.
-func explain(rep sync.Report) {
+func explain(rep report.Report) {
 	fmt.Printf("\nlockscope found a %s: %s\n", rep.Kind, rep.Summary)
 	for _, g := range rep.Goroutines {
 		fmt.Printf("  goroutine %d %s %s", g.ID, g.Role, g.Lock)

@@ -23,6 +23,8 @@ import (
 	"time"
 
 	sync "github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
+	"github.com/lockscope/lockscope/report"
 )
 
 const (
@@ -134,12 +136,12 @@ func main() {
 		fails int64
 	}
 	var sites []site
-	for _, r := range sync.Records() {
-		if r.Kind != sync.StatTryFail || r.Lock != "Queue.mu" {
+	for _, r := range inspect.Records() {
+		if r.Kind != report.StatTryFail || r.Lock != "Queue.mu" {
 			continue
 		}
 		where := "(unknown)"
-		if f := sync.Symbolize(r.Stack); len(f) > 0 {
+		if f := inspect.Symbolize(r.Stack); len(f) > 0 {
 			where = fmt.Sprintf("%s (%s:%d)", f[0].Function, filepath.Base(f[0].File), f[0].Line)
 		}
 		sites = append(sites, site{where, r.Count})
@@ -149,10 +151,10 @@ func main() {
 	for _, s := range sites {
 		fmt.Printf("  %8d  %s\n", s.fails, s.where)
 	}
-	for _, s := range sync.LockStats() {
+	for _, s := range inspect.LockStats() {
 		if s.Lock == "Queue.mu" {
 			fmt.Printf("\nQueue.mu: %d TryLock failures in all\n", s.TryLockFailures)
 		}
 	}
-	fmt.Printf("reports: %d\n", len(sync.Reports()))
+	fmt.Printf("reports: %d\n", len(inspect.Reports()))
 }

@@ -32,14 +32,14 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/lockscope/lockscope/debugmutex"
 	"github.com/lockscope/lockscope/exporter"
+	"github.com/lockscope/lockscope/inspect"
 )
 
 var exp *exporter.Exporter
 
 func init() {
-	if !wanted(os.Getenv) || !debugmutex.Enabled() {
+	if !wanted(os.Getenv) || !inspect.Enabled() {
 		return // with recording off (LOCKSCOPE=off) there is nothing to export
 	}
 	e, err := exporter.Start(context.Background())

@@ -1,7 +1,6 @@
 package delivery
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -106,7 +105,7 @@ func Deliver(r *report.Report, applyLimit bool) bool {
 		Table.ByKey[r.Key] = r
 		Table.Order = append(Table.Order, r.Key)
 	} else {
-		h := HashString(r.Key)
+		h := rt.HashString(r.Key)
 		if _, ok := Table.Seen[h]; ok {
 			Table.Seen[h]++
 			Table.Mu.Unlock()
@@ -156,8 +155,7 @@ func Deliver(r *report.Report, applyLimit bool) bool {
 		fmt.Fprint(stderr, cp.String())
 	}
 	if f != nil {
-		if b, err := json.Marshal(&cp); err == nil {
-			b = append(b, '\n')
+		if b, err := report.AppendLine(nil, &cp); err == nil {
 			f.Write(b)
 		}
 	}
@@ -170,15 +168,6 @@ func Deliver(r *report.Report, applyLimit bool) bool {
 		events.PublishEvent(report.Event{Kind: report.EventReport, Start: cp.Time, Report: &ev})
 	}
 	return true
-}
-
-func HashString(s string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return h
 }
 
 // flushRepeats appends to LOCKSCOPE_REPORT_FILE a Repeat line for each
@@ -204,8 +193,8 @@ func FlushRepeats() {
 	}
 	Table.OutMu.Lock()
 	for i := range lines {
-		if b, err := json.Marshal(&lines[i]); err == nil {
-			f.Write(append(b, '\n'))
+		if b, err := report.AppendLine(nil, &lines[i]); err == nil {
+			f.Write(b)
 		}
 	}
 	Table.OutMu.Unlock()

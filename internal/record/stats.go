@@ -5,7 +5,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/lockscope/lockscope/internal/delivery"
 	"github.com/lockscope/lockscope/internal/rt"
 	"github.com/lockscope/lockscope/internal/stacks"
 	"github.com/lockscope/lockscope/report"
@@ -84,7 +83,7 @@ func addStatLabels(kind report.StatKind, stack uint32, meta *LockMeta, mode repo
 	info := meta.Info()
 	k := statKey{kind: kind, mode: mode, stack: stack, lock: info.Name, typ: info.Type, labels: labels}
 	// Rows are keyed by name, so shard by name: one key, one shard.
-	s := &statTab[(uint64(stack)*31+uint64(kind)*7+delivery.HashString(info.Name))%statShards]
+	s := &statTab[(uint64(stack)*31+uint64(kind)*7+rt.HashString(info.Name))%statShards]
 	s.mu.Lock()
 	v := s.rows[k]
 	if v == nil {

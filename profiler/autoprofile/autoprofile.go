@@ -24,10 +24,10 @@
 // periodically, once more on SIGINT or SIGTERM, after which the signal is
 // raised again so that the program ends as it would have, once more when a
 // report ends the program (LOCKSCOPE_ON_REPORT=exit), and a last time in
-// debugmutex.Exiting, which lockscope test calls at the end of every test
+// inspect.Exiting, which lockscope test calls at the end of every test
 // binary (and locktest.VerifyTestMain too). What happened since the last
 // write is lost when the program ends otherwise, by returning from main or
-// calling os.Exit (log.Fatal, ...): call Stop or debugmutex.Exiting before,
+// calling os.Exit (log.Fatal, ...): call Stop or inspect.Exiting before,
 // or keep the interval short. A program that handles SIGINT or SIGTERM itself receives
 // such a signal twice (once when sent, once raised again after the profiles
 // are written): set LOCKSCOPE_PROFILE_SIGNALS=0 and call Stop on its way out
@@ -44,8 +44,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
 	"github.com/lockscope/lockscope/profiler"
+	"github.com/lockscope/lockscope/report"
 )
 
 // The environment variables autoprofile reads.
@@ -98,17 +99,17 @@ func start(getenv func(string) string) {
 	}
 	fw = w
 	// The end of main or TestMain, where the program calls
-	// debugmutex.Exiting (lockscope test does, in every test binary):
+	// inspect.Exiting (lockscope test does, in every test binary):
 	// the last write, after the end's reports.
-	debugmutex.AtExit(func() {
+	inspect.AtExit(func() {
 		if err := w.Stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "lockscope: writing lock profiles at exit: %v\n", err)
 		}
 	})
 	// LOCKSCOPE_ON_REPORT=exit ends the program right after a report is
 	// delivered: write first (handlers run before the exit).
-	debugmutex.OnReport(func(debugmutex.Report) {
-		if debugmutex.ReportAction() == debugmutex.Exit {
+	inspect.OnReport(func(report.Report) {
+		if inspect.ReportAction() == report.Exit {
 			if err := w.Flush(); err != nil {
 				fmt.Fprintf(os.Stderr, "lockscope: writing lock profiles before exiting on a report: %v\n", err)
 			}

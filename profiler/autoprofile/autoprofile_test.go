@@ -14,7 +14,9 @@ import (
 	"github.com/google/pprof/profile"
 
 	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
 	"github.com/lockscope/lockscope/profiler"
+	"github.com/lockscope/lockscope/report"
 )
 
 // The tests run this test binary again as a program that only swapped its
@@ -65,7 +67,7 @@ func child(mode string) {
 		held.Unlock()
 	case "exit":
 	case "exiting":
-		os.Exit(debugmutex.Exiting(0))
+		os.Exit(inspect.Exiting(0))
 	case "reportexit":
 		// A recursive read lock, reported; LOCKSCOPE_ON_REPORT=exit ends
 		// the program with it.
@@ -82,7 +84,7 @@ func child(mode string) {
 }
 
 func waiting(name string) bool {
-	for _, w := range debugmutex.Snapshot().Waiting {
+	for _, w := range inspect.Snapshot().Waiting {
 		if w.Lock.Name == name {
 			return true
 		}
@@ -216,8 +218,8 @@ func TestAReportThatEndsTheProgramWritesTheProfilesFirst(t *testing.T) {
 	cmd, dir, _ := startChild(t, "reportexit", "LOCKSCOPE_ON_REPORT=exit")
 	err := cmd.Wait()
 	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != debugmutex.ExitCode {
-		t.Fatalf("child: %v, want exit status %d (ended by the report)", err, debugmutex.ExitCode)
+	if !errors.As(err, &exit) || exit.ExitCode() != report.ExitCode {
+		t.Fatalf("child: %v, want exit status %d (ended by the report)", err, report.ExitCode)
 	}
 	if n := count(childProfile(t, dir, cmd.Process.Pid, profiler.Contention), "child.mu"); n != 1 {
 		t.Errorf("contention profile has %d contentions of child.mu, want 1: not written before the exit", n)

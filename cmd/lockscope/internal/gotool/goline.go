@@ -67,7 +67,7 @@ func lowerLockscope(wd, tmp, modcache, dir, userGo string, profiles bool) (*Lowe
 		return nil, nil
 	}
 	deps := swapDeps
-	roots := []string{"debugmutex"}
+	roots := []string{"debugmutex", "internal", "inspect", "report"}
 	if profiles {
 		deps = append(slices.Clone(deps), profileDeps...)
 		roots = append(roots, "profiler")

@@ -14,17 +14,20 @@ import (
 	"strings"
 )
 
-// The end of every test binary: debugmutex.Exiting reports what the end
+// The end of every test binary: inspect.Exiting reports what the end
 // makes certain (locks left by exited goroutines, goroutines stuck in a
 // recursive Lock) and runs the profile writers. Go has no exit hook, so
 // lockscope test calls it from TestMain: a package without one gets one
 // (a test file of lockscope's, through the overlay), and in a TestMain of
-// the user's, each m.Run() becomes debugmutex.Exiting(m.Run()). Only the
+// the user's, each m.Run() becomes inspect.Exiting(m.Run()). Only the
 // line of the package clause (an import added after it) and those of the
 // m.Run() calls change, so every position stays where it was.
 
-// exitingImport is the name the added import of debugmutex goes by.
-const exitingImport = "lockscope_debugmutex"
+// exitingImport is the name the added import of package inspect goes by.
+const exitingImport = "lockscope_inspect"
+
+// inspectPath is the package Exiting is in.
+const inspectPath = "github.com/lockscope/lockscope/inspect"
 
 // exitingFile and profileFile are the names of the test files lockscope
 // adds.
@@ -39,7 +42,7 @@ const autoprofilePath = "github.com/lockscope/lockscope/profiler/autoprofile"
 
 // ExitingMain returns the overlay entries that make every test binary of
 // the packages in tests (directory -> its _test.go files) call
-// debugmutex.Exiting at the end. read returns a file's content as the
+// inspect.Exiting at the end. read returns a file's content as the
 // build sees it; the copies go under tmp, at their path relative to root.
 // With profiles, every test binary also imports profiler/autoprofile, which
 // writes its profiles to LOCKSCOPE_PROFILE_DIR (the last time in Exiting).
@@ -133,7 +136,7 @@ import (
 )
 
 func TestMain(m *lockscope_testing.M) { lockscope_os.Exit(%s.Exiting(m.Run())) }
-`, pkg, exitingImport, DebugPath, exitingImport)
+`, pkg, exitingImport, inspectPath, exitingImport)
 		if err := write(filepath.Join(dir, exitingFile), []byte(src)); err != nil {
 			return nil, nil, err
 		}
@@ -142,7 +145,7 @@ func TestMain(m *lockscope_testing.M) { lockscope_os.Exit(%s.Exiting(m.Run())) }
 }
 
 // exitingEdits returns the edits that make the TestMain in f, if it has
-// one, call debugmutex.Exiting with the result of each m.Run(), and
+// one, call inspect.Exiting with the result of each m.Run(), and
 // whether f has a TestMain. A TestMain that hands m to
 // goleak.VerifyTestMain (which runs the tests, checks for leaked goroutines
 // and exits) hands it a wrapper instead, whose Run calls Exiting with the
@@ -205,7 +208,7 @@ func exitingEdits(fset *token.FileSet, f *ast.File, wrap bool) ([]edit, bool) {
 	// The import, on the line of the package clause; the wrapper, after
 	// everything.
 	at := offset(f.Name.End())
-	edits = append(edits, edit{at, at, fmt.Sprintf("; import %s %q", exitingImport, DebugPath)})
+	edits = append(edits, edit{at, at, fmt.Sprintf("; import %s %q", exitingImport, inspectPath)})
 	if wrapped {
 		end := offset(f.FileEnd)
 		edits = append(edits, edit{end, end, fmt.Sprintf(`
