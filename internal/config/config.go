@@ -37,7 +37,7 @@ const (
 	EnvRecursiveGrace = "LOCKSCOPE_RECURSIVE_GRACE"
 )
 
-// settings holds the configuration. Durations are atomics so that tests and
+// Settings holds the configuration. Durations are atomics so that tests and
 // Configure can change them while locks are in use.
 type Settings struct {
 	HoldThreshold  atomic.Int64 // ns; 0 = off
@@ -50,7 +50,7 @@ type Settings struct {
 
 var Cfg Settings
 
-// disabled is set once, at start, from LOCKSCOPE. Read on every lock
+// Disabled is set once, at start, from LOCKSCOPE. Read on every lock
 // operation, written only during package initialisation.
 var Disabled = compiledOut || SwitchedOff(os.Getenv(EnvSwitch))
 

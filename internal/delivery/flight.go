@@ -45,7 +45,7 @@ type flightRecorder struct {
 	unregister func()
 	done       chan struct{}
 	written    atomic.Int32
-	// wrote, for tests, receives each file written (nil: no one listens).
+	// Wrote, for tests, receives each file written (nil: no one listens).
 	Wrote chan<- string
 }
 

@@ -29,7 +29,7 @@ type reportState struct {
 	Mu    rt.RankedMutex[rt.RReports]
 	ByKey map[string]*report.Report
 	Order []string
-	// seen remembers the keys of problems beyond maxKeptReports (by hash):
+	// Seen remembers the keys of problems beyond maxKeptReports (by hash):
 	// they are delivered once and counted after, like the kept ones, but
 	// not kept whole. Beyond maxSeenKeys problems, new ones are dropped and
 	// counted (Dropped.Reports): a bounded table never delivers a repeat.
@@ -50,13 +50,13 @@ type reportState struct {
 var Table = reportState{ByKey: map[string]*report.Report{}, Seen: map[uint64]int{}, handlers: map[int]func(report.Report){}, Stderr: os.Stderr}
 
 const (
-	// maxKeptReports bounds the distinct problems kept whole (Reports).
+	// MaxKeptReports bounds the distinct problems kept whole (Reports).
 	MaxKeptReports = 10000
 	// maxSeenKeys bounds the distinct problems remembered at all.
 	maxSeenKeys = 1 << 20
 )
 
-// emitAll delivers rs and applies the configured action: for Exit it exits;
+// EmitAll delivers rs and applies the configured action: for Exit it exits;
 // for Panic it returns the first new report, for the caller to panic with
 // once the lock is back in the state sync would leave it in (a report
 // action never changes what the lock does).
@@ -72,7 +72,7 @@ func EmitAll(rs []*report.Report) *report.Report {
 	return panicWith
 }
 
-// emit delivers r and applies the configured action (see emitAll).
+// Emit delivers r and applies the configured action (see emitAll).
 func Emit(r *report.Report) *report.Report {
 	if !Deliver(r, true) {
 		return nil
@@ -86,11 +86,11 @@ func Emit(r *report.Report) *report.Report {
 	return nil
 }
 
-// emitNoAction delivers r whatever the configured action (the watchdog's
+// EmitNoAction delivers r whatever the configured action (the watchdog's
 // reports, made on no goroutine of the program's).
 func EmitNoAction(r *report.Report) { Deliver(r, true) }
 
-// deliver dedupes and delivers r. It reports whether r was new.
+// Deliver dedupes and delivers r. It reports whether r was new.
 func Deliver(r *report.Report, applyLimit bool) bool {
 	if r.Count == 0 {
 		r.Count = 1
@@ -170,7 +170,7 @@ func Deliver(r *report.Report, applyLimit bool) bool {
 	return true
 }
 
-// flushRepeats appends to LOCKSCOPE_REPORT_FILE a Repeat line for each
+// FlushRepeats appends to LOCKSCOPE_REPORT_FILE a Repeat line for each
 // kept problem seen again since the file last had its count.
 func FlushRepeats() {
 	Table.Mu.Lock()
@@ -262,7 +262,7 @@ func Reports() []report.Report {
 	return out
 }
 
-// reportsDropped returns how many distinct problems were not delivered
+// ReportsDropped returns how many distinct problems were not delivered
 // because the table of problems seen was full.
 func ReportsDropped() int64 {
 	Table.Mu.Lock()

@@ -16,7 +16,7 @@ import (
 	"github.com/lockscope/lockscope/report"
 )
 
-// acquired records a hold that has just been taken. fp is the frame of the
+// Acquired records a hold that has just been taken. fp is the frame of the
 // lock method (not inlined) that the user called, so the acquire site is the
 // return address above it.
 //
@@ -27,7 +27,7 @@ func Acquired(c *record.LockCore, g *record.Gstate, id int64, fp unsafe.Pointer,
 	AcquiredStack(c, g, id, fp, typ, mode, try, ctx, false, 0)
 }
 
-// acquiredStack is acquired after a wait (waited), with the acquire stack
+// AcquiredStack is acquired after a wait (waited), with the acquire stack
 // the wait captured (stack, 0 if none). A waited-for hold is always timed.
 func AcquiredStack(c *record.LockCore, g *record.Gstate, id int64, fp unsafe.Pointer, typ string, mode report.Mode, try bool, ctx context.Context, waited bool, stack uint32) {
 	if atomic.LoadInt32(&c.State)&record.StateTagMask != record.AddrTag(c) {
@@ -150,7 +150,7 @@ func nested(c *record.LockCore, g *record.Gstate, id int64, fp unsafe.Pointer, t
 	return chain
 }
 
-// unlockWrite is Unlock's bookkeeping: the common case (the holder unlocks
+// UnlockWrite is Unlock's bookkeeping: the common case (the holder unlocks
 // its newest hold, untimed, with nothing pending) inline, the rest outlined.
 // It returns the report whose configured action is a panic, if the unlock
 // made one: the caller panics with it after the real unlock.
@@ -216,7 +216,7 @@ func releaseWrite(c *record.LockCore, id int64, fp unsafe.Pointer, typ string) *
 	return nil
 }
 
-// popReporting pops the owner's own released hold e, committing what was
+// PopReporting pops the owner's own released hold e, committing what was
 // pending on it, and returns the report made then whose action is a panic.
 func PopReporting(g *record.Gstate, e *record.HeldEntry) *report.Report {
 	var r *report.Report
@@ -227,7 +227,7 @@ func PopReporting(g *record.Gstate, e *record.HeldEntry) *report.Report {
 	return r
 }
 
-// beginWait registers the calling goroutine as waiting for c and checks for
+// BeginWait registers the calling goroutine as waiting for c and checks for
 // a deadlock before it blocks. fp is the lock method's frame. It returns the
 // report whose configured action is a panic, if one was made: the caller
 // panics with it instead of blocking.
@@ -345,7 +345,7 @@ func BeginWait(c *record.LockCore, g *record.Gstate, id int64, fp unsafe.Pointer
 	return w, panicWith
 }
 
-// tryFailed counts a failed TryLock/TryRLock at its call site. The caller's
+// TryFailed counts a failed TryLock/TryRLock at its call site. The caller's
 // frame is fp.
 func TryFailed(c *record.LockCore, fp unsafe.Pointer, typ string, mode report.Mode) {
 	pc1, pc2 := rt.CallerPCs(fp)

@@ -128,7 +128,7 @@ func SetEventContext(f func(goroutine int64) context.Context) {
 // reports name (and Go's stack dumps print).
 func GoroutineID() int64 { return rt.CurGoid() }
 
-// publishEvent offers ev to every subscription that wants it, never blocking.
+// PublishEvent offers ev to every subscription that wants it, never blocking.
 func PublishEvent(ev report.Event) {
 	p := subs.Load()
 	if p == nil {

@@ -264,7 +264,7 @@ func removeNode(id uint64) {
 	}
 }
 
-// checkOrder records, pending on each lock g holds, the dependency on c
+// CheckOrder records, pending on each lock g holds, the dependency on c
 // that acquiring (or waiting for) c in mode now creates, unless this chain
 // of held locks is known. fp is the lock method's frame.
 func CheckOrder(g *record.Gstate, id int64, c *record.LockCore, typ string, mode report.Mode, fp unsafe.Pointer, chain uint64) {
@@ -332,14 +332,14 @@ func addPending(g *record.Gstate, id int64, c *record.LockCore, typ string, mode
 	}
 }
 
-// commitPending commits what was pending on the owner's hold e, which the
+// CommitPending commits what was pending on the owner's hold e, which the
 // owner is releasing, and delivers the reports that makes. It reports
 // the one whose configured action is a panic, if any.
 func CommitPending(g *record.Gstate, e *record.HeldEntry) *report.Report {
 	return delivery.EmitAll(commitEntry(g, e))
 }
 
-// commitAllPending commits what is pending on every hold of g: g is proven
+// CommitAllPending commits what is pending on every hold of g: g is proven
 // to hold them for good. waitMu held, g blocked.
 func CommitAllPending(g *record.Gstate) []*report.Report {
 	var out []*report.Report
@@ -797,7 +797,7 @@ func SortedCopy(s []string) []string {
 	return c
 }
 
-// checkRecursiveRead notes an RLock of c by a goroutine that read-holds it.
+// CheckRecursiveRead notes an RLock of c by a goroutine that read-holds it.
 // Whether it is a hazard depends on who releases the first hold: if this
 // goroutine does (after the second RLock), a writer queued in between would
 // have deadlocked it; if another goroutine does (a read transaction handed
@@ -842,7 +842,7 @@ func recursiveReadReport(prev *record.HeldEntry, rr *record.PendingRR) *report.R
 	}
 }
 
-// writeOutermost notes a write acquisition with no other lock held.
+// WriteOutermost notes a write acquisition with no other lock held.
 func WriteOutermost(c *record.LockCore) {
 	if st := atomic.LoadInt32(&c.State); st&record.StateReadSeen != 0 && st&record.StateWriteUnguarded == 0 {
 		record.AtomicOr32(&c.State, record.StateWriteUnguarded)
@@ -853,7 +853,7 @@ func WriteOutermost(c *record.LockCore) {
 	}
 }
 
-// guardKnownChain gives a nested write the write guard's first sight when
+// GuardKnownChain gives a nested write the write guard's first sight when
 // its chain was known before the lock's first read (checkOrder skipped it).
 func GuardKnownChain(c *record.LockCore, g *record.Gstate) {
 	m := c.GetMeta()

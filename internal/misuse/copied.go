@@ -30,7 +30,7 @@ import (
 // to the heap (TestLocksLiveOnTheHeap). Should one ever be found on its
 // goroutine's stack, it is re-tagged silently.
 
-// tagOrCheckCopied is called by an acquisition (the lock held) whose lock
+// TagOrCheckCopied is called by an acquisition (the lock held) whose lock
 // is not tagged with its own address: it tags a lock acquired for the first
 // time, and checks one tagged elsewhere. A copy found holding it is
 // reported whatever the configured action, which must not panic holding it.
@@ -51,7 +51,7 @@ func TagOrCheckCopied(c *record.LockCore, g *record.Gstate, id int64, fp unsafe.
 	}
 }
 
-// waitCopied is checkCopied before a wait: a copy found locked is one made
+// WaitCopied is checkCopied before a wait: a copy found locked is one made
 // while the original was held. The report's action applies (a panic
 // before blocking leaves the lock untouched).
 func WaitCopied(c *record.LockCore, g *record.Gstate, id int64, fp unsafe.Pointer, typ string, mode report.Mode) {

@@ -68,7 +68,7 @@ type tryStreak struct {
 
 var TryStreaks [TryStreakSlots]tryStreak
 
-// tryStreaksFull counts the failures that found no slot (Dropped.TryStreaks).
+// TryStreaksFull counts the failures that found no slot (Dropped.TryStreaks).
 var TryStreaksFull atomic.Int64
 
 // streakOf returns goroutine id's slot, claiming one if claim is set, or
@@ -93,7 +93,7 @@ func streakOf(id int64, now int64, claim bool) *tryStreak {
 	return nil
 }
 
-// tryLivelock notes a failed TryLock of c (meta m) by the calling goroutine,
+// TryLivelock notes a failed TryLock of c (meta m) by the calling goroutine,
 // at site pc1, pc2 (fp the lock method's frame), and reports a livelock if
 // this failure shows one.
 func TryLivelock(c *record.LockCore, fp unsafe.Pointer, m *record.LockMeta, pc1, pc2 uintptr) {

@@ -11,7 +11,7 @@ import (
 	"github.com/lockscope/lockscope/report"
 )
 
-// unlockOfUnlocked prints the diagnosis sync's fatal error lacks. The caller
+// UnlockOfUnlocked prints the diagnosis sync's fatal error lacks. The caller
 // has checked that sync will throw, and then calls the real unlock, which
 // fails exactly as it does under sync.
 func UnlockOfUnlocked(c *record.LockCore, id int64, fp unsafe.Pointer, typ string, mode report.Mode) {

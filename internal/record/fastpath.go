@@ -24,7 +24,7 @@ const (
 	FastRWWrite        // an RWMutex's write hold
 )
 
-// fastAcquire records the hold of c just taken by goroutine id (record g,
+// FastAcquire records the hold of c just taken by goroutine id (record g,
 // lock method frame fp), of the kind given: a Mutex's write hold; a read
 // hold of an RWMutex whose reads are short (sampled per goroutine),
 // read-locked before, whose read holds are not handed off; or an RWMutex's
@@ -85,7 +85,7 @@ func (c *LockCore) FastAcquire(g *Gstate, id int64, fp unsafe.Pointer, kind int)
 	return true
 }
 
-// canFastRelease reports whether g's only hold is an untimed hold of c in
+// CanFastRelease reports whether g's only hold is an untimed hold of c in
 // mode read (flagRead) or write (0) with nothing attached, which
 // releaseFirst releases.
 func (g *Gstate) CanFastRelease(c *LockCore, read int32) bool {
@@ -95,7 +95,7 @@ func (g *Gstate) CanFastRelease(c *LockCore, read int32) bool {
 		atomic.LoadInt32(&e.Released) == 0 && atomic.LoadInt32(&e.uncertain) == 0
 }
 
-// releaseFirst is gstate.pop of the first entry, less the checks that
+// ReleaseFirst is gstate.pop of the first entry, less the checks that
 // canFastRelease made.
 func (g *Gstate) ReleaseFirst() {
 	e := &g.Inline[0]
@@ -106,7 +106,7 @@ func (g *Gstate) ReleaseFirst() {
 	rt.StInt32(&g.N, 0)
 }
 
-// releaseFast is a write Unlock's bookkeeping when the hold is goroutine
+// ReleaseFast is a write Unlock's bookkeeping when the hold is goroutine
 // id's only one and canFastRelease says it may be released here (fp: the
 // unlock method's frame). It reports whether it did it; if not, nothing
 // changed and the general path (unlockWrite) runs.

@@ -45,7 +45,7 @@ const (
 	GtableInitBits = 12 // 4096 slots to start with; grows past half full
 )
 
-// heldEntry is one lock held by a goroutine.
+// HeldEntry is one lock held by a goroutine.
 type HeldEntry struct {
 	_ [0]atomic.Int64 // 64-bit alignment of the int64 fields on 32-bit platforms
 
@@ -112,14 +112,14 @@ func (e *HeldEntry) IsUncertain() bool { return atomic.LoadInt32(&e.uncertain) !
 
 func (e *HeldEntry) GetMeta() *LockMeta { return (*LockMeta)(rt.LdPtr(&e.Meta)) }
 
-// site returns the acquire site's two return addresses.
+// Site returns the acquire site's two return addresses.
 func (e *HeldEntry) Site() (uintptr, uintptr) { return rt.LdUintptr(&e.Pc1), rt.LdUintptr(&e.Pc2) }
 
-// siteOnly says whether the hold has no stack of its own (not timed):
+// SiteOnly says whether the hold has no stack of its own (not timed):
 // stackOrSite gives its site alone.
 func (e *HeldEntry) SiteOnly() bool { return rt.LdUint32(&e.Stack) == 0 }
 
-// stackOrSite returns the interned acquire stack, or the site's one-frame stack.
+// StackOrSite returns the interned acquire stack, or the site's one-frame stack.
 func (e *HeldEntry) StackOrSite() uint32 {
 	if s := rt.LdUint32(&e.Stack); s != 0 {
 		return s
@@ -127,12 +127,12 @@ func (e *HeldEntry) StackOrSite() uint32 {
 	return stacks.SiteStack(e.Site())
 }
 
-// live says whether the entry is a hold that has not been released.
+// Live says whether the entry is a hold that has not been released.
 func (e *HeldEntry) Live() bool {
 	return rt.LdUintptr(&e.Lock) != 0 && atomic.LoadInt32(&e.Released) == 0
 }
 
-// lockInfo names the entry's lock without touching the lock: as its meta
+// LockInfo names the entry's lock without touching the lock: as its meta
 // would (lockMeta.Name: by its declaration where the acquire site's source
 // tells, else by the site), when it has none.
 func (e *HeldEntry) LockInfo() report.LockInfo {
@@ -169,7 +169,7 @@ func (e *HeldEntry) clear() {
 	}
 }
 
-// gstate is one goroutine's record.
+// Gstate is one goroutine's record.
 type Gstate struct {
 	_       [0]atomic.Int64
 	Goid    int64 // owner; constant while the slot is claimed (atomic)
@@ -190,7 +190,7 @@ type Gstate struct {
 	chunks unsafe.Pointer // *[maxChunks]unsafe.Pointer of *[chunkHeld]heldEntry, allocated on deep nesting, never moved (racy)
 
 	Untracked atomic.Int64 // acquisitions not recorded because nesting exceeded maxHeld
-	// untrackedHeld is how many of those are still held (owner only): an
+	// UntrackedHeld is how many of those are still held (owner only): an
 	// unlock that finds no entry of its own pays one of them off rather than
 	// being taken for somebody else's or for nobody's.
 	UntrackedHeld int64
@@ -198,7 +198,7 @@ type Gstate struct {
 	// the owner last tidied: one load tells the owner whether to look.
 	nreleased atomic.Int32
 
-	// wait is the goroutine's current wait; guarded by waitMu.
+	// Wait is the goroutine's current wait; guarded by waitMu.
 	Wait Waiter
 }
 
@@ -218,7 +218,7 @@ func (g *Gstate) Entry(i int32) *HeldEntry {
 	return &ch[j%chunkHeld]
 }
 
-// count returns the number of entry slots in use, for observers.
+// Count returns the number of entry slots in use, for observers.
 func (g *Gstate) Count() int32 {
 	n := rt.LdInt32(&g.N)
 	if n > maxHeld {
@@ -227,7 +227,7 @@ func (g *Gstate) Count() int32 {
 	return n
 }
 
-// push records a new hold. It returns nil when nesting is too deep to track.
+// Push records a new hold. It returns nil when nesting is too deep to track.
 func (g *Gstate) Push() *HeldEntry {
 	n := g.N
 	if n >= InlineHeld {
@@ -256,7 +256,7 @@ func (g *Gstate) Push() *HeldEntry {
 	return e
 }
 
-// top returns the newest live entry, or nil.
+// Top returns the newest live entry, or nil.
 func (g *Gstate) Top() *HeldEntry {
 	for i := g.N - 1; i >= 0; i-- {
 		if e := g.Entry(i); e.Live() {
@@ -266,7 +266,7 @@ func (g *Gstate) Top() *HeldEntry {
 	return nil
 }
 
-// pop frees e, which the owner (the calling goroutine) held and released
+// Pop frees e, which the owner (the calling goroutine) held and released
 // itself, once whatever was pending on it is committed (popReporting).
 // Releasing the newest hold (LIFO, the usual case) is a few stores.
 func (g *Gstate) Pop(e *HeldEntry) {
@@ -283,7 +283,7 @@ func (g *Gstate) Pop(e *HeldEntry) {
 	rt.StInt32(&g.N, n)
 }
 
-// trim drops free and released entries from the top, and, when holes were
+// Trim drops free and released entries from the top, and, when holes were
 // left below the top (non-LIFO unlocking), compacts the list so that chain
 // hashes describe exactly the locks held. Owner only.
 func (g *Gstate) Trim() {
@@ -326,7 +326,7 @@ func (g *Gstate) Trim() {
 
 func (g *Gstate) HasReleased() bool { return g.nreleased.Load() != 0 }
 
-// markReleased hands the release of e, a hold of another goroutine, to its
+// MarkReleased hands the release of e, a hold of another goroutine, to its
 // owner. It reports false if e was released already.
 func (e *HeldEntry) MarkReleased() bool {
 	if !atomic.CompareAndSwapInt32(&e.Released, 0, 1) {
@@ -354,7 +354,7 @@ func moveEntry(dst, src *HeldEntry) {
 	src.clear()
 }
 
-// findHeld returns the goroutine's live entry for c in the given mode, newest
+// FindHeld returns the goroutine's live entry for c in the given mode, newest
 // first, or nil. Owner only.
 func (g *Gstate) FindHeld(c *LockCore, mode report.Mode) *HeldEntry {
 	for i := g.N - 1; i >= 0; i-- {
@@ -366,7 +366,7 @@ func (g *Gstate) FindHeld(c *LockCore, mode report.Mode) *HeldEntry {
 	return nil
 }
 
-// findHeldAny returns goroutine g's live entry for the lock (addr, id) in
+// FindHeldAny returns goroutine g's live entry for the lock (addr, id) in
 // mode, or nil. Observers may call it: it reads the entries with racy loads.
 func (g *Gstate) FindHeldAny(addr uintptr, id uint64, mode report.Mode) *HeldEntry {
 	n := g.Count()
@@ -407,14 +407,14 @@ func newGtable(bits uint) *gtable {
 
 var (
 	Gtab atomic.Pointer[gtable]
-	// gtableMu serialises observers (Snapshot, watchdog), slot reclamation
+	// GtableMu serialises observers (Snapshot, watchdog), slot reclamation
 	// and table growth with each other; owners take it only to grow.
 	GtableMu rt.RankedMutex[rt.RGtable]
 )
 
 func init() { Gtab.Store(newGtable(GtableInitBits)) }
 
-// lookupG returns the calling goroutine's record, claiming a slot the first
+// LookupG returns the calling goroutine's record, claiming a slot the first
 // time. The common case, the goroutine's own slot at its index, is inlined.
 func LookupG(id int64) *Gstate {
 	if g := ProbeG(id); g != nil {
@@ -423,7 +423,7 @@ func LookupG(id int64) *Gstate {
 	return lookupGSlow(id)
 }
 
-// probeG is lookupG's first probe, small enough to be inlined into the lock
+// ProbeG is lookupG's first probe, small enough to be inlined into the lock
 // methods: the goroutine's own slot at its index, or nil. Goroutine ids are
 // handed out in sequence, so their low bits spread them without hashing.
 func ProbeG(id int64) *Gstate {
@@ -435,7 +435,7 @@ func ProbeG(id int64) *Gstate {
 	return (*Gstate)(rt.LdPtr(&t.recs[i]))
 }
 
-// findG returns goroutine id's record without claiming one, or nil. Any
+// FindG returns goroutine id's record without claiming one, or nil. Any
 // goroutine may call it.
 func FindG(id int64) *Gstate { return Gtab.Load().find(id) }
 
@@ -560,7 +560,7 @@ func newGstate() *Gstate {
 	return g
 }
 
-// forEachG calls f for every claimed record. Callers hold gtableMu.
+// ForEachG calls f for every claimed record. Callers hold gtableMu.
 func ForEachG(f func(id int64, g *Gstate)) {
 	t := Gtab.Load()
 	for i := range t.goids {
@@ -574,7 +574,7 @@ func ForEachG(f func(id int64, g *Gstate)) {
 	}
 }
 
-// freeG returns the slot of an exited goroutine. Callers hold gtableMu and
+// FreeG returns the slot of an exited goroutine. Callers hold gtableMu and
 // know that goroutine id has exited (goroutine ids are never reused).
 func FreeG(id int64) {
 	t := Gtab.Load()
@@ -610,7 +610,7 @@ var nextLockID atomic.Uint64
 
 const lockIDBatch = 1024
 
-// newLockID returns an unused lock id, from g's batch when g is known.
+// NewLockID returns an unused lock id, from g's batch when g is known.
 func NewLockID(g *Gstate) uint64 {
 	if g == nil {
 		return nextLockID.Add(1) // reserves just this one: batches are ranges of the same counter

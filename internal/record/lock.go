@@ -13,7 +13,7 @@ import (
 	"github.com/lockscope/lockscope/report"
 )
 
-// lockCore is the recorded state of one lock, embedded in Mutex and RWMutex
+// LockCore is the recorded state of one lock, embedded in Mutex and RWMutex
 // next to the real sync lock. Writer fields are written by the goroutine that
 // holds the real lock (so writers are serialised by it) and read by observers
 // with racy word loads (see racy.go).
@@ -36,24 +36,24 @@ type LockCore struct {
 }
 
 const (
-	// stateHandedOff: some hold of this lock was released by a goroutine
+	// StateHandedOff: some hold of this lock was released by a goroutine
 	// other than the one that took it. Such a lock is a baton; the wait-for
 	// graph does not take its holder for the goroutine that will release it.
 	StateHandedOff = 1 << iota
-	// stateReadHandedOff: a read hold was released by another goroutine.
+	// StateReadHandedOff: a read hold was released by another goroutine.
 	// From then on the lock's readers register in its meta, so that the
 	// next such release finds the hold without a search of all records.
 	StateReadHandedOff
-	// stateReadSeen: the lock has been read-locked. Write acquisitions
+	// StateReadSeen: the lock has been read-locked. Write acquisitions
 	// before that (a structure's initialisation) cannot be queued behind
 	// readers, and do not count for the write guard below.
 	StateReadSeen
-	// stateWriteUnguarded: the lock has been write-locked (after its first
+	// StateWriteUnguarded: the lock has been write-locked (after its first
 	// read lock) with no other lock held. See lockMeta.writeGuard.
 	StateWriteUnguarded
 )
 
-// lockMeta is what a lock needs beyond its hot fields, allocated by the first
+// LockMeta is what a lock needs beyond its hot fields, allocated by the first
 // slow path that needs it (a contended wait, a failed TryLock, SetName, a
 // timed release, a lock-order edge) and referenced only by the lock, by the
 // holds taken after it existed, and transiently by waits: it never points at
@@ -99,12 +99,12 @@ type LockMeta struct {
 	Rmu     rt.RankedMutex[rt.RMetaReaders]
 	readers map[*HeldEntry]uint32
 
-	// deferredIn are the lock-order edges into this lock while it has no
+	// DeferredIn are the lock-order edges into this lock while it has no
 	// graph node (lockorder.go, deferEdge); guarded by graphMu.
 	DeferredIn any // *[]edgeSource
 }
 
-// readState handles the rare read acquisitions: the first of the lock, and
+// ReadState handles the rare read acquisitions: the first of the lock, and
 // those of a lock whose read holds are handed off.
 //
 //go:noinline
@@ -145,7 +145,7 @@ func (e *HeldEntry) unregisterReader() {
 
 func (c *LockCore) GetMeta() *LockMeta { return (*LockMeta)(atomic.LoadPointer(&c.Meta)) }
 
-// metaFor returns the lock's meta, creating it on first use. g is the
+// MetaFor returns the lock's meta, creating it on first use. g is the
 // calling goroutine's record (for the lock's id), nil if unknown.
 func (c *LockCore) MetaFor(g *Gstate, typ string, pc1, pc2 uintptr) *LockMeta {
 	if m := c.GetMeta(); m != nil {
@@ -213,7 +213,7 @@ func (m *LockMeta) Ref() report.LockRef {
 	return report.LockRef{ID: i.ID, Name: i.Name, Type: i.Type}
 }
 
-// setName is SetName's body; the name is copied so that lockscope keeps no
+// SetName is SetName's body; the name is copied so that lockscope keeps no
 // part of a larger string of the program's alive.
 func (c *LockCore) SetName(typ, name string) {
 	name = strings.Clone(name)
@@ -249,7 +249,7 @@ func (c *LockCore) SampleWrite() int32 {
 	return weight
 }
 
-// sampleRead is sampleWrite for readers, who share the lock: the countdown
+// SampleRead is sampleWrite for readers, who share the lock: the countdown
 // is an atomic, the gap and period racy words (a reader may now and then
 // use a gap another reader drew; the estimate stays unbiased on average).
 //
@@ -274,7 +274,7 @@ func (c *LockCore) SampleRead() int32 {
 	return weight
 }
 
-// sampleRead draws the goroutine's next read-sampling gap around period,
+// SampleRead draws the goroutine's next read-sampling gap around period,
 // the period of the lock being read-locked, and returns the weight of this
 // acquisition: the gap it ends. A goroutine's gaps run across the locks it
 // read-locks; each acquisition still ends a gap with probability 1/mean gap,
@@ -291,7 +291,7 @@ func (g *Gstate) SampleRead(period int32) int32 {
 	return weight
 }
 
-// timed stamps a sampled or waited-for acquisition and captures its stack.
+// Timed stamps a sampled or waited-for acquisition and captures its stack.
 // The hold starts now, as the lock method is about to return, not when the
 // wait ended: what lockscope did in between (unregistering the wait, its
 // statistics) is its own cost, and is charged to neither the wait nor the
@@ -306,7 +306,7 @@ func (e *HeldEntry) Timed(fp unsafe.Pointer, stack uint32) {
 	rt.StInt64(&e.Start, rt.Nanotime())
 }
 
-// chainOf returns the chain hash of entry e (the hash of every live entry up
+// ChainOf returns the chain hash of entry e (the hash of every live entry up
 // to and including it), computing it on first use. Owner only.
 func (g *Gstate) ChainOf(e *HeldEntry) uint64 {
 	if e.Chain != 0 {
@@ -333,7 +333,7 @@ func drawGap(period int32) int32 {
 	return 1 + int32(rt.Cheaprand()%uint32(2*period-1))
 }
 
-// released finishes the bookkeeping of the hold e of c when it is timed: hold
+// Released finishes the bookkeeping of the hold e of c when it is timed: hold
 // statistics, hold events and the lock's sampling period. Called by the
 // unlocking goroutine before the real unlock (so c is the program's live
 // lock).
@@ -378,7 +378,7 @@ func (c *LockCore) Released(e *HeldEntry, typ string, mode report.Mode) {
 	}
 }
 
-// noteUnlock remembers who unlocked c last, and where, for the diagnosis of
+// NoteUnlock remembers who unlocked c last, and where, for the diagnosis of
 // a later unlock of the unlocked lock.
 func (c *LockCore) NoteUnlock(id int64, fp unsafe.Pointer) {
 	g := uint32(0)
@@ -389,7 +389,7 @@ func (c *LockCore) NoteUnlock(id int64, fp unsafe.Pointer) {
 	rt.StUintptr(&c.LastUnlockPC, rt.UnlockPC(fp))
 }
 
-// writerEntry finds the writer's hold of c in the holder's record, or nil.
+// WriterEntry finds the writer's hold of c in the holder's record, or nil.
 // Any goroutine may call it: it reads the record with racy loads.
 func (c *LockCore) WriterEntry(holder int64) *HeldEntry {
 	if holder == 0 {
@@ -427,7 +427,7 @@ func AtomicOr32(p *int32, bits int32) {
 	}
 }
 
-// chainMix extends a held-chain hash with one more lock.
+// ChainMix extends a held-chain hash with one more lock.
 func ChainMix(h uint64, id uint64, mode report.Mode) uint64 {
 	h ^= id*0x9E3779B97F4A7C15 + uint64(mode) + 1
 	h *= 0xBF58476D1CE4E5B9
@@ -444,10 +444,10 @@ const (
 func LdUint64(p *uint64) uint64    { return uint64(rt.LdInt64((*int64)(unsafe.Pointer(p)))) }
 func StUint64(p *uint64, v uint64) { rt.StInt64((*int64)(unsafe.Pointer(p)), int64(v)) }
 
-// stateTagMask is the bits of lockCore.state that hold the address tag.
+// StateTagMask is the bits of lockCore.state that hold the address tag.
 const StateTagMask = ^int32(0xffff)
 
-// addrTag is the tag of c's address: never 0 (0 means "not tagged yet").
+// AddrTag is the tag of c's address: never 0 (0 means "not tagged yet").
 func AddrTag(c *LockCore) int32 {
 	h := uint32(uintptr(unsafe.Pointer(c))>>3) * 0x9E3779B1
 	t := int32(h &^ 0xffff)
@@ -457,14 +457,14 @@ func AddrTag(c *LockCore) int32 {
 	return t
 }
 
-// tagMismatch reports whether the state word st was tagged at another
+// TagMismatch reports whether the state word st was tagged at another
 // address than c's.
 func (c *LockCore) TagMismatch(st int32) bool {
 	t := st & StateTagMask
 	return t != 0 && t != AddrTag(c)
 }
 
-// releaseReadFor releases, on behalf of the goroutine that took it, one read
+// ReleaseReadFor releases, on behalf of the goroutine that took it, one read
 // hold of c that the calling goroutine does not own (RUnlock from another
 // goroutine, which Go allows). It reports false if no record has one.
 func ReleaseReadFor(c *LockCore, id int64) bool {

@@ -4,7 +4,7 @@ import (
 	"github.com/lockscope/lockscope/report"
 )
 
-// pending is what waits for a hold's release by its owner. Owner only.
+// Pending is what waits for a hold's release by its owner. Owner only.
 type Pending struct {
 	Edges     []PendingEdge
 	Rr        *PendingRR

@@ -87,7 +87,7 @@ var (
 	rwMutexCoreOffset = unsafe.Offsetof(rwMutexLayout{}.c)
 )
 
-// syncUnlocked reports whether sync would throw if the lock of core c were
+// SyncUnlocked reports whether sync would throw if the lock of core c were
 // unlocked now in mode: Unlock of an unlocked Mutex or of an RWMutex not
 // write-locked, RUnlock of an RWMutex not read-locked.
 func SyncUnlocked(c *LockCore, typ string, mode report.Mode) bool {

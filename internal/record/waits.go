@@ -13,10 +13,10 @@ import (
 
 type Waiter struct {
 	G *Gstate
-	// active: the goroutine is waiting and registered (atomic: the check
+	// Active: the goroutine is waiting and registered (atomic: the check
 	// for whether a search is needed reads it without waitMu).
 	Active atomic.Bool
-	// lock is the awaited lock's address. While the waiter is active the
+	// Lock is the awaited lock's address. While the waiter is active the
 	// waiting goroutine, blocked inside Lock, keeps the lock alive, so a
 	// search under waitMu may follow it; nothing else may.
 	Lock   uintptr
@@ -46,7 +46,7 @@ type Waiter struct {
 	Proven    bool  // decided: the runtime proved this wait endless
 }
 
-// rhWait is a waiting goroutine that read-holds a lock: an element of the
+// RhWait is a waiting goroutine that read-holds a lock: an element of the
 // lock's meta.rhWaiters.
 type RhWait struct {
 	W   *Waiter
@@ -61,7 +61,7 @@ type RhReg struct {
 }
 
 var (
-	// waitMu guards the wait-for graph. Registering and unregistering a
+	// WaitMu guards the wait-for graph. Registering and unregistering a
 	// wait take it shared (and the metas' wmu of the locks involved, one at
 	// a time); a search, the watchdog and Snapshot take it exclusively, and
 	// so see every registration whole.
@@ -70,7 +70,7 @@ var (
 	SearchEpoch uint64       // guarded by waitMu (exclusive)
 )
 
-// core returns the awaited lock. Only under waitMu while w is active.
+// Core returns the awaited lock. Only under waitMu while w is active.
 func (w *Waiter) Core() *LockCore { return *(**LockCore)(unsafe.Pointer(&w.Lock)) }
 
 // lockOf returns the lock of the owner's entry e if its memory still holds
@@ -85,7 +85,7 @@ func lockOf(e *HeldEntry) *LockCore {
 	return c
 }
 
-// entryMeta returns the meta of the owner's held entry e, creating it if the
+// EntryMeta returns the meta of the owner's held entry e, creating it if the
 // lock had none when it was taken.
 func EntryMeta(g *Gstate, e *HeldEntry) *LockMeta {
 	if m := e.GetMeta(); m != nil {
@@ -100,11 +100,11 @@ func EntryMeta(g *Gstate, e *HeldEntry) *LockMeta {
 	return m
 }
 
-// endWaitAbandoned unregisters a wait that will not happen (the configured
+// EndWaitAbandoned unregisters a wait that will not happen (the configured
 // action panics instead).
 func EndWaitAbandoned(c *LockCore, w *Waiter) { w.unregister() }
 
-// mightCycle reports whether a search from w could find a cycle now. It
+// MightCycle reports whether a search from w could find a cycle now. It
 // reads the blockers' active flags and the lock's sets without waitMu.
 func (w *Waiter) MightCycle(id int64) bool {
 	// A goroutine that holds no lock is waited for by nobody: no cycle can
@@ -183,7 +183,7 @@ func (w *Waiter) unregister() {
 	Nwaiting.Add(-1)
 }
 
-// endWait records a finished wait; the caller then records the acquisition.
+// EndWait records a finished wait; the caller then records the acquisition.
 func EndWait(c *LockCore, w *Waiter, id int64, mode report.Mode, ctx context.Context) (stack uint32) {
 	now := rt.Nanotime()
 	meta, since, stack, holder, holderStack := w.Meta, w.Since, w.Stack, w.Holder, w.HolderStack

@@ -7,7 +7,7 @@ package rt
 // every new lock at one of them symbolize and parse source again).
 const CacheWays = 4
 
-// cacheWay returns the way a new entry goes to: free (the last empty one
+// CacheWay returns the way a new entry goes to: free (the last empty one
 // seen, -1 if none), else one at random.
 func CacheWay(free int) uint64 {
 	if free >= 0 {

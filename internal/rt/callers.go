@@ -106,7 +106,7 @@ func firstUserFrame(pcs []uintptr) int {
 	return len(pcs)
 }
 
-// callersSite returns the user's call site of the running lock method (the
+// CallersSite returns the user's call site of the running lock method (the
 // return address into the first frame that is not lockscope's) and the
 // return address above it, as callerPCs does on a frame-pointer walk.
 // Cost: runtime.Callers over lockscope's frames and two more (about a
@@ -133,7 +133,7 @@ func at(pcs []uintptr, i int) uintptr {
 	return 0
 }
 
-// callersStack fills buf with the user's stack below the running lock
+// CallersStack fills buf with the user's stack below the running lock
 // method, innermost first, as fpStack does: one return address per physical
 // frame (runtime.Callers's "virtual" PCs for inlined calls dropped, as
 // runtime.CallersFrames and Symbolize expand a physical PC into its inlined

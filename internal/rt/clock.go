@@ -5,7 +5,7 @@ import (
 	_ "unsafe" // for go:linkname
 )
 
-// nanotime is the runtime's monotonic clock: one vDSO call, about half the
+// Nanotime is the runtime's monotonic clock: one vDSO call, about half the
 // cost of time.Now (which reads the wall clock too). It is on the runtime's
 // list of symbols kept for linkname (go.dev/issue/67401). It is still too
 // dear for every acquisition (~24 ns against a 4.6 ns Lock+Unlock), so
@@ -14,7 +14,7 @@ import (
 //go:linkname Nanotime runtime.nanotime
 func Nanotime() int64
 
-// cheaprand is the runtime's per-M wyrand generator (also on the linkname
+// Cheaprand is the runtime's per-M wyrand generator (also on the linkname
 // list): about 2 ns, no locking.
 //
 //go:linkname Cheaprand runtime.cheaprand
@@ -27,7 +27,7 @@ var (
 	startMono = Nanotime()
 )
 
-// wallTime converts a nanotime reading to wall-clock time.
+// WallTime converts a nanotime reading to wall-clock time.
 func WallTime(mono int64) time.Time {
 	return startWall.Add(time.Duration(mono - startMono))
 }

@@ -15,7 +15,7 @@ import "unsafe"
 // functions that dereference it; on other platforms (fp_other.go) getfp is
 // nil and they use runtime.Callers instead (callers.go).
 
-// getfp returns the frame pointer of its caller (fp_$GOARCH.s).
+// Getfp returns the frame pointer of its caller (fp_$GOARCH.s).
 func Getfp() unsafe.Pointer
 
 // getg returns the current goroutine's runtime.g (fp_$GOARCH.s), as
@@ -25,7 +25,7 @@ func getg() unsafe.Pointer
 
 const PtrSize = unsafe.Sizeof(uintptr(0))
 
-// callerPCs returns, for the frame fp of a lock method that is not inlined,
+// CallerPCs returns, for the frame fp of a lock method that is not inlined,
 // the return address into its caller (pc1) and the one above that (pc2).
 // Cost: three dependent loads.
 //
@@ -48,7 +48,7 @@ func CallerPCs(fp unsafe.Pointer) (pc1, pc2 uintptr) {
 	return
 }
 
-// unlockPC returns, for the frame fp of a lock method that is not inlined,
+// UnlockPC returns, for the frame fp of a lock method that is not inlined,
 // the return address into its caller: callerPCs's pc1, in one load.
 //
 //go:nosplit
@@ -57,7 +57,7 @@ func UnlockPC(fp unsafe.Pointer) uintptr {
 	return *(*uintptr)(unsafe.Add(fp, PtrSize))
 }
 
-// fpStack fills buf with return addresses walking frame pointers up from
+// FpStack fills buf with return addresses walking frame pointers up from
 // the frame fp (a lock method's), innermost first, one per physical frame,
 // like runtime.fpTracebackPCs. It returns the number written.
 //
@@ -98,7 +98,7 @@ func FpStack(fp unsafe.Pointer, buf []uintptr) int {
 	return n
 }
 
-// fpWalk is fpStack's walk. off reports that it stopped at a frame pointer
+// FpWalk is fpStack's walk. off reports that it stopped at a frame pointer
 // off the goroutine stack (or misaligned, or not above the last one)
 // rather than at the end of the chain or of buf.
 //
@@ -133,7 +133,7 @@ func FpWalk(fp unsafe.Pointer, buf []uintptr) (n int, off bool) {
 	return n, false
 }
 
-// stackBounds returns the current goroutine's stack, [lo, hi): runtime.g's
+// StackBounds returns the current goroutine's stack, [lo, hi): runtime.g's
 // first field, g.stack (runtime/runtime2.go).
 //
 //go:nosplit
@@ -143,7 +143,7 @@ func StackBounds() (lo, hi uintptr) {
 	return *(*uintptr)(g), *(*uintptr)(unsafe.Add(g, PtrSize))
 }
 
-// onOwnStack reports whether p is on the current goroutine's stack, and
+// OnOwnStack reports whether p is on the current goroutine's stack, and
 // whether that is known (stackBounds checked at start).
 func OnOwnStack(p uintptr) (on, known bool) {
 	if !FpWalkOK {
@@ -153,7 +153,7 @@ func OnOwnStack(p uintptr) (on, known bool) {
 	return p >= lo && p < hi, true
 }
 
-// fpWalkOK says that stackBounds reads the runtime's g.stack: checked at
+// FpWalkOK says that stackBounds reads the runtime's g.stack: checked at
 // start on two goroutines, like goidFast. If a Go release moved the field,
 // fpStack falls back to runtime.Callers rather than walk unchecked.
 var FpWalkOK = checkStackBounds()

@@ -12,23 +12,23 @@ import "unsafe"
 
 const ptrSize = unsafe.Sizeof(uintptr(0))
 
-// onOwnStack cannot tell, here, whether p is on the current goroutine's
+// OnOwnStack cannot tell, here, whether p is on the current goroutine's
 // stack.
 func OnOwnStack(uintptr) (on, known bool) { return false, false }
 
-// getfp has no frame pointer to give on this platform.
+// Getfp has no frame pointer to give on this platform.
 func Getfp() unsafe.Pointer { return nil }
 
-// callerPCs returns the user's call site of the lock method running (pc1,
+// CallerPCs returns the user's call site of the lock method running (pc1,
 // the first frame outside lockscope) and the return address above it.
 func CallerPCs(unsafe.Pointer) (pc1, pc2 uintptr) { return CallersSite() }
 
-// unlockPC returns the user's call site of the unlock method running.
+// UnlockPC returns the user's call site of the unlock method running.
 func UnlockPC(unsafe.Pointer) uintptr {
 	pc1, _ := CallersSite()
 	return pc1
 }
 
-// fpStack fills buf with the user's stack below the lock method running,
+// FpStack fills buf with the user's stack below the lock method running,
 // one return address per physical frame, innermost first.
 func FpStack(_ unsafe.Pointer, buf []uintptr) int { return CallersStack(buf) }

@@ -15,7 +15,7 @@ import (
 // one. goidSlow panics rather than return a value that is not a goroutine's
 // id (see below).
 
-// goidFast is true when github.com/petermattis/goid agrees with the runtime
+// GoidFast is true when github.com/petermattis/goid agrees with the runtime
 // on this Go release. goid reads the id out of the runtime's g struct at an
 // offset it knows per release; when a release moves the field, it returns
 // garbage and every holder check becomes a false alarm. So at start we check
@@ -34,7 +34,7 @@ func checkGoid() bool {
 	return <-done && ok
 }
 
-// curGoid returns the current goroutine's id. (The lock methods' fast
+// CurGoid returns the current goroutine's id. (The lock methods' fast
 // paths write out its body instead: with goidSlow's call in it, it is just
 // over the inliner's budget.)
 func CurGoid() int64 {
@@ -44,7 +44,7 @@ func CurGoid() int64 {
 	return GoidSlow()
 }
 
-// goidSlow returns the current goroutine's id, >= 1, parsed from the
+// GoidSlow returns the current goroutine's id, >= 1, parsed from the
 // header of runtime.Stack ("goroutine 123 [running]:", or with
 // GOTRACEBACK=system "goroutine 123 gp=0x... m=0 mp=0x... [running]:"):
 // about a microsecond. It never returns a value that is not an id: if the
@@ -65,7 +65,7 @@ func GoidSlow() int64 {
 	return id
 }
 
-// parseGoroutineHeader reads the id out of "goroutine <id> " or
+// ParseGoroutineHeader reads the id out of "goroutine <id> " or
 // "goroutine <id> [". It accepts only a decimal id in 1..MaxInt64.
 func ParseGoroutineHeader(b []byte) (int64, bool) {
 	const prefix = "goroutine "

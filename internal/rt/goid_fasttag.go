@@ -2,5 +2,5 @@
 
 package rt
 
-// slowGoidForced: see goid_slowtag.go.
+// SlowGoidForced: see goid_slowtag.go.
 const SlowGoidForced = false

@@ -8,10 +8,10 @@ var (
 	WatchdogNext  int64 // nanotime the timer is set to fire at
 )
 
-// kickWatchdog asks for a run soon.
+// KickWatchdog asks for a run soon.
 func KickWatchdog() { KickWatchdogAfter(int64(10 * time.Millisecond)) }
 
-// kickWatchdogAfter brings the next run forward to at most d from now.
+// KickWatchdogAfter brings the next run forward to at most d from now.
 //
 // Not from inside a testing/synctest bubble: there, Reset would count d on
 // the bubble's fake clock (which starts in 2000, decades after the real

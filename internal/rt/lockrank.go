@@ -65,7 +65,7 @@ func (RReportOut) rank() int     { return rankReportOut }
 func (RSubs) rank() int          { return rankSubs }
 func (rWatchdogTimer) rank() int { return rankWatchdogTimer }
 
-// rankedMutex is a sync.Mutex of rank R.
+// RankedMutex is a sync.Mutex of rank R.
 type RankedMutex[R ranker] struct{ mu sync.Mutex }
 
 func (m *RankedMutex[R]) Lock() {
@@ -84,7 +84,7 @@ func (m *RankedMutex[R]) Unlock() {
 	}
 }
 
-// rankedRWMutex is a sync.RWMutex of rank R.
+// RankedRWMutex is a sync.RWMutex of rank R.
 type RankedRWMutex[R ranker] struct{ mu sync.RWMutex }
 
 func (m *RankedRWMutex[R]) Lock() {

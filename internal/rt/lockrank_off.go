@@ -2,7 +2,7 @@
 
 package rt
 
-// lockrankOn: the lockscope_lockrank build tag is not set.
+// LockrankOn: the lockscope_lockrank build tag is not set.
 const LockrankOn = false
 
 func rankAcquire(int) {}

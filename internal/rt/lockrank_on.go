@@ -7,7 +7,7 @@ import (
 	"sync"
 )
 
-// lockrankOn: the lockscope_lockrank build tag is set: every acquisition of
+// LockrankOn: the lockscope_lockrank build tag is set: every acquisition of
 // a ranked mutex is checked against the ranks the goroutine holds.
 const LockrankOn = true
 

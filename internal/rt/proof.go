@@ -10,7 +10,7 @@ import (
 	"github.com/lockscope/lockscope/internal/config"
 )
 
-// staticAddr reports whether p is in the program's static data: a package
+// StaticAddr reports whether p is in the program's static data: a package
 // variable, or what a package variable's initializer had the linker
 // allocate. The garbage collector always reaches such memory, so the
 // runtime's proof never decides a wait for a lock there, and a goroutine
@@ -35,12 +35,12 @@ func StaticAddr(p unsafe.Pointer) (static bool) {
 }
 
 const (
-	// proofDelay is how long a wait lasts before the proof is asked for.
+	// ProofDelay is how long a wait lasts before the proof is asked for.
 	ProofDelay = 250 * time.Millisecond
-	// selfWaitProofDelay is the same for a goroutine waiting for a lock it
+	// SelfWaitProofDelay is the same for a goroutine waiting for a lock it
 	// holds: time for it to park on the lock.
 	SelfWaitProofDelay = 20 * time.Millisecond
-	// proofMinInterval and proofMaxInterval bound the time between
+	// ProofMinInterval and proofMaxInterval bound the time between
 	// consultations; proofCostFactor scales the last one's cost into the
 	// least time to the next.
 	ProofMinInterval = time.Second
@@ -48,7 +48,7 @@ const (
 	ProofCostFactor  = 20
 )
 
-// leakCount, where the toolchain has the goroutine leak profile
+// LeakCount, where the toolchain has the goroutine leak profile
 // (leakproof_on.go), runs the leak-detecting collection and returns how many
 // goroutines are leaked: blocked forever. The runtime marks them, until its
 // next leak-detecting collection, and a goroutine dump (runtime.Stack)
@@ -56,11 +56,11 @@ const (
 // records. A leaked goroutine stays leaked: the count only grows.
 var LeakCount func() (int, error)
 
-// proofDisabled turns the proof off (LOCKSCOPE_PROOF=off; tests of the
+// ProofDisabled turns the proof off (LOCKSCOPE_PROOF=off; tests of the
 // fallback).
 var ProofDisabled atomic.Bool
 
-// proofAvailable reports whether the runtime's proof can be asked for.
+// ProofAvailable reports whether the runtime's proof can be asked for.
 func ProofAvailable() bool { return LeakCount != nil && !ProofDisabled.Load() }
 
 func init() { ProofDisabled.Store(config.SwitchedOff(os.Getenv(config.EnvProof))) }

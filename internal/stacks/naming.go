@@ -64,7 +64,7 @@ var (
 	namingLabels = map[report.Frame]string{}
 )
 
-// lockLabel returns the name for a lock first acquired at the call site
+// LockLabel returns the name for a lock first acquired at the call site
 // whose frame is f (function like "go.etcd.io/bbolt.(*DB).beginTx", file, line), or "" if unknown.
 //
 // The lock call on the line is X.Lock(), X.RLock(), X.TryLock(),

@@ -31,7 +31,7 @@ type siteName struct {
 
 var siteNames [siteNameSlots]atomic.Pointer[siteName]
 
-// nameOfSite returns the display name of a lock whose first slow path was
+// NameOfSite returns the display name of a lock whose first slow path was
 // at (pc1, pc2), as a pointer to an immutable string that the caller may
 // keep.
 func NameOfSite(pc1, pc2 uintptr) *string {

@@ -39,7 +39,7 @@ var (
 	StacksFullMu sync.Mutex
 )
 
-// captureStack returns the interned acquire stack of the caller of the lock
+// CaptureStack returns the interned acquire stack of the caller of the lock
 // method whose frame is fp, without lockscope's own frames on top.
 func CaptureStack(fp unsafe.Pointer) uint32 {
 	var buf [maxStackDepth]uintptr
@@ -51,7 +51,7 @@ func CaptureStack(fp unsafe.Pointer) uint32 {
 	return InternStack(pcs)
 }
 
-// siteStack returns the interned one-frame stack of an acquire site.
+// SiteStack returns the interned one-frame stack of an acquire site.
 func SiteStack(pc1, pc2 uintptr) uint32 {
 	pc := SitePC(pc1, pc2)
 	if pc == 0 {
@@ -60,7 +60,7 @@ func SiteStack(pc1, pc2 uintptr) uint32 {
 	return InternStack([]uintptr{pc})
 }
 
-// sitePC picks the user's call site out of the two return addresses above a
+// SitePC picks the user's call site out of the two return addresses above a
 // lock method: pc1 is it when the exported method was inlined into the
 // user's function, pc2 when pc1 is inside a method of ours.
 func SitePC(pc1, pc2 uintptr) uintptr {
@@ -86,7 +86,7 @@ func HashPCs(pcs []uintptr) uint64 {
 // (replaced, never changed) and its PCs compared in full.
 const InternCacheBits = 12
 
-// internSlot is the cache slot of a stack's hash: its top bits after a
+// InternSlot is the cache slot of a stack's hash: its top bits after a
 // Fibonacci multiply (hashPCs' own high bits vary little with the low bits
 // of PCs, where stacks differ).
 func InternSlot(h uint64) uint64 { return (h * 0x9E3779B97F4A7C15) >> (64 - InternCacheBits) }
@@ -144,7 +144,7 @@ func InternStack(pcs []uintptr) uint32 {
 	return id
 }
 
-// stackPCs returns the program counters of an interned stack (shared: do not
+// StackPCs returns the program counters of an interned stack (shared: do not
 // modify), or nil for id 0.
 func StackPCs(id uint32) []uintptr {
 	if id == 0 {
@@ -237,7 +237,7 @@ func FramesOfPC(pc uintptr) pcFrames {
 	return f
 }
 
-// isInternalPC reports whether pc is in one of lockscope's lock methods
+// IsInternalPC reports whether pc is in one of lockscope's lock methods
 // (every frame of it, inlined ones included). Every contended wait asks it
 // of the top of the waiter's stack: the answer comes from a lock-free
 // direct-mapped cache, and framesOfPC (a shared mutex, a map, symbolization)
@@ -323,7 +323,7 @@ func CallFrames(pcs []uintptr) iter.Seq2[uintptr, []report.Frame] {
 	}
 }
 
-// siteOf returns the user's frame at an acquire site.
+// SiteOf returns the user's frame at an acquire site.
 func SiteOf(pc1, pc2 uintptr) report.Frame {
 	pc := SitePC(pc1, pc2)
 	if pc == 0 {
@@ -336,7 +336,7 @@ func SiteOf(pc1, pc2 uintptr) report.Frame {
 	return fs[0]
 }
 
-// keySite is the acquire site a report's key names: the first frame of the
+// KeySite is the acquire site a report's key names: the first frame of the
 // interned stack stk outside lock wrappers (functions and methods named
 // like the lock methods: a type's own Lock that locks a field, a lock()
 // helper, go-deadlock's), so that problems met through one wrapper from
@@ -368,5 +368,5 @@ func lockWrapperName(fn string) bool {
 	return false
 }
 
-// stackFrames symbolises an interned stack.
+// StackFrames symbolises an interned stack.
 func StackFrames(id uint32) []report.Frame { return Symbolize(StackPCs(id)) }

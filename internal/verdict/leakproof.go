@@ -72,7 +72,7 @@ var (
 	proofLeaked = map[int64]bool{}
 	ProofDumped int
 
-	// proofConsultations counts consultations, for tests and benchmarks.
+	// ProofConsultations counts consultations, for tests and benchmarks.
 	ProofConsultations atomic.Int64
 	proofHinted        atomic.Bool
 )
@@ -84,7 +84,7 @@ type proofCand struct {
 	since int64
 }
 
-// consultProof asks the runtime which goroutines are blocked forever, if
+// ConsultProof asks the runtime which goroutines are blocked forever, if
 // the rate limit allows (it brings next forward to when it will). cands are
 // the waits asking, if any (else only long holds, which take a dump
 // anyway); fresh says whether some were not asked about before. It reports

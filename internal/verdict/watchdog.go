@@ -37,7 +37,7 @@ const (
 	reclaimInterval     = 10 * time.Second
 )
 
-// lastReclaim is the nanotime of the last reclamation, and lastSurvivors the
+// LastReclaim is the nanotime of the last reclamation, and lastSurvivors the
 // records it left (guarded by gtableMu).
 var LastReclaim, LastSurvivors int64
 
@@ -62,7 +62,7 @@ func init() {
 // Tests and the test helper use it rather than waiting for the timer.
 func WatchdogNow() { WatchdogCheck() }
 
-// watchdogRuns counts the timer's runs, for tests.
+// WatchdogRuns counts the timer's runs, for tests.
 var WatchdogRuns atomic.Int64
 
 func watchdogRun() {
@@ -92,7 +92,7 @@ type holdSeen struct {
 	tick      uint64
 }
 
-// watchdogBeforeDump, when set (by tests), runs between the listing of
+// WatchdogBeforeDump, when set (by tests), runs between the listing of
 // long holds and the goroutine dump: the window in which a holder may
 // unlock and exit.
 var WatchdogBeforeDump func()
@@ -100,7 +100,7 @@ var WatchdogBeforeDump func()
 var (
 	holdsSeen = map[holdKey]*holdSeen{} // guarded by watchdogRunMu
 	watchTick uint64                    // guarded by watchdogRunMu
-	// goroutineDumps counts the goroutine dumps (stop-the-world) the
+	// GoroutineDumps counts the goroutine dumps (stop-the-world) the
 	// watchdog has taken, for tests and benchmarks.
 	GoroutineDumps atomic.Int64
 )
@@ -121,7 +121,7 @@ func (h *longHold) still() bool {
 	return e.Live() && rt.LdUint32(&e.Gen) == h.gen && record.LdUint64(&e.LockID) == h.lock && rt.LdInt64(&e.Start) == h.start
 }
 
-// watchdogCheck does one round and returns when the next should be.
+// WatchdogCheck does one round and returns when the next should be.
 func WatchdogCheck() time.Duration {
 	WatchdogRunMu.Lock()
 	defer WatchdogRunMu.Unlock()

@@ -46,7 +46,7 @@ import (
 // reachable through holders), so the critical section stays short however
 // many goroutines wait. Lock order inside lockscope: see lockrank.go.
 
-// findCycle returns the waiters on a wait-for cycle through start, start
+// FindCycle returns the waiters on a wait-for cycle through start, start
 // first, or nil. A cycle of one is a goroutine waiting for itself. Callers
 // hold waitMu.
 func FindCycle(start *record.Waiter) []*record.Waiter {
@@ -153,7 +153,7 @@ func DeadlockReport(cycle []*record.Waiter) *report.Report {
 	return r
 }
 
-// holdStackOf returns where goroutine g acquired the lock (addr, id), if it
+// HoldStackOf returns where goroutine g acquired the lock (addr, id), if it
 // holds it.
 func HoldStackOf(g *record.Gstate, addr uintptr, id uint64) (stack []report.Frame, siteOnly bool) {
 	n := g.Count()
@@ -176,7 +176,7 @@ func AppendLock(locks []report.LockRef, m *record.LockMeta, name string) []repor
 	return append(locks, report.LockRef{ID: m.Id, Name: name, Type: m.Typ})
 }
 
-// displayNames names the locks of one report: their names, with the lock id
+// DisplayNames names the locks of one report: their names, with the lock id
 // added where two different locks would otherwise share one.
 func DisplayNames(metas []*record.LockMeta) map[uint64]string {
 	out := make(map[uint64]string, len(metas))
@@ -197,7 +197,7 @@ func DisplayNames(metas []*record.LockMeta) map[uint64]string {
 	return out
 }
 
-// selfWaitReport is made by the watchdog for a goroutine that has waited a
+// SelfWaitReport is made by the watchdog for a goroutine that has waited a
 // whole grace period for a lock it holds itself.
 func SelfWaitReport(w *record.Waiter) *report.Report {
 	name := w.Meta.Name()
