@@ -239,6 +239,25 @@ func SetName(l sync.Locker, name string) {
 	c.SetName(typ, name)
 }
 
+// SetClass puts a lock in a lock class of its own naming, instead of the
+// class of its declaration (the struct field or package variable its lock
+// call names: "example.com/bank.Bank.accounts"). Lock classes are how
+// lockscope finds a lock-order inversion taken on different instances (one
+// Bank locked accounts then ledger, another ledger then accounts): every
+// Bank on which both run at once deadlocks. Give two locks of one
+// declaration different classes where their order is by design (a tree's
+// parent and child nodes: SetClass(&child.mu, "Node.mu/child")), or two
+// declarations one class where they are one lock in spirit. l is a *Mutex,
+// a *RWMutex or an RLocker() of one; other Lockers are ignored. Call it
+// before the lock is first held with another.
+func SetClass(l sync.Locker, class string) {
+	c, typ := coreOf(l)
+	if c == nil {
+		return
+	}
+	c.SetClass(typ, class)
+}
+
 // Enabled reports whether lockscope is recording: false under the
 // nolockscope build tag or when LOCKSCOPE=off.
 func Enabled() bool { return !config.Disabled }

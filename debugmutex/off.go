@@ -36,6 +36,9 @@ func TryLockContext(_ context.Context, l sync.Locker) bool {
 // SetName does nothing under the nolockscope build tag.
 func SetName(sync.Locker, string) {}
 
+// SetClass does nothing under the nolockscope build tag.
+func SetClass(sync.Locker, string) {}
+
 // Enabled reports false under the nolockscope build tag.
 func Enabled() bool { return false }
 

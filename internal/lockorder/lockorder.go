@@ -293,6 +293,7 @@ func addPending(g *record.Gstate, id int64, c *record.LockCore, typ string, mode
 		guardWrite(c, to, all)
 	}
 	var before []uint64
+	var beforeClasses []string
 	var top *record.HeldEntry
 	for i := int32(0); i < g.N; i++ {
 		h := g.Entry(i)
@@ -322,10 +323,14 @@ func addPending(g *record.Gstate, id int64, c *record.LockCore, typ string, mode
 				}
 				h.Pend.Edges = append(h.Pend.Edges, record.PendingEdge{
 					To: to, ToMode: mode, ToStk: toStk, Gates: append([]uint64(nil), before...), Held: others, G: id, Chain: chain,
+					GateClasses: slices.Clone(beforeClasses),
 				})
 			}
 		}
 		before = append(before, hid)
+		if c := h.GetMeta().Class(); c != "" {
+			beforeClasses = append(beforeClasses, c)
+		}
 	}
 	if top != nil && top.Pend != nil {
 		top.Pend.LastChain = chain
@@ -373,6 +378,18 @@ func commitEntry(g *record.Gstate, e *record.HeldEntry) []*report.Report {
 	fromStk, fromSite := e.StackOrSite(), e.SiteOnly()
 	fromPC := stacks.SitePC(e.Pc1, e.Pc2)
 	fromWrite := e.Mode() == report.Write
+	fromInfo, fromClass := fm.Info(), fm.Class()
+	deps := make([]classDep, 0, len(p.Edges))
+	for i := range p.Edges {
+		pe := &p.Edges[i]
+		if fromClass == "" {
+			break
+		}
+		toInfo := pe.To.Info()
+		deps = append(deps, classDep{from: fromClass, to: pe.To.Class(), fromID: fromInfo.ID, toID: toInfo.ID,
+			fromName: fromInfo.Name, toName: toInfo.Name, fromType: fromInfo.Type, toType: toInfo.Type,
+			gates: pe.GateClasses, g: pe.G, fromStk: fromStk, toStk: pe.ToStk, fromSite: fromSite, fromPC: fromPC, modeTo: pe.ToMode})
+	}
 
 	GraphMu.Lock()
 	from, rs := graphNodeWith(fm)
@@ -386,6 +403,11 @@ func commitEntry(g *record.Gstate, e *record.HeldEntry) []*report.Report {
 		to, rs := graphNodeWith(pe.To)
 		reports = append(reports, rs...)
 		reports = append(reports, addEdge(to, &src)...)
+	}
+	for i := range deps {
+		if r := addClassDep(&deps[i]); r != nil {
+			reports = append(reports, r)
+		}
 	}
 	GraphMu.Unlock()
 	for i := range p.Edges {

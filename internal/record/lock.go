@@ -65,6 +65,7 @@ type LockMeta struct {
 	pc1, pc2 uintptr
 	name     atomic.Pointer[string] // SetName
 	label    atomic.Pointer[string] // cached display name
+	class    atomic.Pointer[string] // lock class (SetClass, or by declaration: Class)
 	InGraph  atomic.Bool
 
 	// The lock's waiters (see waitfor.go): the goroutines waiting for it,
@@ -162,7 +163,8 @@ func (c *LockCore) newMeta(g *Gstate, typ string, pc1, pc2 uintptr) *LockMeta {
 			m.Wunguarded.Store(true)
 		}
 		if pc1 != 0 {
-			m.Name() // name it now, on this slow path, not later under lockscope's locks
+			m.Name()  // name it now, on this slow path, not later under lockscope's locks
+			m.Class() // and its class
 		}
 		return m
 	}
@@ -199,6 +201,22 @@ func (m *LockMeta) Name() string {
 	s := stacks.NameOfSite(m.pc1, m.pc2) // sitenames.go
 	m.label.Store(s)
 	return *s
+}
+
+// Class returns the lock's class (SetClass, else ClassOfSite of its first
+// slow path), "" if it has none.
+func (m *LockMeta) Class() string {
+	if c := m.class.Load(); c != nil {
+		return *c
+	}
+	m.class.CompareAndSwap(nil, stacks.ClassOfSite(m.pc1, m.pc2))
+	return *m.class.Load()
+}
+
+// SetClass is SetClass's body: the class is copied, as SetName's name is.
+func (c *LockCore) SetClass(typ, class string) {
+	class = strings.Clone(class)
+	c.MetaFor(nil, typ, 0, 0).class.Store(&class)
 }
 
 func (m *LockMeta) Info() report.LockInfo {

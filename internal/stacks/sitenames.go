@@ -1,6 +1,7 @@
 package stacks
 
 import (
+	"strings"
 	"sync/atomic"
 
 	"github.com/lockscope/lockscope/internal/rt"
@@ -27,6 +28,7 @@ const (
 type siteName struct {
 	pc1, pc2 uintptr
 	name     string
+	class    string // the lock class the site's lock call names (ClassOfSite), "" if none
 }
 
 var siteNames [siteNameSlots]atomic.Pointer[siteName]
@@ -34,7 +36,31 @@ var siteNames [siteNameSlots]atomic.Pointer[siteName]
 // NameOfSite returns the display name of a lock whose first slow path was
 // at (pc1, pc2), as a pointer to an immutable string that the caller may
 // keep.
-func NameOfSite(pc1, pc2 uintptr) *string {
+func NameOfSite(pc1, pc2 uintptr) *string { return &siteEntry(pc1, pc2).name }
+
+// ClassOfSite returns the lock class of a lock whose first slow path was at
+// (pc1, pc2), as a pointer to an immutable string the caller may keep: its
+// declaration as the site's source names it (LockLabel),
+// qualified by the package path of the site's function, so that two
+// packages' Cache.mu differ ("example.com/cache.Cache.mu"; a package
+// variable "example.com/cache.mu"). A lock whose declaration the site does
+// not tell has no class: "". (A class by site would put two locks first
+// locked at one site, such as the two arguments of a helper that locks them
+// in id order, in classes that seem to invert.)
+func ClassOfSite(pc1, pc2 uintptr) *string {
+	if pc1 == 0 {
+		return &noClass // a meta made by SetName or SetClass, before any acquisition: no site
+	}
+	return &siteEntry(pc1, pc2).class
+}
+
+// noClass is the class of a lock with none; shared, so that having none
+// costs no allocation.
+var noClass string
+
+// siteEntry returns the cached naming of site (pc1, pc2), computing it on
+// a miss.
+func siteEntry(pc1, pc2 uintptr) *siteName {
 	h := uint64(pc1)*0x9E3779B97F4A7C15 ^ uint64(pc2)*0xC2B2AE3D27D4EB4F
 	base := h >> (64 - siteNameBits)
 	free := -1
@@ -45,15 +71,45 @@ func NameOfSite(pc1, pc2 uintptr) *string {
 			continue
 		}
 		if e.pc1 == pc1 && e.pc2 == pc2 {
-			return &e.name
+			return e
 		}
 	}
 	f := SiteOf(pc1, pc2)
 	s := LockLabel(f)
+	class := ""
 	if s == "" {
 		s = f.Site()
+	} else {
+		class = qualify(f.Function, s)
 	}
-	e := &siteName{pc1: pc1, pc2: pc2, name: s}
+	e := &siteName{pc1: pc1, pc2: pc2, name: s, class: class}
 	siteNames[(base+rt.CacheWay(free))%siteNameSlots].Store(e)
-	return &e.name
+	return e
+}
+
+// qualify prefixes label, a name LockLabel gave at a site in function fn,
+// with the package path of fn: "Cache.mu" in example.com/cache.(*Cache).Get
+// is "example.com/cache.Cache.mu", and a package variable's "cache.mu"
+// there is "example.com/cache.mu".
+func qualify(fn, label string) string {
+	path := PackagePath(fn)
+	if path == "" {
+		return label
+	}
+	elem := path[strings.LastIndexByte(path, '/')+1:]
+	if rest, ok := strings.CutPrefix(label, elem+"."); ok {
+		return path + "." + rest
+	}
+	return path + "." + label
+}
+
+// PackagePath returns the package path of a function named as runtime.Frame
+// names it ("example.com/a/b.(*T).M" is in "example.com/a/b"), "" if none.
+func PackagePath(fn string) string {
+	slash := strings.LastIndexByte(fn, '/')
+	dot := strings.IndexByte(fn[slash+1:], '.')
+	if dot < 0 {
+		return ""
+	}
+	return fn[:slash+1+dot]
 }

@@ -1,0 +1,249 @@
+package debugmutex_test
+
+import (
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/report"
+)
+
+// Lock classes: an order taken on one instance and its inverse on another
+// is a cycle of classes (the locks' declarations), reported though no
+// instance cycle exists; the rules that keep correct code quiet hold for
+// classes too.
+
+type classBank struct{ accounts, ledger debugmutex.Mutex }
+
+func (b *classBank) deposit() {
+	b.accounts.Lock()
+	b.ledger.Lock()
+	b.ledger.Unlock()
+	b.accounts.Unlock()
+}
+
+func (b *classBank) audit() {
+	b.ledger.Lock()
+	b.accounts.Lock()
+	b.accounts.Unlock()
+	b.ledger.Unlock()
+}
+
+// lockOrderReports returns the lock-order reports among rs.
+func lockOrderReports(rs []report.Report) []report.Report {
+	var out []report.Report
+	for _, r := range rs {
+		if r.Kind == report.KindLockOrder {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func TestClassInversionOnTwoInstancesIsReported(t *testing.T) {
+	w := watchReports(t)
+	b1, b2 := &classBank{}, &classBank{}
+	b1.deposit() // one test's Bank
+	b2.audit()   // another test's, its own Bank
+	rs := lockOrderReports(w.all())
+	if len(rs) != 1 {
+		t.Fatalf("lock-order reports = %d, want 1:\n%v", len(rs), rs)
+	}
+	r := rs[0]
+	for _, want := range []string{"lock classes", "classBank.accounts", "classBank.ledger", "any classBank on which both run at once deadlocks"} {
+		if !strings.Contains(r.Summary, want) {
+			t.Errorf("summary %q lacks %q", r.Summary, want)
+		}
+	}
+	if len(r.Edges) != 2 || len(r.Locks) != 4 {
+		t.Fatalf("edges %d, locks %d: want 2 edges over 4 instances:\n%s", len(r.Edges), len(r.Locks), r.String())
+	}
+	for _, e := range r.Edges {
+		if !strings.Contains(e.From, "class github.com/lockscope/lockscope/debugmutex_test.classBank.") || len(e.FromStack) == 0 || len(e.ToStack) == 0 {
+			t.Errorf("edge %s -> %s: want the class with its package path and both stacks", e.From, e.To)
+		}
+	}
+}
+
+func TestClassInversionOnOneInstanceIsOneReport(t *testing.T) {
+	w := watchReports(t)
+	b := &classBank{}
+	b.deposit()
+	b.audit() // the instance graph reports it; the class graph does not again
+	if rs := lockOrderReports(w.all()); len(rs) != 1 || strings.Contains(rs[0].Summary, "lock classes") {
+		t.Fatalf("want the one instance report, got %d:\n%v", len(rs), rs)
+	}
+}
+
+type classCache struct {
+	mu      debugmutex.Mutex
+	entries []*classEntry
+}
+
+type classEntry struct{ mu debugmutex.Mutex }
+
+// get locks the cache, then an entry.
+func (c *classCache) get(i int) {
+	c.mu.Lock()
+	c.entries[i].touch()
+	c.mu.Unlock()
+}
+
+func (e *classEntry) touch() {
+	e.mu.Lock()
+	e.mu.Unlock()
+}
+
+// evict locks an entry, then its cache.
+func (e *classEntry) evict(c *classCache) {
+	e.mu.Lock()
+	c.mu.Lock()
+	c.mu.Unlock()
+	e.mu.Unlock()
+}
+
+func TestClassInversionContainerAndElementIsReported(t *testing.T) {
+	w := watchReports(t)
+	c1, c2 := &classCache{entries: []*classEntry{{}}}, &classCache{entries: []*classEntry{{}}}
+	c1.get(0)
+	c2.entries[0].evict(c2)
+	rs := lockOrderReports(w.all())
+	if len(rs) != 1 || !strings.Contains(rs[0].Summary, "classCache.mu") || !strings.Contains(rs[0].Summary, "classEntry.mu") {
+		t.Fatalf("want one class report naming classCache.mu and classEntry.mu, got %d:\n%v", len(rs), rs)
+	}
+}
+
+type classAccount struct {
+	id int
+	mu debugmutex.Mutex
+}
+
+// classTransfer locks two accounts in id order: one class, nested in itself.
+func classTransfer(a, b *classAccount) {
+	if b.id < a.id {
+		a, b = b, a
+	}
+	a.mu.Lock()
+	b.mu.Lock()
+	b.mu.Unlock()
+	a.mu.Unlock()
+}
+
+type classNode struct {
+	mu   debugmutex.Mutex
+	next *classNode
+}
+
+type gatedBank struct {
+	mu                debugmutex.Mutex
+	accounts, ledger  debugmutex.Mutex
+	onlyOneAtATimeTag int
+}
+
+func TestClassRulesKeepCorrectCodeQuiet(t *testing.T) {
+	t.Run("same-type locks ordered by id", func(t *testing.T) {
+		w := watchReports(t)
+		accs := []*classAccount{{id: 1}, {id: 2}, {id: 3}}
+		classTransfer(accs[0], accs[1])
+		classTransfer(accs[2], accs[1])
+		classTransfer(accs[0], accs[2])
+		w.assertSilent(t)
+	})
+	t.Run("hand-over-hand down a list", func(t *testing.T) {
+		w := watchReports(t)
+		list := &classNode{next: &classNode{next: &classNode{}}}
+		n := list
+		n.mu.Lock()
+		for n.next != nil {
+			n.next.mu.Lock()
+			n.mu.Unlock()
+			n = n.next
+		}
+		n.mu.Unlock()
+		w.assertSilent(t)
+	})
+	t.Run("a gate held by both orders", func(t *testing.T) {
+		w := watchReports(t)
+		b1, b2 := &gatedBank{}, &gatedBank{}
+		b1.mu.Lock()
+		b1.accounts.Lock()
+		b1.ledger.Lock()
+		b1.ledger.Unlock()
+		b1.accounts.Unlock()
+		b1.mu.Unlock()
+		b2.mu.Lock()
+		b2.ledger.Lock()
+		b2.accounts.Lock()
+		b2.accounts.Unlock()
+		b2.ledger.Unlock()
+		b2.mu.Unlock()
+		w.assertSilent(t)
+	})
+	t.Run("one consistent order on per-test objects", func(t *testing.T) {
+		w := watchReports(t)
+		for range 3 {
+			(&classBank{}).deposit()
+		}
+		w.assertSilent(t)
+	})
+	t.Run("a hold handed off to another goroutine", func(t *testing.T) {
+		w := watchReports(t)
+		b1, b2 := &classBank{}, &classBank{}
+		b1.ledger.Lock() // ledger, then accounts, but ledger is a baton
+		b1.accounts.Lock()
+		b1.accounts.Unlock()
+		var wg sync.WaitGroup
+		wg.Go(b1.ledger.Unlock) // released by another goroutine: no dependency
+		wg.Wait()
+		b2.deposit()
+		w.assertSilent(t)
+	})
+	t.Run("a class split with SetClass", func(t *testing.T) {
+		w := watchReports(t)
+		// A parent and a child of one type, whose order is by design: the
+		// child's lock gets a class of its own before first use, and the
+		// orders parent -> child and, on another tree, child' -> parent'
+		// (with child' also split) stay consistent per class.
+		p1, c1 := &classNode{}, &classNode{}
+		debugmutex.SetClass(&c1.mu, "tree.child")
+		p1.mu.Lock()
+		c1.mu.Lock()
+		c1.mu.Unlock()
+		p1.mu.Unlock()
+		p2, c2 := &classNode{}, &classNode{}
+		debugmutex.SetClass(&c2.mu, "tree.child")
+		p2.mu.Lock()
+		c2.mu.Lock()
+		c2.mu.Unlock()
+		p2.mu.Unlock()
+		w.assertSilent(t)
+	})
+}
+
+func TestSetClassMergesDeclarationsIntoOneClass(t *testing.T) {
+	w := watchReports(t)
+	// Two declarations made one class: an inversion between them and a
+	// third class is found across instances.
+	b1, b2 := &classBank{}, &classBank{}
+	debugmutex.SetClass(&b1.accounts, "money")
+	debugmutex.SetClass(&b2.ledger, "money")
+	b1.accounts.Lock() // money -> classBank.ledger
+	b1.ledger.Lock()
+	b1.ledger.Unlock()
+	b1.accounts.Unlock()
+	b2.ledger.Lock() // money -> classBank.accounts: no cycle yet
+	b2.accounts.Lock()
+	b2.accounts.Unlock()
+	b2.ledger.Unlock()
+	w.assertSilent(t)
+	b3 := &classBank{}
+	debugmutex.SetClass(&b3.accounts, "money")
+	b3.ledger.Lock() // classBank.ledger -> money: closes money -> ledger -> money
+	b3.accounts.Lock()
+	b3.accounts.Unlock()
+	b3.ledger.Unlock()
+	if rs := lockOrderReports(w.all()); len(rs) != 1 || !strings.Contains(rs[0].Summary, "money") {
+		t.Fatalf("want one class report through class money, got %d:\n%v", len(rs), rs)
+	}
+}

@@ -1,0 +1,300 @@
+package lockorder
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/lockscope/lockscope/internal/rt"
+	"github.com/lockscope/lockscope/internal/stacks"
+	"github.com/lockscope/lockscope/report"
+)
+
+// The class graph. Beside the graph of lock instances, the same committed
+// dependencies are kept between lock classes (a lock's declaration, with
+// its package path: "example.com/bank.Bank.accounts"; record.LockMeta.Class),
+// as Linux's lockdep keeps them: an order taken on one Bank and its inverse
+// on another is a cycle of classes, and any Bank on which both run at once
+// deadlocks, although no instance cycle exists.
+//
+// The rules, each a way the instance graph already stays quiet, at class
+// level:
+//   - Same-class nesting (a self-edge: parent then child of one type, locks
+//     ordered by id, hand-over-hand down a list, a pipeline of stages) is no
+//     edge at all: only cycles of two or more classes count.
+//   - A lock with no declaration (a plain local, a value through a call) has
+//     no class and no class edge: classes by site would make the two
+//     arguments of a lock-in-id-order helper seem to invert.
+//   - Hand-offs and TryLock: class edges come from the dependencies the
+//     instance graph commits (when the locker releases the from lock), so
+//     those dropped for a hand-off, and TryLock acquisitions, make none.
+//   - Gates: an edge keeps the classes held before its from lock every time
+//     it was seen; a cycle whose edges all share one is not reported (the
+//     gate's instance, per object, serialises both orders).
+//   - Reads: a cycle with an edge into a read acquisition is not reported at
+//     class level (whether a writer could be queued there is decided per
+//     instance, by the write guard): such cycles are left to the instance
+//     graph.
+//   - One problem, one report: a class cycle whose first instances close an
+//     instance cycle is the instance graph's to report; one that contains a
+//     class cycle reported already is a longer copy.
+//
+// Bounds: at most maxClasses classes and maxClassEdges edges; beyond, new
+// ones are counted in Dropped.Edges. Guarded by GraphMu.
+
+const (
+	maxClasses    = 1 << 16
+	maxClassEdges = 1 << 18
+)
+
+type classNode struct {
+	name  string
+	label string // the declaration without its package path, for reading
+	out   map[*classNode]*classEdge
+}
+
+type classEdge struct {
+	from, to *classNode
+	gates    []string // classes held before from every time this edge was seen
+	// The first instances that took it, and how.
+	fromID, toID     uint64
+	fromName, toName string
+	fromType, toType string
+	g                int64
+	fromStk, toStk   uint32
+	fromSite         bool
+	fromPC           uintptr
+	modeTo           report.Mode
+}
+
+var (
+	classes         = map[string]*classNode{}
+	classEdgeCount  int
+	reportedClasses [][]string // the class sets of reported class cycles, for the longer-copy rule
+)
+
+// classDep is one committed dependency as the class graph takes it.
+type classDep struct {
+	from, to         string // classes ("" for none)
+	fromID, toID     uint64
+	fromName, toName string
+	fromType, toType string
+	gates            []string
+	g                int64
+	fromStk, toStk   uint32
+	fromSite         bool
+	fromPC           uintptr
+	modeTo           report.Mode
+}
+
+func classNodeFor(name string) *classNode {
+	n := classes[name]
+	if n == nil {
+		if len(classes) >= maxClasses {
+			return nil
+		}
+		n = &classNode{name: name, label: classLabel(name), out: map[*classNode]*classEdge{}}
+		classes[name] = n
+	}
+	return n
+}
+
+// classLabel is a class without its package path: "Bank.accounts".
+func classLabel(class string) string {
+	path := stacks.PackagePath(class)
+	if path == "" {
+		return class
+	}
+	if elem := path[strings.LastIndexByte(path, '/')+1:]; strings.Count(class[len(path):], ".") == 1 {
+		return elem + class[len(path):] // a package variable: "bank.mu"
+	}
+	return class[len(path)+1:]
+}
+
+// addClassDep adds d to the class graph and returns the report of the class
+// cycle it closes, if any. GraphMu held.
+func addClassDep(d *classDep) *report.Report {
+	if d.from == "" || d.to == "" || d.from == d.to {
+		return nil
+	}
+	from, to := classNodeFor(d.from), classNodeFor(d.to)
+	if from == nil || to == nil {
+		EdgesDropped.Add(1)
+		return nil
+	}
+	if ed := from.out[to]; ed != nil {
+		had := len(ed.gates) > 0
+		ed.gates = intersectStrings(ed.gates, d.gates)
+		if had && len(ed.gates) == 0 {
+			return classCycle(ed) // seen now without its gate
+		}
+		return nil
+	}
+	if classEdgeCount >= maxClassEdges {
+		EdgesDropped.Add(1)
+		return nil
+	}
+	ed := &classEdge{from: from, to: to, gates: slices.Clone(d.gates),
+		fromID: d.fromID, toID: d.toID, fromName: d.fromName, toName: d.toName, fromType: d.fromType, toType: d.toType,
+		g: d.g, fromStk: d.fromStk, toStk: d.toStk, fromSite: d.fromSite, fromPC: d.fromPC, modeTo: d.modeTo}
+	from.out[to] = ed
+	classEdgeCount++
+	return classCycle(ed)
+}
+
+// classCycle returns the report of the shortest class cycle through ed, if
+// it is one the rules above report. GraphMu held.
+func classCycle(ed *classEdge) *report.Report {
+	path := classPath(ed.to, ed.from)
+	if path == nil {
+		return nil
+	}
+	cycle := append(path, ed)
+	common := ed.gates
+	for _, e := range cycle {
+		if e.modeTo == report.Read {
+			return nil
+		}
+		common = intersectStrings(common, e.gates)
+	}
+	if len(common) > 0 {
+		return nil
+	}
+	if instanceCycle(cycle) || longerClassCopy(cycle) {
+		return nil
+	}
+	set := make([]string, len(cycle))
+	for i, e := range cycle {
+		set[i] = e.from.name
+	}
+	sort.Strings(set)
+	reportedClasses = append(reportedClasses, set)
+	if len(reportedClasses) > maxCycleMemory {
+		reportedClasses = reportedClasses[1:]
+	}
+	return classReport(cycle)
+}
+
+// classPath returns the shortest path of class edges from a to b, or nil.
+func classPath(a, b *classNode) []*classEdge {
+	via := map[*classNode]*classEdge{a: nil}
+	queue := []*classNode{a}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		if n == b {
+			var path []*classEdge
+			for x := b; x != a; x = via[x].from {
+				path = append(path, via[x])
+			}
+			slices.Reverse(path)
+			return path
+		}
+		for next, e := range n.out {
+			if _, seen := via[next]; !seen {
+				via[next] = e
+				queue = append(queue, next)
+			}
+		}
+	}
+	return nil
+}
+
+// instanceCycle reports whether the first instances of the cycle's edges
+// close a cycle of instances themselves: the instance graph's to report.
+func instanceCycle(cycle []*classEdge) bool {
+	for i, e := range cycle {
+		if e.toID != cycle[(i+1)%len(cycle)].fromID {
+			return false
+		}
+	}
+	return true
+}
+
+func longerClassCopy(cycle []*classEdge) bool {
+	set := map[string]bool{}
+	for _, e := range cycle {
+		set[e.from.name] = true
+	}
+	for _, r := range reportedClasses {
+		if len(r) > len(set) {
+			continue
+		}
+		sub := true
+		for _, c := range r {
+			if !set[c] {
+				sub = false
+				break
+			}
+		}
+		if sub {
+			return true
+		}
+	}
+	return false
+}
+
+// classReport is the report of a class cycle: which instances took which
+// order, with their stacks, and what it means for the type.
+func classReport(cycle []*classEdge) *report.Report {
+	r := &report.Report{Kind: report.KindLockOrder, Time: rt.WallTime(rt.Nanotime())}
+	var order, keys []string
+	seen := map[uint64]bool{}
+	owner := ""
+	for i, e := range cycle {
+		order = append(order, e.from.label)
+		r.Edges = append(r.Edges, report.Edge{
+			From:      fmt.Sprintf("%s (class %s, #%d)", e.fromName, e.from.name, e.fromID),
+			To:        fmt.Sprintf("%s (class %s, #%d)", e.toName, e.to.name, e.toID),
+			Goroutine: e.g, FromStack: stacks.StackFrames(e.fromStk), ToStack: stacks.StackFrames(e.toStk), FromSiteOnly: e.fromSite,
+		})
+		for _, l := range []report.LockRef{{ID: e.fromID, Name: e.fromName, Type: e.fromType}, {ID: e.toID, Name: e.toName, Type: e.toType}} {
+			if !seen[l.ID] {
+				seen[l.ID] = true
+				r.Locks = append(r.Locks, l)
+			}
+		}
+		keys = append(keys, fmt.Sprintf("%s>%s", stacks.KeySite(e.fromStk, e.fromPC, 0), stacks.KeySite(e.toStk, 0, 0)))
+		t := ownerType(e.from.name)
+		if i == 0 {
+			owner = t
+		} else if t != owner {
+			owner = ""
+		}
+	}
+	order = append(order, cycle[0].from.label)
+	any := "any objects on which these orders run at once deadlock"
+	if owner != "" {
+		any = fmt.Sprintf("any %s on which both run at once deadlocks", owner)
+	}
+	r.Summary = fmt.Sprintf("potential deadlock: lock-order inversion between lock classes %s, each order taken on other instances (%s)",
+		strings.Join(order, " -> "), any)
+	r.Key = string(report.KindLockOrder) + "|class|" + strings.Join(SortedCopy(keys), "|")
+	return r
+}
+
+// ownerType is the type a field class belongs to ("Bank" of
+// "example.com/bank.Bank.ledger"), "" for a package variable's class or one
+// named by SetClass without a package path.
+func ownerType(class string) string {
+	path := stacks.PackagePath(class)
+	if path == "" {
+		return ""
+	}
+	rest := class[len(path)+1:]
+	if i := strings.IndexByte(rest, '.'); i > 0 {
+		return rest[:i]
+	}
+	return ""
+}
+
+func intersectStrings(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
