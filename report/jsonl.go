@@ -26,6 +26,15 @@ func AppendLine(b []byte, r *Report) ([]byte, error) {
 	return append(append(b, j...), '\n'), nil
 }
 
+// AppendClassEdge appends e as a JSON line ({"class_edge": {...}}) to b.
+func AppendClassEdge(b []byte, e *ClassEdge) ([]byte, error) {
+	j, err := json.Marshal(classLine{e})
+	if err != nil {
+		return b, err
+	}
+	return append(append(b, j...), '\n'), nil
+}
+
 // Validate checks that r is a report this version of lockscope knows: a
 // kind among Kinds and a count that is not negative.
 func (r *Report) Validate() error {
@@ -80,17 +89,41 @@ type LineError struct {
 func (e LineError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
 
 // ReadLines reads JSON-lines reports from r, named name in errors. Blank
-// lines are skipped; a line that is not a valid report is returned as a
-// LineError and the reading goes on. The error is for r itself failing.
+// lines and class edges are skipped; a line that is not a valid report is
+// returned as a LineError and the reading goes on. The error is for r
+// itself failing.
 func ReadLines(name string, r io.Reader) ([]Report, []LineError, error) {
+	f, errs, err := ReadFile(name, r)
+	return f.Reports, errs, err
+}
+
+// File is what a report file holds: reports, and the class edges of the
+// processes that wrote it.
+type File struct {
+	Reports    []Report
+	ClassEdges []ClassEdge
+}
+
+// ReadFile reads a report file's lines from r, as ReadLines does, keeping the
+// class edges too.
+func ReadFile(name string, r io.Reader) (File, []LineError, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var reports []Report
+	var edges []ClassEdge
 	var errs []LineError
+	result := func() File { return File{reports, edges} }
 	for n := 1; ; n++ {
 		line, tooLong, err := readLine(br)
 		if tooLong {
 			errs = append(errs, LineError{name, n, fmt.Sprintf("line longer than %d bytes", MaxLine)})
-		} else if len(bytes.TrimSpace(line)) > 0 {
+		} else if t := bytes.TrimSpace(line); bytes.HasPrefix(t, []byte(`{"class_edge":`)) {
+			var cl classLine
+			if perr := json.Unmarshal(t, &cl); perr != nil || cl.ClassEdge == nil || cl.ClassEdge.From == "" || cl.ClassEdge.To == "" {
+				errs = append(errs, LineError{name, n, "not a class edge"})
+			} else {
+				edges = append(edges, *cl.ClassEdge)
+			}
+		} else if len(t) > 0 {
 			rep, perr := ParseLine(line)
 			if perr != nil {
 				errs = append(errs, LineError{name, n, perr.Error()})
@@ -99,10 +132,10 @@ func ReadLines(name string, r io.Reader) ([]Report, []LineError, error) {
 			}
 		}
 		if err == io.EOF {
-			return reports, errs, nil
+			return result(), errs, nil
 		}
 		if err != nil {
-			return reports, errs, err
+			return result(), errs, err
 		}
 	}
 }

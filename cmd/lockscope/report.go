@@ -22,6 +22,13 @@ as LOCKSCOPE_REPORT_FILE makes them; "-" reads standard input), groups
 reports of the same problem (same key) adding up their counts, and prints
 each problem once, in the form lockscope prints on standard error.
 
+The files also hold each process's lock-class graph (the orders in which
+it took locks, by declaration: {"class_edge": ...} lines, written at its
+end). The graphs of all the FILEs are merged, and an inversion that no one
+process saw whole (one order in a test binary or replica, the inverse in
+another) is reported as a lock-order problem naming the processes on each
+side; graphs from different versions of the module are warned about.
+
 Exit status: 0 if there is no problem, 1 if there is at least one (after
 -kind), 2 if an argument or a line is bad, or a FILE does not exist
 (lockscope test creates the LOCKSCOPE_REPORT_FILE it runs with, so a clean
@@ -57,6 +64,7 @@ func cmdReport(args []string, stdout, stderr io.Writer) int {
 	}
 
 	var all []report.Report
+	var classEdges []report.ClassEdge
 	bad, opened := false, 0
 	for _, name := range fl.Args() {
 		var r io.Reader
@@ -79,7 +87,9 @@ func cmdReport(args []string, stdout, stderr io.Writer) int {
 			defer f.Close()
 			r = f
 		}
-		reports, lineErrs, err := report.ReadLines(name, r)
+		file, lineErrs, err := report.ReadFile(name, r)
+		reports := file.Reports
+		classEdges = append(classEdges, file.ClassEdges...)
 		for _, e := range lineErrs {
 			fmt.Fprintf(stderr, "lockscope report: %v\n", e)
 		}
@@ -93,6 +103,7 @@ func cmdReport(args []string, stdout, stderr io.Writer) int {
 	if opened == 0 {
 		return 2 // nothing was read: no summary to give
 	}
+	all = append(all, mergedClassReports(stderr, classEdges)...)
 	read := made(all)
 	if kinds != nil {
 		all = slices.DeleteFunc(all, func(r report.Report) bool { return !kinds[r.Kind] })

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/lockscope/lockscope/cmd/lockscope/internal/classgraph"
 	"github.com/lockscope/lockscope/cmd/lockscope/internal/gotool"
 	"github.com/lockscope/lockscope/report"
 )
@@ -76,13 +77,14 @@ func (t *reportTail) print(w io.Writer, code, buildFailed int) {
 		fmt.Fprintf(w, "lockscope: reading reports: %v\n", err)
 		return
 	}
-	reports, lineErrs, err := report.ReadLines(t.path, f)
+	file, lineErrs, err := report.ReadFile(t.path, f)
 	for _, e := range lineErrs {
 		fmt.Fprintf(w, "lockscope: %v\n", e)
 	}
 	if err != nil {
 		fmt.Fprintf(w, "lockscope: reading reports: %v\n", err)
 	}
+	reports := append(file.Reports, mergedClassReports(w, file.ClassEdges)...)
 	groups := groupReports(reports)
 	if len(groups) == 0 {
 		none()
@@ -98,4 +100,17 @@ func (t *reportTail) print(w io.Writer, code, buildFailed int) {
 		fmt.Fprint(w, groups[i].String())
 	}
 	fmt.Fprintln(w, summarize(groups, made(reports)))
+}
+
+// mergedClassReports returns the lock-order inversions between lock classes
+// that the class graphs of the processes (test binaries) in edges show
+// together and none showed alone, and warns on w when the graphs came from
+// different versions of the module.
+func mergedClassReports(w io.Writer, edges []report.ClassEdge) []report.Report {
+	rs, versions := classgraph.Cycles(edges)
+	if len(rs) > 0 && len(versions) > 1 {
+		fmt.Fprintf(w, "lockscope: warning: the class graphs come from different versions of the module (%s): an inversion between them may be in no one program\n",
+			strings.Join(versions, ", "))
+	}
+	return rs
 }

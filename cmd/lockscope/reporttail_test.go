@@ -200,3 +200,46 @@ func TestReportFileOfACleanRun(t *testing.T) {
 		t.Error("lockscope report created the file it was asked to read")
 	}
 }
+
+func TestInversionAcrossTestBinariesIsReported(t *testing.T) {
+	mod := t.TempDir()
+	bank := `package bank
+
+import "sync"
+
+type Bank struct{ accounts, ledger sync.Mutex }
+
+func (b *Bank) Deposit() {
+	b.accounts.Lock()
+	b.ledger.Lock()
+	b.ledger.Unlock()
+	b.accounts.Unlock()
+}
+
+func (b *Bank) Audit() {
+	b.ledger.Lock()
+	b.accounts.Lock()
+	b.accounts.Unlock()
+	b.ledger.Unlock()
+}
+`
+	writeTree(t, mod, map[string]string{
+		"go.mod":      "module example.com/bank\n\ngo 1.22\n",
+		"bank.go":     bank,
+		"p/p_test.go": "package p\n\nimport (\n\t\"testing\"\n\n\t\"example.com/bank\"\n)\n\nfunc TestDeposit(t *testing.T) { new(bank.Bank).Deposit() }\n",
+		"q/q_test.go": "package q\n\nimport (\n\t\"testing\"\n\n\t\"example.com/bank\"\n)\n\nfunc TestAudit(t *testing.T) { new(bank.Bank).Audit() }\n",
+		"p/doc.go":    "package p\n",
+		"q/doc.go":    "package q\n",
+	})
+	file := filepath.Join(t.TempDir(), "reports.jsonl")
+	env := []string{"LOCKSCOPE_MODULE_DIR=" + repoRoot, "LOCKSCOPE_REPORT_FILE=" + file}
+	r := lockscope(t, mod, env, "test", "-count=1", "./...")
+	want := "lock-order inversion between lock classes"
+	if !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "example.com/bank/p.test") || !strings.Contains(r.stderr, "example.com/bank/q.test") {
+		t.Fatalf("lockscope test: exit %d; want a class inversion naming both test binaries\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = lockscope(t, mod, nil, "report", file)
+	if r.code != 1 || !strings.Contains(r.stdout, want) {
+		t.Errorf("lockscope report: exit %d, want 1 and the class inversion\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}

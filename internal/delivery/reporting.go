@@ -200,6 +200,24 @@ func FlushRepeats() {
 	Table.OutMu.Unlock()
 }
 
+// WriteClassEdges appends edges to LOCKSCOPE_REPORT_FILE, one line each,
+// if it is set.
+func WriteClassEdges(edges []report.ClassEdge) {
+	Table.Mu.Lock()
+	f := reportFile()
+	Table.Mu.Unlock()
+	if f == nil {
+		return
+	}
+	var b []byte
+	for i := range edges {
+		b, _ = report.AppendClassEdge(b, &edges[i])
+	}
+	Table.OutMu.Lock()
+	f.Write(b)
+	Table.OutMu.Unlock()
+}
+
 // exitForReport ends the process for the Exit action, after the report is
 // written (deliver wrote it synchronously).
 func exitForReport() {

@@ -2,6 +2,9 @@ package lockorder
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
@@ -297,4 +300,60 @@ func intersectStrings(a, b []string) []string {
 		}
 	}
 	return out
+}
+
+// maxClassEdgesWritten bounds the class edges a process writes at its end.
+const maxClassEdgesWritten = 10000
+
+// ClassEdges returns the class graph's edges, at most maxClassEdgesWritten
+// of them (the rest counted in Dropped.Edges), for the report file: other
+// processes' edges close the cycles no process saw whole.
+func ClassEdges() []report.ClassEdge {
+	type raw struct {
+		e    classEdge
+		from string
+		to   string
+	}
+	GraphMu.Lock()
+	var edges []raw
+	for _, n := range classes {
+		for _, e := range n.out {
+			if len(edges) >= maxClassEdgesWritten {
+				EdgesDropped.Add(1)
+				continue
+			}
+			edges = append(edges, raw{*e, e.from.name, e.to.name})
+		}
+	}
+	GraphMu.Unlock()
+	program, version := programIdentity()
+	out := make([]report.ClassEdge, 0, len(edges))
+	for _, r := range edges {
+		out = append(out, report.ClassEdge{
+			From: r.from, To: r.to, ToMode: r.e.modeTo, Gates: r.e.gates, Program: program, Version: version,
+			FromLock: r.e.fromName, ToLock: r.e.toName, Goroutine: r.e.g,
+			FromStack: stacks.StackFrames(r.e.fromStk), ToStack: stacks.StackFrames(r.e.toStk), FromSiteOnly: r.e.fromSite,
+		})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].From != out[j].From {
+			return out[i].From < out[j].From
+		}
+		return out[i].To < out[j].To
+	})
+	return out
+}
+
+// programIdentity names this process for merged class graphs: its main
+// package's path (a test binary's is its package path and ".test") and the
+// main module's version.
+func programIdentity() (program, version string) {
+	program = filepath.Base(os.Args[0])
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Path != "" {
+			program = bi.Path
+		}
+		version = bi.Main.Version
+	}
+	return program, version
 }

@@ -1,12 +1,14 @@
 package verdict
 
 import (
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/lockscope/lockscope/internal/config"
 	"github.com/lockscope/lockscope/internal/delivery"
+	"github.com/lockscope/lockscope/internal/lockorder"
 	"github.com/lockscope/lockscope/internal/record"
 	"github.com/lockscope/lockscope/internal/rt"
 	"github.com/lockscope/lockscope/internal/waitfor"
@@ -165,6 +167,9 @@ func Exiting(code int) int {
 	exitingOnce.Do(func() {
 		CheckEnd()
 		delivery.FlushRepeats()
+		if os.Getenv(config.EnvReportFile) != "" {
+			delivery.WriteClassEdges(lockorder.ClassEdges())
+		}
 		atExitMu.Lock()
 		fs := append([]func(){}, atExitFuncs...)
 		atExitMu.Unlock()
