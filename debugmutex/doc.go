@@ -45,7 +45,12 @@
 //     dependency that closes the cycle is confirmed, though nothing blocked.
 //     Cycles whose edges were all taken under one common outer lock, edges
 //     into locks taken by TryLock, and longer copies of a reported cycle are
-//     not reported.
+//     not reported. The orders are kept by instance and by lock class (the
+//     lock's declaration, "example.com/bank.Bank.accounts"; SetClass): one
+//     order on one Bank and the inverse on another is a cycle of classes,
+//     reported as such; a process with LOCKSCOPE_REPORT_FILE writes its
+//     class graph there at its end, so that lockscope test and lockscope
+//     report find the cycles between test binaries and processes.
 //   - KindRecursiveRead: RLock of an RWMutex the goroutine already
 //     read-holds, reported when it releases the first hold itself (a
 //     deadlock as soon as a writer queues in between; reported as
