@@ -66,13 +66,106 @@ func TestClassInversionOnTwoInstancesIsReported(t *testing.T) {
 	}
 }
 
+type oneBank struct{ accounts, ledger debugmutex.Mutex }
+
+func (b *oneBank) deposit() {
+	b.accounts.Lock()
+	b.ledger.Lock()
+	b.ledger.Unlock()
+	b.accounts.Unlock()
+}
+
+func (b *oneBank) audit() {
+	b.ledger.Lock()
+	b.accounts.Lock()
+	b.accounts.Unlock()
+	b.ledger.Unlock()
+}
+
 func TestClassInversionOnOneInstanceIsOneReport(t *testing.T) {
 	w := watchReports(t)
-	b := &classBank{}
+	b := &oneBank{}
 	b.deposit()
 	b.audit() // the instance graph reports it; the class graph does not again
 	if rs := lockOrderReports(w.all()); len(rs) != 1 || strings.Contains(rs[0].Summary, "lock classes") {
 		t.Fatalf("want the one instance report, got %d:\n%v", len(rs), rs)
+	}
+	// The same inversion on other instances is the same problem.
+	(&oneBank{}).deposit()
+	(&oneBank{}).audit()
+	if rs := lockOrderReports(w.all()); len(rs) != 1 {
+		t.Fatalf("want still the one report, got %d:\n%v", len(rs), rs)
+	}
+}
+
+type classesFirstBank struct{ accounts, ledger debugmutex.Mutex }
+
+func (b *classesFirstBank) deposit() {
+	b.accounts.Lock()
+	b.ledger.Lock()
+	b.ledger.Unlock()
+	b.accounts.Unlock()
+}
+
+func (b *classesFirstBank) audit() {
+	b.ledger.Lock()
+	b.accounts.Lock()
+	b.accounts.Unlock()
+	b.ledger.Unlock()
+}
+
+func TestAnInstanceCycleAfterItsClassReportIsNoSecondReport(t *testing.T) {
+	w := watchReports(t)
+	(&classesFirstBank{}).deposit()
+	(&classesFirstBank{}).audit() // the class report
+	b := &classesFirstBank{}
+	b.deposit()
+	b.audit() // the same problem on one instance
+	if rs := lockOrderReports(w.all()); len(rs) != 1 || !strings.Contains(rs[0].Summary, "lock classes") {
+		t.Fatalf("want the one class report, got %d:\n%v", len(rs), rs)
+	}
+}
+
+// boltLike has bbolt's DB locks: Close takes metalock then mmaplock under
+// rwlock; a write transaction begun under a read one takes mmaplock, then
+// rwlock, then metalock. Both orders of metalock and mmaplock hold rwlock:
+// on one DB they cannot both be in place at once.
+type boltLike struct {
+	rwlock, metalock debugmutex.Mutex
+	mmaplock         debugmutex.Mutex
+}
+
+func (db *boltLike) close() {
+	db.rwlock.Lock()
+	db.metalock.Lock()
+	db.mmaplock.Lock()
+	db.mmaplock.Unlock()
+	db.metalock.Unlock()
+	db.rwlock.Unlock()
+}
+
+func (db *boltLike) writeUnderRead() {
+	db.mmaplock.Lock()
+	db.rwlock.Lock()
+	db.metalock.Lock()
+	db.metalock.Unlock()
+	db.rwlock.Unlock()
+	db.mmaplock.Unlock()
+}
+
+func TestAClassWriteHeldWithEveryEdgeKeepsTheClassCycleQuiet(t *testing.T) {
+	w := watchReports(t)
+	(&boltLike{}).close()
+	(&boltLike{}).writeUnderRead()
+	for _, r := range lockOrderReports(w.all()) {
+		if strings.Contains(r.Summary, "lock classes") && strings.Contains(r.Summary, "boltLike.metalock") && !strings.Contains(r.Summary, "rwlock") {
+			t.Errorf("metalock <-> mmaplock reported, which rwlock rules out:\n%s", r.String())
+		}
+	}
+	// rwlock <-> mmaplock is a real inversion of classes (Close against a
+	// transaction begun under another), and is reported.
+	if rs := lockOrderReports(w.all()); len(rs) != 1 || !strings.Contains(rs[0].Summary, "boltLike.rwlock") {
+		t.Fatalf("want the one rwlock/mmaplock class report, got %d:\n%v", len(rs), rs)
 	}
 }
 

@@ -34,7 +34,12 @@ import (
 //     those dropped for a hand-off, and TryLock acquisitions, make none.
 //   - Gates: an edge keeps the classes held before its from lock every time
 //     it was seen; a cycle whose edges all share one is not reported (the
-//     gate's instance, per object, serialises both orders).
+//     gate's instance, per object, serialises both orders). Likewise a class
+//     write-held (after the from lock or before it) with every edge of the
+//     cycle: on one object, no two of its goroutines can hold it at once
+//     (bbolt: Close takes metalock then mmaplock under rwlock; a write
+//     transaction begun under a read one takes mmaplock then, holding
+//     rwlock, metalock).
 //   - Reads: a cycle with an edge into a read acquisition is not reported at
 //     class level (whether a writer could be queued there is decided per
 //     instance, by the write guard): such cycles are left to the instance
@@ -60,6 +65,7 @@ type classNode struct {
 type classEdge struct {
 	from, to *classNode
 	gates    []string // classes held before from every time this edge was seen
+	held     []string // classes write-held with from (other than from) every time
 	// The first instances that took it, and how.
 	fromID, toID     uint64
 	fromName, toName string
@@ -83,7 +89,7 @@ type classDep struct {
 	fromID, toID     uint64
 	fromName, toName string
 	fromType, toType string
-	gates            []string
+	gates, held      []string
 	g                int64
 	fromStk, toStk   uint32
 	fromSite         bool
@@ -128,9 +134,11 @@ func addClassDep(d *classDep) *report.Report {
 	}
 	if ed := from.out[to]; ed != nil {
 		had := len(ed.gates) > 0
+		hadHeld := len(ed.held) > 0
 		ed.gates = intersectStrings(ed.gates, d.gates)
-		if had && len(ed.gates) == 0 {
-			return classCycle(ed) // seen now without its gate
+		ed.held = intersectStrings(ed.held, d.held)
+		if had && len(ed.gates) == 0 || hadHeld && len(ed.held) == 0 {
+			return classCycle(ed) // seen now without its gate, or without a lock held with it
 		}
 		return nil
 	}
@@ -138,7 +146,7 @@ func addClassDep(d *classDep) *report.Report {
 		EdgesDropped.Add(1)
 		return nil
 	}
-	ed := &classEdge{from: from, to: to, gates: slices.Clone(d.gates),
+	ed := &classEdge{from: from, to: to, gates: slices.Clone(d.gates), held: slices.Clone(d.held),
 		fromID: d.fromID, toID: d.toID, fromName: d.fromName, toName: d.toName, fromType: d.fromType, toType: d.toType,
 		g: d.g, fromStk: d.fromStk, toStk: d.toStk, fromSite: d.fromSite, fromPC: d.fromPC, modeTo: d.modeTo}
 	from.out[to] = ed
@@ -154,14 +162,15 @@ func classCycle(ed *classEdge) *report.Report {
 		return nil
 	}
 	cycle := append(path, ed)
-	common := ed.gates
+	common, commonHeld := ed.gates, ed.held
 	for _, e := range cycle {
 		if e.modeTo == report.Read {
 			return nil
 		}
 		common = intersectStrings(common, e.gates)
+		commonHeld = intersectStrings(commonHeld, e.held)
 	}
-	if len(common) > 0 {
+	if len(common) > 0 || len(commonHeld) > 0 {
 		return nil
 	}
 	if instanceCycle(cycle) || longerClassCopy(cycle) {
@@ -172,10 +181,7 @@ func classCycle(ed *classEdge) *report.Report {
 		set[i] = e.from.name
 	}
 	sort.Strings(set)
-	reportedClasses = append(reportedClasses, set)
-	if len(reportedClasses) > maxCycleMemory {
-		reportedClasses = reportedClasses[1:]
-	}
+	rememberClasses(set)
 	return classReport(cycle)
 }
 
@@ -216,9 +222,29 @@ func instanceCycle(cycle []*classEdge) bool {
 }
 
 func longerClassCopy(cycle []*classEdge) bool {
-	set := map[string]bool{}
+	set := make([]string, 0, len(cycle))
 	for _, e := range cycle {
-		set[e.from.name] = true
+		set = append(set, e.from.name)
+	}
+	return classSetReported(set)
+}
+
+// rememberClasses notes a reported cycle's classes (by the instance graph or
+// the class graph), for the one-problem-one-report and longer-copy rules.
+// GraphMu held.
+func rememberClasses(set []string) {
+	reportedClasses = append(reportedClasses, set)
+	if len(reportedClasses) > maxCycleMemory {
+		reportedClasses = reportedClasses[1:]
+	}
+}
+
+// classSetReported reports whether a cycle of the classes in set, or of a
+// subset of them, was reported. GraphMu held.
+func classSetReported(classes []string) bool {
+	set := map[string]bool{}
+	for _, c := range classes {
+		set[c] = true
 	}
 	for _, r := range reportedClasses {
 		if len(r) > len(set) {

@@ -104,13 +104,14 @@ func chainAdd(h uint64) {
 }
 
 type node struct {
-	id   uint64
-	name string
-	typ  string
-	ord  int // position in a topological order of the acyclic edges
-	meta weak.Pointer[record.LockMeta]
-	out  map[uint64]*edge
-	in   map[uint64]*edge
+	id    uint64
+	name  string
+	typ   string
+	class string // the lock's class, "" if none
+	ord   int    // position in a topological order of the acyclic edges
+	meta  weak.Pointer[record.LockMeta]
+	out   map[uint64]*edge
+	in    map[uint64]*edge
 }
 
 type edge struct {
@@ -226,7 +227,7 @@ func graphNode(m *record.LockMeta) *node {
 	n := Graph[m.Id]
 	if n == nil {
 		nextOrd++
-		n = &node{id: m.Id, name: m.Name(), typ: m.Typ, ord: nextOrd, meta: weak.Make(m), out: map[uint64]*edge{}, in: map[uint64]*edge{}}
+		n = &node{id: m.Id, name: m.Name(), typ: m.Typ, class: m.Class(), ord: nextOrd, meta: weak.Make(m), out: map[uint64]*edge{}, in: map[uint64]*edge{}}
 		Graph[m.Id] = n
 		graphPeak = max(graphPeak, len(Graph))
 		if !m.InGraph.Swap(true) {
@@ -284,13 +285,32 @@ func addPending(g *record.Gstate, id int64, c *record.LockCore, typ string, mode
 	to := c.MetaFor(g, typ, pc1, pc2)
 	toStk := stacks.CaptureStack(fp)
 	var all []uint64 // every other lock held
+	type heldClass struct {
+		id    uint64
+		class string
+	}
+	var writeHeld []heldClass // the classes of those write-held
 	for i := int32(0); i < g.N; i++ {
 		if h := g.Entry(i); h.Live() && !h.Is(c) {
 			all = append(all, h.LockID)
+			if m := h.GetMeta(); m != nil && h.Mode() == report.Write && !h.IsUncertain() {
+				if cl := m.Class(); cl != "" {
+					writeHeld = append(writeHeld, heldClass{h.LockID, cl})
+				}
+			}
 		}
 	}
 	if typ == record.RwMutexType && mode == report.Write {
 		guardWrite(c, to, all)
+	}
+	heldClassesBut := func(id uint64) []string {
+		var out []string
+		for _, w := range writeHeld {
+			if w.id != id && !slices.Contains(out, w.class) {
+				out = append(out, w.class)
+			}
+		}
+		return out
 	}
 	var before []uint64
 	var beforeClasses []string
@@ -323,7 +343,7 @@ func addPending(g *record.Gstate, id int64, c *record.LockCore, typ string, mode
 				}
 				h.Pend.Edges = append(h.Pend.Edges, record.PendingEdge{
 					To: to, ToMode: mode, ToStk: toStk, Gates: append([]uint64(nil), before...), Held: others, G: id, Chain: chain,
-					GateClasses: slices.Clone(beforeClasses),
+					GateClasses: slices.Clone(beforeClasses), HeldClasses: heldClassesBut(hid),
 				})
 			}
 		}
@@ -388,7 +408,7 @@ func commitEntry(g *record.Gstate, e *record.HeldEntry) []*report.Report {
 		toInfo := pe.To.Info()
 		deps = append(deps, classDep{from: fromClass, to: pe.To.Class(), fromID: fromInfo.ID, toID: toInfo.ID,
 			fromName: fromInfo.Name, toName: toInfo.Name, fromType: fromInfo.Type, toType: toInfo.Type,
-			gates: pe.GateClasses, g: pe.G, fromStk: fromStk, toStk: pe.ToStk, fromSite: fromSite, fromPC: fromPC, modeTo: pe.ToMode})
+			gates: pe.GateClasses, held: pe.HeldClasses, g: pe.G, fromStk: fromStk, toStk: pe.ToStk, fromSite: fromSite, fromPC: fromPC, modeTo: pe.ToMode})
 	}
 
 	GraphMu.Lock()
@@ -490,9 +510,37 @@ func cycleFound(path []*edge, ed *edge) *report.Report {
 		suspend(cycle)
 		return nil
 	}
+	if set := cycleClasses(cycle); set != nil {
+		if classSetReported(set) {
+			// One problem, one report: the class graph reported this
+			// cycle of classes, taken on other instances, already.
+			rememberCycle(cycle)
+			return nil
+		}
+		rememberClasses(set)
+	}
 	r := inversionReport(cycle)
 	rememberCycle(cycle)
 	return r
+}
+
+// cycleClasses returns the sorted classes of an instance cycle's locks, or
+// nil if one has none.
+func cycleClasses(cycle []*edge) []string {
+	set := make([]string, 0, len(cycle))
+	for _, e := range cycle {
+		if e.from.class == "" {
+			return nil
+		}
+		if !slices.Contains(set, e.from.class) {
+			set = append(set, e.from.class)
+		}
+	}
+	if len(set) < 2 {
+		return nil // same-class nesting: the class graph has no such cycle
+	}
+	sort.Strings(set)
+	return set
 }
 
 // Leaf locks stay out of the graph. A lock that has never been held while

@@ -16,11 +16,12 @@ type PendingEdge struct {
 	ToMode report.Mode
 	ToStk  uint32
 	Gates  []uint64 // ids of locks held before the from lock
-	// GateClasses are the classes of the gates that have one.
-	GateClasses []string
-	Held        []uint64 // ids of the other locks held with it
-	G           int64
-	Chain       uint64
+	// GateClasses are the classes of the gates that have one; HeldClasses
+	// those of the other locks write-held with the from lock.
+	GateClasses, HeldClasses []string
+	Held                     []uint64 // ids of the other locks held with it
+	G                        int64
+	Chain                    uint64
 }
 
 type PendingRR struct {
