@@ -204,6 +204,7 @@ func FlushRepeats() {
 // written (deliver wrote it synchronously).
 func exitForReport() {
 	FlushRepeats()
+	WaitTraceWrites(TraceWriteWait)
 	Table.Mu.Lock()
 	f := Table.file
 	Table.Mu.Unlock()
