@@ -377,6 +377,22 @@ func TestMain_child(t *testing.T) {
 		rw.RUnlock()
 		rw.RUnlock()
 		os.Exit(0) // not reached with LOCKSCOPE_ON_REPORT=exit
+	case "trace-then-exit", "trace-then-exit-action":
+		// A lock-order report, whose trace LOCKSCOPE_TRACE_DIR asks for,
+		// and the end of the program right after it: by Exiting, as at the
+		// end of main or TestMain, or by the exit action in the report.
+		var a, b debugmutex.Mutex
+		debugmutex.SetName(&a, "exit.a")
+		debugmutex.SetName(&b, "exit.b")
+		a.Lock()
+		b.Lock()
+		b.Unlock()
+		a.Unlock()
+		b.Lock()
+		a.Lock()
+		a.Unlock()
+		b.Unlock()
+		os.Exit(debugmutex.Exiting(0))
 	case "off":
 		var mu debugmutex.Mutex
 		mu.Lock()

@@ -667,9 +667,9 @@ func TestServiceProfilesAndSpans(t *testing.T) {
 	}
 
 	// Spans: the exporter sent lock waits on cache.mu to the collector.
-	m = match(t, `spans: (\d+) created, (\d+) exported, (\d+) failed`, r.stdout)
-	if atoi(t, m[2]) == 0 || m[3] != "0" {
-		t.Errorf("spans: %s created, %s exported, %s failed; want some exported, none failed", m[1], m[2], m[3])
+	m = match(t, `spans: (\d+) of lock waits, holds and reports; of these and the requests' own, (\d+) exported, (\d+) failed`, r.stdout)
+	if atoi(t, m[1]) == 0 || atoi(t, m[2]) == 0 || m[3] != "0" {
+		t.Errorf("spans: %s of lockscope's, %s exported, %s failed; want some of each, none failed", m[1], m[2], m[3])
 	}
 	waits := otlp.spans("lockscope.wait cache.mu", "lockscope.lock.name", "cache.mu")
 	if waits == 0 {

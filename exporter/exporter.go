@@ -153,12 +153,16 @@ type Stats struct {
 	DroppedEvents uint64
 	// SampledOut is the number of waits and holds left out by WithSampling.
 	SampledOut uint64
-	// Spans is the number of spans created and ended.
+	// Spans is the number of lockscope's own spans (lock waits, holds and
+	// reports) created and ended. The program's spans are not in it, though
+	// with TracerProvider() they are in Exported, FailedSpans and
+	// DroppedSpans: Exported may be larger than Spans.
 	Spans uint64
 	// The rest is known only for the exporter's own pipeline, not for a
 	// provider given with WithTracerProvider.
 
-	// Exported is the number of spans the span exporter delivered.
+	// Exported is the number of spans the span exporter delivered:
+	// lockscope's and, with TracerProvider(), the program's own.
 	Exported uint64
 	// FailedSpans is the number of spans the span exporter failed to
 	// deliver (collector down or too slow; the OTLP exporters retry first).

@@ -285,7 +285,7 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 	started := time.Now()
 	code := runChild(exec.Command("go", goArgs...), sigs, childEnv, stdout, errout, stderr)
 	prog.stop()
-	if now := gotool.GoLine(modfile); now != mod.Go && mod.Go != "" {
+	if now := gotool.GoLine(modfile); gotool.GoRaised(mod.Go, now) {
 		// The go command raised the go line: a module in the build's graph
 		// needs a newer one. Say so; the language version changed with it.
 		fmt.Fprintf(stderr, "lockscope: note: go.mod says go %s; the build's module graph needed go %s, and used it\n", mod.Go, now)

@@ -114,3 +114,21 @@ func TestVetSaysWhatItSaysUnderGoTest(t *testing.T) {
 		}
 	}
 }
+
+// A module at go 1.26 builds with lockscope, whose go.mod says go 1.26.0:
+// the go command writes 1.26.0 in the build's go.mod, the same version, and
+// lockscope says nothing about it.
+func TestSameGoVersionSpelledOtherwiseIsNoNote(t *testing.T) {
+	mod := t.TempDir()
+	files := maps.Clone(oldLoop)
+	files["go.mod"] = "module example.com/oldloop\n\ngo 1.26\n"
+	files["old_test.go"] = strings.Replace(files["old_test.go"], "ps[0] != ps[2]", "ps == nil", 1)
+	writeTree(t, mod, files)
+	r := lockscope(t, mod, []string{"LOCKSCOPE_MODULE_DIR=" + repoRoot}, "test", "-count=1", "-run=TestOneLoopVariable", ".")
+	if r.code != 0 {
+		t.Fatalf("lockscope test of a go 1.26 module: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stderr, "note:") {
+		t.Errorf("a note about the go line at go 1.26:\n%s", r.stderr)
+	}
+}

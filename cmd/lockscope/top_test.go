@@ -2,13 +2,17 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lockscope/lockscope/debugmutex"
 	"github.com/lockscope/lockscope/inspect"
@@ -146,5 +150,88 @@ func TestTopAgainstProfiler(t *testing.T) {
 	waiting := r.stdout[strings.Index(r.stdout, "WAITING NOW"):]
 	if !strings.Contains(held, "top.test.hot") || !strings.Contains(waiting, "top.test.hot") || !strings.Contains(waiting, "TestTopAgainstProfiler") {
 		t.Errorf("top does not show the held and awaited lock:\n%s", r.stdout)
+	}
+}
+
+// TestTopColumnsAlignForEveryUnit renders durations in ns, µs, ms and s in
+// every duration column and checks that each column lines up on screen:
+// "µ" is one column wide but two bytes, so a width counted in bytes would
+// push the cells after a µs value one column out.
+func TestTopColumnsAlignForEveryUnit(t *testing.T) {
+	u, err := url.Parse("http://127.0.0.1:6060/debug/locks/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &topData{Time: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	durs := []time.Duration{
+		500 * time.Nanosecond,
+		32201 * time.Nanosecond,
+		3*time.Millisecond + 400*time.Microsecond,
+		2*time.Second + 5*time.Millisecond,
+		5*time.Minute + 50*time.Second,
+	}
+	for i, v := range durs {
+		l := report.LockInfo{ID: uint64(i + 1), Name: fmt.Sprintf("lock%d", i), Type: "Mutex"}
+		// The wait column and the hold column get different units in a row,
+		// so a misplaced cell cannot be hidden by its neighbour's.
+		d.Locks = append(d.Locks, report.LockStat{Lock: l.Name, Type: "Mutex", WaitTime: v, HoldTime: durs[len(durs)-1-i],
+			Acquisitions: int64(i + 1), Contentions: int64(i)})
+		d.Held = append(d.Held, report.Holding{Lock: l, Goroutine: int64(10 + i), For: v, Exact: i%2 == 0, Mode: report.Write,
+			Site: report.Frame{Function: "main.f", File: "/src/f.go", Line: i + 1}})
+		d.Waiting = append(d.Waiting, report.Waiting{Lock: l, Goroutine: int64(20 + i), For: v, Mode: report.Read, Holder: int64(10 + i),
+			Site: report.Frame{Function: "main.g", File: "/src/g.go", Line: i + 1}})
+	}
+	out := renderTop(u, d, 20, "wait")
+	for _, unit := range []string{"ns", "µs", "ms", "s "} {
+		if !strings.Contains(out, unit) {
+			t.Fatalf("no value in %q on the screen:\n%s", unit, out)
+		}
+	}
+	tables := map[string]bool{"WAIT": true, "GOROUTINE": false} // header's first word -> right-aligned
+	sep := regexp.MustCompile(`\S+( \S+)*`)
+	lines := strings.Split(out, "\n")
+	checked := 0
+	for i := 0; i < len(lines); i++ {
+		fields := strings.Fields(lines[i])
+		if len(fields) == 0 {
+			continue
+		}
+		right, ok := tables[fields[0]]
+		if !ok {
+			continue
+		}
+		// The header and the rows below it, up to a blank line.
+		var rows []string
+		for ; i < len(lines) && lines[i] != ""; i++ {
+			rows = append(rows, lines[i])
+		}
+		if len(rows) != 1+len(durs) {
+			t.Fatalf("table %s has %d lines, want %d:\n%s", fields[0], len(rows), 1+len(durs), out)
+		}
+		// Columns on screen: a cell's first (left-aligned) or last
+		// (right-aligned) character, counted in runes. The last cell is
+		// not padded and is left out.
+		cols := func(row string) []int {
+			var at []int
+			locs := sep.FindAllStringIndex(row, -1)
+			for _, l := range locs[:len(locs)-1] {
+				if right {
+					at = append(at, utf8.RuneCountInString(row[:l[1]]))
+				} else {
+					at = append(at, utf8.RuneCountInString(row[:l[0]]))
+				}
+			}
+			return at
+		}
+		want := cols(rows[0])
+		for _, r := range rows[1:] {
+			if got := cols(r); !slices.Equal(got, want) {
+				t.Errorf("table %s: row %q has its columns at %v, the header at %v:\n%s", fields[0], r, got, want, strings.Join(rows, "\n"))
+			}
+		}
+		checked++
+	}
+	if checked != 3 {
+		t.Fatalf("checked %d tables, want 3:\n%s", checked, out)
 	}
 }

@@ -262,7 +262,10 @@ func main() {
 	if e := autoexport.Exporter(); e != nil {
 		e.Flush(ctx)
 		s := e.Stats()
-		fmt.Printf("\nspans: %d created, %d exported, %d failed, %d dropped\n", s.Spans, s.Exported, s.FailedSpans, s.DroppedSpans)
+		// Spans counts lockscope's spans; the rest count the requests' spans
+		// too, which share the exporter's pipeline.
+		fmt.Printf("\nspans: %d of lock waits, holds and reports; of these and the requests' own, %d exported, %d failed, %d dropped\n",
+			s.Spans, s.Exported, s.FailedSpans, s.DroppedSpans)
 	}
 	fmt.Printf("reports: %d\n", len(inspect.Reports()))
 }

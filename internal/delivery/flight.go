@@ -37,10 +37,14 @@ const (
 var traceKinds = map[report.Kind]bool{report.KindDeadlock: true, report.KindLockOrder: true, report.KindLeakedLock: true, report.KindLongWait: true}
 
 type flightRecorder struct {
-	dir        string
-	fr         *trace.FlightRecorder
-	mu         sync.Mutex // guards reqs against close
-	closed     bool
+	dir    string
+	fr     *trace.FlightRecorder
+	mu     sync.Mutex // guards reqs against close, pending and idle
+	closed bool
+	// pending counts the reports handed to the writer and not yet written
+	// (or given up on); idle is closed when it drops to 0.
+	pending    int
+	idle       chan struct{}
 	reqs       chan report.Report
 	unregister func()
 	done       chan struct{}
@@ -68,7 +72,9 @@ func init() {
 // as lockscope-<program>-<pid>-<n>-<kind>.trace for `go tool trace`, with
 // the report's text beside it (.txt). At most 100 files are written. The
 // write happens on a goroutine of its own: the goroutine that found the
-// problem does not wait for it. Only one flight recorder can run in a
+// problem does not wait for it. Each file appears complete or not at all
+// (written under a temporary name, renamed when done), and Exiting and the
+// exit action wait up to 2 s for writes in progress. Only one flight recorder can run in a
 // program (a runtime restriction); stop ends this one.
 func RecordTraces(dir string) (stop func(), err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -108,7 +114,49 @@ func (f *flightRecorder) onReport(r report.Report) {
 	}
 	select {
 	case f.reqs <- r:
+		if f.pending == 0 {
+			f.idle = make(chan struct{})
+		}
+		f.pending++
 	default:
+	}
+}
+
+// finished counts one handed-over report off.
+func (f *flightRecorder) finished() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.pending--; f.pending == 0 {
+		close(f.idle)
+	}
+}
+
+// TraceWriteWait bounds how long the exit paths wait for traces in progress.
+const TraceWriteWait = 2 * time.Second
+
+// WaitTraceWrites waits, at most d, until the traces of the reports made so
+// far are written (renamed to their final names). The program is about to
+// exit: a trace cut short would be lost anyway, and waiting beyond d would
+// make lockscope the reason a program does not end.
+func WaitTraceWrites(d time.Duration) {
+	FlightMu.Lock()
+	f := Flight
+	FlightMu.Unlock()
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	idle := f.idle
+	pending := f.pending
+	f.mu.Unlock()
+	if pending == 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-idle:
+	case <-t.C:
 	}
 }
 
@@ -117,9 +165,11 @@ func (f *flightRecorder) run() {
 	for r := range f.reqs {
 		n := f.written.Add(1)
 		if n > maxTraceFiles {
+			f.finished()
 			continue
 		}
 		name, err := f.write(r, int(n))
+		f.finished()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "lockscope: writing the trace of a %s report: %v\n", r.Kind, err)
 			continue
@@ -133,21 +183,44 @@ func (f *flightRecorder) run() {
 func (f *flightRecorder) write(r report.Report, n int) (string, error) {
 	prog := strings.TrimSuffix(filepath.Base(os.Args[0]), ".test")
 	base := filepath.Join(f.dir, fmt.Sprintf("lockscope-%s-%d-%d-%s", prog, os.Getpid(), n, r.Kind))
-	out, err := os.Create(base + ".trace")
-	if err != nil {
-		return "", err
-	}
-	w := bufio.NewWriter(out)
-	_, err = f.fr.WriteTo(w)
-	err = errors.Join(err, w.Flush(), out.Close())
-	if err != nil {
-		return "", err
-	}
+	// The text first, then the trace: a reader that finds the trace finds
+	// its text beside it. Each is written under a temporary name in the same
+	// directory and renamed when complete, so that no reader (go tool
+	// trace, a CI step collecting the directory) ever sees a partial file,
+	// even when the program exits mid-write.
 	text := fmt.Sprintf("%s\n\ngo tool trace %s.trace\n", r.String(), base)
-	if err := os.WriteFile(base+".txt", []byte(text), 0o644); err != nil {
+	if err := writeRenamed(base+".txt", func(w *bufio.Writer) error {
+		_, err := w.WriteString(text)
+		return err
+	}); err != nil {
+		return "", err
+	}
+	if err := writeRenamed(base+".trace", func(w *bufio.Writer) error {
+		_, err := f.fr.WriteTo(w)
+		return err
+	}); err != nil {
 		return "", err
 	}
 	return base + ".trace", nil
+}
+
+// writeRenamed writes name through a temporary file beside it (a dot name
+// no glob for *.trace or *.txt picks up) and renames it into place once
+// written and closed; on error the temporary file is removed.
+func writeRenamed(name string, write func(*bufio.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(tmp)
+	err = errors.Join(write(w), w.Flush(), tmp.Chmod(0o644), tmp.Close())
+	if err == nil {
+		err = os.Rename(tmp.Name(), name)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
 }
 
 func (f *flightRecorder) stop() {

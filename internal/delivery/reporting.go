@@ -222,6 +222,7 @@ func WriteClassEdges(edges []report.ClassEdge) {
 // written (deliver wrote it synchronously).
 func exitForReport() {
 	FlushRepeats()
+	WaitTraceWrites(TraceWriteWait)
 	Table.Mu.Lock()
 	f := Table.file
 	Table.Mu.Unlock()

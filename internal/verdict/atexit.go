@@ -156,6 +156,7 @@ func AtExit(f func()) {
 // LOCKSCOPE_REPORT_FILE a Repeat line for each problem seen again since its
 // report was written (Report.Repeat), and runs the functions registered
 // with AtExit, the first time it is called, and returns code unchanged.
+// It waits (at most 2 s) for flight-recorder traces still being written.
 //
 //	func TestMain(m *testing.M) { os.Exit(inspect.Exiting(m.Run())) }
 //
@@ -170,6 +171,9 @@ func Exiting(code int) int {
 		if os.Getenv(config.EnvReportFile) != "" {
 			delivery.WriteClassEdges(lockorder.ClassEdges())
 		}
+		// A report of CheckEnd's, or one just before, may be writing its
+		// trace: let it finish, within bounds.
+		delivery.WaitTraceWrites(delivery.TraceWriteWait)
 		atExitMu.Lock()
 		fs := append([]func(){}, atExitFuncs...)
 		atExitMu.Unlock()

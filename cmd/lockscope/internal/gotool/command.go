@@ -94,6 +94,14 @@ func GoLine(gomod string) string {
 	return ""
 }
 
+// GoRaised reports whether the go command raised a go.mod go line from was
+// to now: now is a later version, not the same one spelled otherwise
+// (go 1.26 and go 1.26.0 are one version, the release's). False when was
+// is empty: there was no line to raise.
+func GoRaised(was, now string) bool {
+	return was != "" && olderGo(was, now)
+}
+
 // olderGo reports whether go version a (as in a go.mod go line) is older
 // than b. An empty a is older than everything.
 func olderGo(a, b string) bool {
