@@ -196,14 +196,20 @@ func (e *classEntry) evict(c *classCache) {
 	e.mu.Unlock()
 }
 
-func TestClassInversionContainerAndElementIsReported(t *testing.T) {
+func TestClassCycleThroughTwoTypesIsLeftToTheInstanceGraph(t *testing.T) {
+	// A cache then an entry on one cache, an entry then its cache on
+	// another: classes of two types pair objects the classes cannot tell
+	// apart (goleveldb's block and table caches share their bucket type),
+	// so the class graph does not report it; on one cache, the instance
+	// graph does.
 	w := watchReports(t)
 	c1, c2 := &classCache{entries: []*classEntry{{}}}, &classCache{entries: []*classEntry{{}}}
 	c1.get(0)
 	c2.entries[0].evict(c2)
-	rs := lockOrderReports(w.all())
-	if len(rs) != 1 || !strings.Contains(rs[0].Summary, "classCache.mu") || !strings.Contains(rs[0].Summary, "classEntry.mu") {
-		t.Fatalf("want one class report naming classCache.mu and classEntry.mu, got %d:\n%v", len(rs), rs)
+	w.assertSilent(t)
+	c1.entries[0].evict(c1)
+	if rs := lockOrderReports(w.all()); len(rs) != 1 || strings.Contains(rs[0].Summary, "lock classes") {
+		t.Fatalf("want the one instance report on c1, got %d:\n%v", len(rs), rs)
 	}
 }
 
@@ -319,8 +325,9 @@ func TestSetClassMergesDeclarationsIntoOneClass(t *testing.T) {
 	// Two declarations made one class: an inversion between them and a
 	// third class is found across instances.
 	b1, b2 := &classBank{}, &classBank{}
-	debugmutex.SetClass(&b1.accounts, "money")
-	debugmutex.SetClass(&b2.ledger, "money")
+	const money = "github.com/lockscope/lockscope/debugmutex_test.classBank.money"
+	debugmutex.SetClass(&b1.accounts, money)
+	debugmutex.SetClass(&b2.ledger, money)
 	b1.accounts.Lock() // money -> classBank.ledger
 	b1.ledger.Lock()
 	b1.ledger.Unlock()
@@ -331,12 +338,12 @@ func TestSetClassMergesDeclarationsIntoOneClass(t *testing.T) {
 	b2.ledger.Unlock()
 	w.assertSilent(t)
 	b3 := &classBank{}
-	debugmutex.SetClass(&b3.accounts, "money")
+	debugmutex.SetClass(&b3.accounts, money)
 	b3.ledger.Lock() // classBank.ledger -> money: closes money -> ledger -> money
 	b3.accounts.Lock()
 	b3.accounts.Unlock()
 	b3.ledger.Unlock()
-	if rs := lockOrderReports(w.all()); len(rs) != 1 || !strings.Contains(rs[0].Summary, "money") {
+	if rs := lockOrderReports(w.all()); len(rs) != 1 || !strings.Contains(rs[0].Summary, "classBank.money") {
 		t.Fatalf("want one class report through class money, got %d:\n%v", len(rs), rs)
 	}
 }

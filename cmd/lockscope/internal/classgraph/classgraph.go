@@ -88,6 +88,15 @@ func reportable(cycle []*merged) bool {
 	if len(common) > 0 {
 		return false
 	}
+	// One owner: only cycles of fields of one struct type (see
+	// internal/lockorder: classes of several types pair objects they cannot
+	// tell apart).
+	owner := ownerType(cycle[0].From)
+	for _, e := range cycle {
+		if t := ownerType(e.From); t == "" || t != owner {
+			return false
+		}
+	}
 	// Seen whole by one process: it checked the cycle itself.
 	for _, p := range cycle[0].programs {
 		whole := true
@@ -181,4 +190,21 @@ func intersect(a, b []string) []string {
 		}
 	}
 	return out
+}
+
+// ownerType is the struct type a field class belongs to
+// ("example.com/bank.Bank" of "example.com/bank.Bank.ledger"), "" for a
+// package variable's class or one without a package path.
+func ownerType(class string) string {
+	slash := strings.LastIndexByte(class, '/')
+	dot := strings.IndexByte(class[slash+1:], '.')
+	if dot < 0 {
+		return ""
+	}
+	path := class[:slash+1+dot]
+	rest := class[len(path)+1:]
+	if i := strings.IndexByte(rest, '.'); i > 0 {
+		return class[:len(path)+1+i]
+	}
+	return ""
 }
