@@ -44,6 +44,9 @@ func houseLayer(fn, file string) int {
 	return -2
 }
 
+// lockMethods prefixes the lock methods' frames.
+const lockMethods = "github.com/lockscope/lockscope/debugmutex.(*Mutex)."
+
 func TestContendedLockWalksDownTheLayers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a CPU profile of a contended workload for a second")
@@ -52,12 +55,20 @@ func TestContendedLockWalksDownTheLayers(t *testing.T) {
 	for round := 0; round < 5 && walks < 30; round++ {
 		p := contendedProfile(t)
 		for _, s := range p.Sample {
-			var frames []string // outermost first
+			var frames []string // outermost first, from the lock method in
 			var layers []int
+			inLock := false
 			for i := len(s.Location) - 1; i >= 0; i-- {
 				loc := s.Location[i]
 				for j := len(loc.Line) - 1; j >= 0; j-- {
 					ln := loc.Line[j]
+					// Only the walk of a lock call: other samples (the
+					// watchdog's timer, which walks the records with a
+					// callback of its own) are not this test's.
+					inLock = inLock || strings.HasPrefix(ln.Function.Name, lockMethods)
+					if !inLock {
+						continue
+					}
 					if l := houseLayer(ln.Function.Name, ln.Function.Filename); l != -2 {
 						frames = append(frames, fmt.Sprintf("%s (layer %d)", ln.Function.Name, l))
 						layers = append(layers, l)
