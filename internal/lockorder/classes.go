@@ -146,6 +146,12 @@ func addClassDep(d *classDep) *report.Report {
 		hadHeld := len(ed.held) > 0
 		ed.gates = intersectStrings(ed.gates, d.gates)
 		ed.held = intersectStrings(ed.held, d.held)
+		if d.modeTo == report.Read {
+			// Seen into a read too: the cycle through it is the instance
+			// graph's to judge (bbolt: metalock -> mmaplock is Close's
+			// write under rwlock and beginTx's read without it).
+			ed.modeTo = report.Read
+		}
 		if had && len(ed.gates) == 0 || hadHeld && len(ed.held) == 0 {
 			return classCycle(ed) // seen now without its gate, or without a lock held with it
 		}
