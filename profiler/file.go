@@ -112,7 +112,10 @@ const firstWriteInterval = 100 * time.Millisecond
 //
 // Go has no exit hook: when the program ends, whatever happened since the
 // last write is lost unless Stop (or Flush) is called first. Package
-// autoprofile also writes on SIGINT and SIGTERM.
+// autoprofile also writes on SIGINT and SIGTERM. A program that ends during
+// a write leaves that write's hidden temporary file (.<name>.pb.gz.tmp...)
+// beside the whole profiles; the next FileWriter started on dir removes
+// those older than a minute.
 func StartFileWriter(dir string, interval time.Duration, opts ...FileOption) (*FileWriter, error) {
 	if interval <= 0 {
 		return nil, fmt.Errorf("lockscope: file writer interval %v: want a positive duration", interval)
@@ -130,11 +133,30 @@ func StartFileWriter(dir string, interval time.Duration, opts ...FileOption) (*F
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
+	removeStaleTemps(dir, time.Now().Add(-staleTempAge))
 	if err := fw.Flush(); err != nil {
 		return nil, err
 	}
 	go fw.run()
 	return fw, nil
+}
+
+// staleTempAge is the age past which a temporary profile file in a
+// writer's directory is taken to be left by a program that ended while
+// writing it (a write takes milliseconds).
+const staleTempAge = time.Minute
+
+// removeStaleTemps removes the temporary files that writeFileAtomic left in
+// dir when a program ended during a write (returning from main while a
+// periodic write was under way, say), modified before cutoff. Newer ones
+// may be another writer's, still in flight.
+func removeStaleTemps(dir string, cutoff time.Time) {
+	temps, _ := filepath.Glob(filepath.Join(dir, ".*.pb.gz.tmp*"))
+	for _, p := range temps {
+		if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() && fi.ModTime().Before(cutoff) {
+			os.Remove(p)
+		}
+	}
 }
 
 func (fw *FileWriter) run() {

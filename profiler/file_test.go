@@ -115,6 +115,40 @@ func TestFileWriterWritesAtStartAndOnStop(t *testing.T) {
 	}
 }
 
+func TestStartFileWriterRemovesOnlyStaleTemporaryFiles(t *testing.T) {
+	dir := t.TempDir()
+	// What a program that ended during a write leaves, an hour ago and
+	// just now (perhaps another writer's, still in flight), and a file
+	// that is not lockscope's.
+	stale := filepath.Join(dir, ".app-1-contention.pb.gz.tmp123")
+	fresh := filepath.Join(dir, ".app-2-hold.pb.gz.tmp456")
+	other := filepath.Join(dir, ".notes.tmp789")
+	for _, p := range []string{stale, fresh, other} {
+		if err := os.WriteFile(p, []byte("partial"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-time.Hour)
+	for _, p := range []string{stale, other} {
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fw, err := StartFileWriter(dir, time.Hour, FilePrefix("app-3-"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fw.Stop()
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("the hour-old temporary profile is still there (%v)", err)
+	}
+	for _, p := range []string{fresh, other} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s was removed: %v", filepath.Base(p), err)
+		}
+	}
+}
+
 func TestFileWriterWritesPeriodically(t *testing.T) {
 	dir := t.TempDir()
 	fw, err := StartFileWriter(dir, 50*time.Millisecond, FileProfiles(Contention))
