@@ -17,7 +17,7 @@ var goValueFlags = map[string]bool{
 	"cpu": true, "parallel": true, "timeout": true, "list": true, "fuzz": true, "fuzztime": true,
 	"fuzzminimizetime": true, "shuffle": true, "outputdir": true, "blockprofile": true,
 	"blockprofilerate": true, "cpuprofile": true, "memprofile": true, "memprofilerate": true,
-	"mutexprofile": true, "mutexprofilefraction": true, "trace": true, "lockscope-dir": true,
+	"mutexprofile": true, "mutexprofilefraction": true, "trace": true, "lockscope-dir": true, "deps": true,
 }
 
 // goArgs is what lockscope needs to know about the go command line.
@@ -28,6 +28,7 @@ type goArgs struct {
 	modfile   string   // the user's -modfile
 	mod       bool     // the user gave -mod
 	lockscope string   // -lockscope-dir
+	deps      string   // -deps (lockscope's, not the go command's)
 }
 
 // parseGoArgs picks out of args the flags lockscope must know about. Flags
@@ -63,6 +64,8 @@ func parseGoArgs(sub string, args []string) (goArgs, error) {
 			dst = &g.modfile
 		case "lockscope-dir":
 			dst = &g.lockscope
+		case "deps":
+			dst = &g.deps
 		case "mod":
 			g.mod = true
 		}

@@ -96,6 +96,16 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 	if ga.lockscope != "" {
 		gl.lockscopeDir = ga.lockscope
 	}
+	if ga.deps != "" {
+		gl.deps = ga.deps
+	}
+	var depsPat gotool.DepsPattern
+	if gl.deps != "" {
+		if depsPat, err = gotool.ParseDepsPattern(gl.deps); err != nil {
+			fmt.Fprintf(stderr, "lockscope %s: %v\n", sub, err)
+			return 2
+		}
+	}
 	wd, err := os.Getwd()
 	if err != nil {
 		return fail("%v", err)
@@ -218,9 +228,35 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 		return fail("%v", err)
 	}
 
+	childEnv := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GOFLAGS=") })
+	childEnv = append(childEnv, "GOFLAGS="+strings.Join(goflags, " "))
+
+	// -deps: dependency modules get debugmutex too, through copies that
+	// replace directives in the temporary go.mod point at.
+	var deps depsResult
+	if gl.deps != "" || gl.verbose {
+		mods, err := gotool.BuildModules(wd, childEnv, modfile, overlayFile, ga.rest, sub)
+		if err != nil {
+			return fail("%v", err)
+		}
+		deps.mods = mods
+	}
+	if gl.deps != "" {
+		if deps, err = swapDependencies(wd, childEnv, modfile, overlayFile, tmp, mod, deps.mods, depsPat, gl.verbose, stderr); err != nil {
+			return fail("-deps: %v", err)
+		}
+	}
+
 	if gl.verbose {
 		for _, f := range slices.Sorted(maps.Keys(swapped)) {
 			fmt.Fprintf(stderr, "lockscope: debugmutex in %s\n", relTo(wd, f))
+		}
+		for _, s := range deps.swapped {
+			cached := ""
+			if s.Cached {
+				cached = ", copy cached"
+			}
+			fmt.Fprintf(stderr, "lockscope: debugmutex in module %s@%s (%s%s)\n", s.Path, s.Version, plural(s.Files, "file"), cached)
 		}
 		if src.Why != "" {
 			where := src.Version
@@ -230,8 +266,14 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "lockscope: using lockscope %s (%s)\n", where, src.Why)
 		}
 	}
-	fmt.Fprintf(stderr, "lockscope: debugmutex replaces sync in %s of %s; other modules keep sync%s\n",
-		plural(len(swapped), "file"), mod.Module.Path, map[bool]string{true: "", false: " (-v lists them)"}[gl.verbose])
+	if len(deps.swapped) > 0 {
+		fmt.Fprintf(stderr, "lockscope: debugmutex replaces sync in %s of %s and %s of %s; the standard library keeps sync%s\n",
+			plural(len(swapped), "file"), mod.Module.Path, plural(deps.files(), "file"), plural(len(deps.swapped), "dependency module"),
+			map[bool]string{true: "", false: " (-v lists them)"}[gl.verbose])
+	} else {
+		fmt.Fprintf(stderr, "lockscope: debugmutex replaces sync in %s of %s; other modules keep sync%s\n",
+			plural(len(swapped), "file"), mod.Module.Path, map[bool]string{true: "", false: " (-v lists them)"}[gl.verbose])
+	}
 
 	goArgs := []string{sub}
 	if ga.chdir != "" {
@@ -243,8 +285,6 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 	}
 	goArgs = append(goArgs, ga.rest...)
 
-	childEnv := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GOFLAGS=") })
-	childEnv = append(childEnv, "GOFLAGS="+strings.Join(goflags, " "))
 
 	if profileDir != "" {
 		childEnv = slices.DeleteFunc(childEnv, func(kv string) bool { return strings.HasPrefix(kv, "LOCKSCOPE_PROFILE_DIR=") })
@@ -252,7 +292,7 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 	}
 
 	if gl.verbose {
-		listLeftAlone(wd, childEnv, modfile, overlayFile, ga.rest, sub, stderr)
+		listLeftAlone(deps, stderr)
 	}
 
 	// go test shows the output of a package's tests only when they fail
@@ -325,17 +365,17 @@ func swapCopy(path string, src []byte) ([]byte, bool) {
 
 // listLeftAlone names, for -v, the packages outside the main module that
 // import sync and so keep the real locks.
-func listLeftAlone(wd string, env []string, modfile, overlay string, rest []string, sub string, stderr io.Writer) {
-	left, err := gotool.LeftAlone(wd, env, modfile, overlay, rest, sub)
-	if err != nil {
-		fmt.Fprintf(stderr, "lockscope: could not list dependencies: %v\n", err)
-		return
-	}
+func listLeftAlone(deps depsResult, stderr io.Writer) {
+	left := gotool.LeftAlone(deps.mods, deps.isSwapped)
 	if len(left) == 0 {
 		fmt.Fprintf(stderr, "lockscope: no package outside the main module imports sync\n")
 		return
 	}
-	fmt.Fprintf(stderr, "lockscope: left alone (not in the main module), these packages keep sync:\n")
+	if len(deps.swapped) > 0 {
+		fmt.Fprintf(stderr, "lockscope: left alone (outside the main module and the -deps modules), these packages keep sync:\n")
+	} else {
+		fmt.Fprintf(stderr, "lockscope: left alone (not in the main module), these packages keep sync:\n")
+	}
 	for _, p := range left {
 		fmt.Fprintf(stderr, "\t%s\n", p)
 	}

@@ -29,7 +29,7 @@ const usage = `lockscope debug-builds Go programs with lockscope's locks and rea
 
 Usage:
 
-	lockscope [-v] [-lockscope-dir dir] <command> [arguments]
+	lockscope [-v] [-lockscope-dir dir] [-deps all|modules] <command> [arguments]
 
 Commands:
 
@@ -53,6 +53,7 @@ test, build, run and vet change no file of the module. Start with:
 type globals struct {
 	verbose      bool
 	lockscopeDir string
+	deps         string
 }
 
 func main() {
@@ -67,6 +68,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var gl globals
 	fl.BoolVar(&gl.verbose, "v", false, "for test, build, run and vet: list the files rewritten and the packages left alone")
 	fl.StringVar(&gl.lockscopeDir, "lockscope-dir", "", "for test, build, run and vet: build against the lockscope checkout in `dir`")
+	fl.StringVar(&gl.deps, "deps", "", "for test, build, run and vet: swap sync in these dependency `modules` too (all, or patterns separated by commas)")
 	fl.Usage = func() {
 		fmt.Fprint(stderr, usage)
 		fmt.Fprintln(stderr, "\nFlags:")

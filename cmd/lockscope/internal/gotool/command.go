@@ -40,6 +40,15 @@ func Output(dir string, env []string, args ...string) ([]byte, error) {
 	return out, nil
 }
 
+// combinedOutput runs the go command in dir with environment env and
+// returns what it printed on both outputs.
+func combinedOutput(dir string, env []string, args ...string) ([]byte, error) {
+	cmd := exec.Command("go", args...)
+	cmd.Dir = dir
+	cmd.Env = env
+	return cmd.CombinedOutput()
+}
+
 // Env is what lockscope reads from go env.
 type Env struct {
 	GOMOD, GOWORK, GOFLAGS, GOMODCACHE string
@@ -63,7 +72,7 @@ type ModInfo struct {
 	Module  struct{ Path string }
 	Go      string
 	Require []struct{ Path, Version string }
-	Replace []struct{ Old struct{ Path string } }
+	Replace []struct{ Old, New struct{ Path, Version string } }
 }
 
 // ReadModInfo reads the go.mod file gomod through go mod edit -json, run
