@@ -234,7 +234,7 @@ func TestDepsModuleThatDoesNotBuildSwappedKeepsSync(t *testing.T) {
 	// handler hands its lock to strict, which wants a sync one: swapped
 	// alone (strict is not in -deps), handler does not build.
 	writeTree(t, root, map[string]string{
-		"strict/go.mod":   "module example.com/strict\n\ngo 1.22\n",
+		"strict/go.mod":    "module example.com/strict\n\ngo 1.22\n",
 		"strict/strict.go": "package strict\n\nimport \"sync\"\n\n// Use wants a sync lock.\nfunc Use(m *sync.Mutex) { m.Lock(); m.Unlock() }\n",
 		"handler/go.mod":   "module example.com/handler\n\ngo 1.22\n\nrequire example.com/strict v0.0.0\n\nreplace example.com/strict => ../strict\n",
 		"handler/handler.go": "package handler\n\nimport (\n\t\"sync\"\n\n\t\"example.com/strict\"\n)\n\nvar mu sync.Mutex\n\n" +

@@ -285,7 +285,6 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 	}
 	goArgs = append(goArgs, ga.rest...)
 
-
 	if profileDir != "" {
 		childEnv = slices.DeleteFunc(childEnv, func(kv string) bool { return strings.HasPrefix(kv, "LOCKSCOPE_PROFILE_DIR=") })
 		childEnv = append(childEnv, "LOCKSCOPE_PROFILE_DIR="+profileDir)

@@ -72,7 +72,9 @@ type ModInfo struct {
 	Module  struct{ Path string }
 	Go      string
 	Require []struct{ Path, Version string }
-	Replace []struct{ Old, New struct{ Path, Version string } }
+	Replace []struct {
+		Old, New struct{ Path, Version string }
+	}
 }
 
 // ReadModInfo reads the go.mod file gomod through go mod edit -json, run
