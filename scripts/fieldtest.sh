@@ -6,7 +6,7 @@
 # modules and runs for a long time. (It replaces scripts/realmodules.sh.)
 #
 # Usage:
-#   scripts/fieldtest.sh [-runs N] [-keep-going] [SPEC...]
+#   scripts/fieldtest.sh [-runs N] [-deps] [-keep-going] [SPEC...]
 #
 # A SPEC is "module@version|package|go test flags", e.g.
 #   "go.etcd.io/bbolt@v1.5.0|.|-short"
@@ -39,11 +39,13 @@ esac
 
 runs=1
 keepgoing=0
+deps=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-runs) runs=$2; shift 2 ;;
 	-keep-going) keepgoing=1; shift ;;
-	-h|-help|--help) sed -n '2,31p' "$0"; exit 0 ;;
+	-deps) deps=1; shift ;;
+	-h|-help|--help) sed -n '2,35p' "$0"; exit 0 ;;
 	-*) echo "fieldtest: unknown flag $1" >&2; exit 2 ;;
 	*) break ;;
 	esac
@@ -167,27 +169,38 @@ for spec in "$@"; do
 	plain=$(result "$dir/plain.log" $st "$tplain")
 	echo "plain go test:  $plain"
 
+	variants=("")
+	if [ $deps -eq 1 ]; then
+		variants+=("-deps=all")
+		t0=$(now)
+		(cd "$srcdir" && LOCKSCOPE_DEPS_CACHE="$root/depscache" nice "$ls" -lockscope-dir "$src" test -deps=all -count=1 -run '^$' "${flagv[@]}" "$pkg") >"$dir/lockscope-deps-build.log" 2>&1
+		echo "lockscope -deps=all build (cold copies): $(elapsed "$t0")s; $(grep -m1 'replaces sync in' "$dir/lockscope-deps-build.log" | sed 's/^lockscope: //')"
+		grep 'does not build with debugmutex' "$dir/lockscope-deps-build.log"
+	fi
+	for variant in "${variants[@]}"; do
+	vslug=${variant:+-deps}
 	for i in $(seq 1 "$runs"); do
-		rep="$dir/reports-$i.jsonl"
+		rep="$dir/reports$vslug-$i.jsonl"
 		rm -f "$rep"
 		t0=$(now)
-		(cd "$srcdir" && LOCKSCOPE_REPORT_FILE="$rep" nice "$ls" -lockscope-dir "$src" test -count=1 "${flagv[@]}" "$pkg") \
-			>"$dir/lockscope-$i.log" 2>&1
+		(cd "$srcdir" && LOCKSCOPE_DEPS_CACHE="$root/depscache" LOCKSCOPE_REPORT_FILE="$rep" nice "$ls" -lockscope-dir "$src" test $variant -count=1 "${flagv[@]}" "$pkg") \
+			>"$dir/lockscope$vslug-$i.log" 2>&1
 		st=$?
 		tls=$(elapsed "$t0")
-		lsr=$(result "$dir/lockscope-$i.log" $st "$tls")
+		lsr=$(result "$dir/lockscope$vslug-$i.log" $st "$tls")
 		ratio=$(awk -v a="$tls" -v b="$tplain" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "-"}')
 		ratios+=("$ratio")
-		"$ls" report "$rep" >"$dir/report-$i.txt" 2>&1
+		"$ls" report "$rep" >"$dir/report$vslug-$i.txt" 2>&1
 		k=$(kinds "$rep")
-		echo "lockscope test: $lsr"
-		echo "reports:        $k   (run $i; $dir/report-$i.txt)"
+		echo "lockscope test $variant: $lsr"
+		echo "reports:        $k   (run $i; $dir/report$vslug-$i.txt)"
 		if [ -s "$rep" ]; then
 			# One line per report: kind and summary, lock names shortened.
 			grep -v '"repeat":true' "$rep" | sed -n 's/^{"kind":"\([^"]*\)","summary":"\([^"]*\)".*/    \1: \2/p' |
 				sed "s#$(echo "${modver%@*}" | sed 's/[.]/[.]/g')/\{0,1\}[a-z0-9_/]*[.]##g" | sed 's/\\u003e/>/g; s/\\u003c/</g; s/\\u0026/\&/g' | cut -c1-220
 		fi
-		summary+=("$(printf '| %s | %s | %s (%ss) | %s (%ss) | %s | %s |' "$modver" "${flags:-}" "${plain%% *}" "$tplain" "${lsr%% *}" "$tls" "$ratio" "$k")")
+		summary+=("$(printf '| %s | %s | %s (%ss) | %s%s (%ss) | %s | %s |' "$modver" "${flags:-}" "${plain%% *}" "$tplain" "${variant:+$variant }" "${lsr%% *}" "$tls" "$ratio" "$k")")
+	done
 	done
 done
 

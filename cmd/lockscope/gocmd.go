@@ -15,7 +15,7 @@ import (
 	"github.com/lockscope/lockscope/cmd/lockscope/internal/rewrite"
 )
 
-const goUsage = `usage: lockscope [-v] [-lockscope-dir dir] %[1]s [go %[1]s flags] [packages] [arguments]
+const goUsage = `usage: lockscope [-v] [-lockscope-dir dir] [-deps all|modules] %[1]s [go %[1]s flags] [packages] [arguments]
 
 Runs "go %[1]s" on the current module with every import of "sync" in the
 module's own packages replaced by github.com/lockscope/lockscope/debugmutex,
@@ -33,6 +33,16 @@ modules and of the standard library keep sync, as does an import marked
 //lockscope:keep:
 
 	import stdsync "sync" //lockscope:keep
+
+With -deps=all, the dependency modules' packages get debugmutex too, and
+with -deps=pattern,... those of the modules whose paths match ("..."
+matches any string: golang.org/x/...). The module cache refuses
+overlays, so each is a copy with its imports of sync swapped, reached
+through a replace directive in the temporary go.mod; copies are kept per
+module version and lockscope binary in the user cache directory
+(LOCKSCOPE_DEPS_CACHE to put them elsewhere). The standard library,
+lockscope and the modules its go.mod requires always keep sync. A swapped
+module that does not build is named and kept on sync; the run goes on.
 
 All arguments after %[1]s go to the go command unchanged, and its exit
 status is lockscope's. For test, the lock problems the tests report are
@@ -73,9 +83,10 @@ LOCKSCOPE_MODULE_DIR (a checkout, used through a replace directive); the
 version this binary was installed at; for a development build, the checkout
 it was built from.
 
-Flags before %[1]s:
+Flags before %[1]s (-lockscope-dir and -deps may also follow it):
   -v                  list the files rewritten and the packages left alone
   -lockscope-dir dir  use the lockscope checkout in dir
+  -deps all|modules   swap sync in dependency modules too (see above)
 `
 
 // cmdGo runs go test, build, run or vet with debugmutex swapped in.
