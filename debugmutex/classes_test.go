@@ -347,3 +347,42 @@ func TestSetClassMergesDeclarationsIntoOneClass(t *testing.T) {
 		t.Fatalf("want one class report through class money, got %d:\n%v", len(rs), rs)
 	}
 }
+
+type namedBank struct{ accounts, ledger debugmutex.Mutex }
+
+func (b *namedBank) deposit() {
+	b.accounts.Lock()
+	b.ledger.Lock()
+	b.ledger.Unlock()
+	b.accounts.Unlock()
+}
+
+func (b *namedBank) audit() {
+	b.ledger.Lock()
+	b.accounts.Lock()
+	b.accounts.Unlock()
+	b.ledger.Unlock()
+}
+
+// lockscope test names every package-level lock with SetName before its
+// first use; a lock named so still has its declaration's class, taken at
+// its first site.
+func TestALockNamedBeforeItsFirstUseKeepsItsClass(t *testing.T) {
+	w := watchReports(t)
+	b1, b2 := &namedBank{}, &namedBank{}
+	for i, b := range []*namedBank{b1, b2} {
+		debugmutex.SetName(&b.accounts, "accounts-"+string(rune('1'+i)))
+		debugmutex.SetName(&b.ledger, "ledger-"+string(rune('1'+i)))
+	}
+	b1.deposit()
+	b2.audit()
+	rs := lockOrderReports(w.all())
+	if len(rs) != 1 || !strings.Contains(rs[0].Summary, "lock classes") {
+		t.Fatalf("lock-order reports = %v, want 1 class report", rs)
+	}
+	for _, l := range rs[0].Locks {
+		if !strings.HasPrefix(l.Class, "github.com/lockscope/lockscope/debugmutex_test.namedBank.") {
+			t.Errorf("lock %s has class %q, want its declaration's", l.Name, l.Class)
+		}
+	}
+}

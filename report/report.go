@@ -89,6 +89,10 @@ type LockRef struct {
 	Name string `json:"name"`
 	// Type is "Mutex" or "RWMutex".
 	Type string `json:"type"`
+	// Class is the lock's class (see debugmutex.SetClass): its declaration
+	// qualified by package path, "example.com/store.DB.mu"; "" if it has
+	// none.
+	Class string `json:"class,omitempty"`
 }
 
 // GoroutineRef is a goroutine's part in a report.
@@ -204,12 +208,34 @@ func (r *Report) String() string {
 	}
 	if len(r.Locks) > 0 {
 		b.WriteString("\nLocks:\n")
+		// Locks of more than one package (a dependency's and the
+		// module's, say) are told apart by their classes, which carry
+		// package paths.
+		pkgs := map[string]bool{}
 		for _, l := range r.Locks {
-			fmt.Fprintf(&b, "  %s (%s #%d)\n", l.Name, l.Type, l.ID)
+			pkgs[classPackage(l.Class)] = true
+		}
+		for _, l := range r.Locks {
+			if len(pkgs) > 1 && l.Class != "" {
+				fmt.Fprintf(&b, "  %s (%s #%d, class %s)\n", l.Name, l.Type, l.ID, l.Class)
+			} else {
+				fmt.Fprintf(&b, "  %s (%s #%d)\n", l.Name, l.Type, l.ID)
+			}
 		}
 	}
 	b.WriteString(reportRule + "\n")
 	return b.String()
+}
+
+// classPackage is the package part of a class: up to the first dot after
+// the last slash ("example.com/store" of "example.com/store.DB.mu"). Only
+// used to tell whether locks' packages differ.
+func classPackage(class string) string {
+	i := strings.LastIndexByte(class, '/') + 1
+	if j := strings.IndexByte(class[i:], '.'); j >= 0 {
+		return class[:i+j]
+	}
+	return class
 }
 
 // siteOnlyNote follows a holder's stack that is its acquire site alone.

@@ -186,6 +186,8 @@ func TestDepsSwapsDependencyModules(t *testing.T) {
 		"replaces sync in 2 files of example.com/service and 2 files of 2 dependency modules",
 		"LOCKSCOPE: potential deadlock: lock-order inversion",
 		"store.mu", "service.accounts",
+		// Two packages' locks: told apart by their classes.
+		"store.mu (Mutex #2, class example.com/store.mu)",
 		// Frames of the store name its file in the module cache, not the copy.
 		filepath.Join(modcache, "example.com", "store@v1.0.0", "store.go") + ":11",
 	} {

@@ -222,12 +222,29 @@ func (b *Bank) Audit() {
 	b.accounts.Unlock()
 	b.ledger.Unlock()
 }
+
+// Package variables: one lock each, in every process.
+var rates, fees sync.Mutex
+
+func Reprice() {
+	rates.Lock()
+	fees.Lock()
+	fees.Unlock()
+	rates.Unlock()
+}
+
+func Refund() {
+	fees.Lock()
+	rates.Lock()
+	rates.Unlock()
+	fees.Unlock()
+}
 `
 	writeTree(t, mod, map[string]string{
 		"go.mod":      "module example.com/bank\n\ngo 1.22\n",
 		"bank.go":     bank,
-		"p/p_test.go": "package p\n\nimport (\n\t\"testing\"\n\n\t\"example.com/bank\"\n)\n\nfunc TestDeposit(t *testing.T) { new(bank.Bank).Deposit() }\n",
-		"q/q_test.go": "package q\n\nimport (\n\t\"testing\"\n\n\t\"example.com/bank\"\n)\n\nfunc TestAudit(t *testing.T) { new(bank.Bank).Audit() }\n",
+		"p/p_test.go": "package p\n\nimport (\n\t\"testing\"\n\n\t\"example.com/bank\"\n)\n\nfunc TestDeposit(t *testing.T) { new(bank.Bank).Deposit(); bank.Reprice() }\n",
+		"q/q_test.go": "package q\n\nimport (\n\t\"testing\"\n\n\t\"example.com/bank\"\n)\n\nfunc TestAudit(t *testing.T) { new(bank.Bank).Audit(); bank.Refund() }\n",
 		"p/doc.go":    "package p\n",
 		"q/doc.go":    "package q\n",
 	})
@@ -237,6 +254,13 @@ func (b *Bank) Audit() {
 	want := "lock-order inversion between lock classes"
 	if !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "example.com/bank/p.test") || !strings.Contains(r.stderr, "example.com/bank/q.test") {
 		t.Fatalf("lockscope test: exit %d; want a class inversion naming both test binaries\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// The package variables too (lockscope test names them with SetName
+	// before their first use: their classes come from their first sites).
+	for _, class := range []string{"example.com/bank.Bank.accounts", "example.com/bank.rates", "example.com/bank.fees"} {
+		if !strings.Contains(r.stderr, class) {
+			t.Errorf("no class inversion names %s:\n%s", class, r.stderr)
+		}
 	}
 	r = lockscope(t, mod, nil, "report", file)
 	if r.code != 1 || !strings.Contains(r.stdout, want) {

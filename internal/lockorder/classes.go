@@ -296,7 +296,7 @@ func classReport(cycle []*classEdge) *report.Report {
 			To:        fmt.Sprintf("%s (class %s, #%d)", e.toName, e.to.name, e.toID),
 			Goroutine: e.g, FromStack: stacks.StackFrames(e.fromStk), ToStack: stacks.StackFrames(e.toStk), FromSiteOnly: e.fromSite,
 		})
-		for _, l := range []report.LockRef{{ID: e.fromID, Name: e.fromName, Type: e.fromType}, {ID: e.toID, Name: e.toName, Type: e.toType}} {
+		for _, l := range []report.LockRef{{ID: e.fromID, Name: e.fromName, Type: e.fromType, Class: e.from.name}, {ID: e.toID, Name: e.toName, Type: e.toType, Class: e.to.name}} {
 			if !seen[l.ID] {
 				seen[l.ID] = true
 				r.Locks = append(r.Locks, l)

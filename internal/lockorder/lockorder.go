@@ -283,6 +283,7 @@ func CheckOrder(g *record.Gstate, id int64, c *record.LockCore, typ string, mode
 func addPending(g *record.Gstate, id int64, c *record.LockCore, typ string, mode report.Mode, fp unsafe.Pointer, chain uint64) {
 	pc1, pc2 := rt.CallerPCs(fp)
 	to := c.MetaFor(g, typ, pc1, pc2)
+	to.ClassAt(pc1, pc2) // a lock named before its first use gets its class here
 	toStk := stacks.CaptureStack(fp)
 	var all []uint64 // every other lock held
 	type heldClass struct {
@@ -294,7 +295,7 @@ func addPending(g *record.Gstate, id int64, c *record.LockCore, typ string, mode
 		if h := g.Entry(i); h.Live() && !h.Is(c) {
 			all = append(all, h.LockID)
 			if m := h.GetMeta(); m != nil && h.Mode() == report.Write && !h.IsUncertain() {
-				if cl := m.Class(); cl != "" {
+				if cl := m.ClassAt(h.Pc1, h.Pc2); cl != "" {
 					writeHeld = append(writeHeld, heldClass{h.LockID, cl})
 				}
 			}
@@ -348,7 +349,7 @@ func addPending(g *record.Gstate, id int64, c *record.LockCore, typ string, mode
 			}
 		}
 		before = append(before, hid)
-		if c := h.GetMeta().Class(); c != "" {
+		if c := h.GetMeta().ClassAt(h.Pc1, h.Pc2); c != "" {
 			beforeClasses = append(beforeClasses, c)
 		}
 	}
@@ -846,7 +847,7 @@ func inversionReport(cycle []*edge) *report.Report {
 	for _, e := range cycle {
 		from, to := names[e.from.id], names[e.to.id]
 		order = append(order, from)
-		r.Locks = append(r.Locks, report.LockRef{ID: e.from.id, Name: from, Type: e.from.typ})
+		r.Locks = append(r.Locks, report.LockRef{ID: e.from.id, Name: from, Type: e.from.typ, Class: e.from.class})
 		r.Edges = append(r.Edges, report.Edge{
 			From: from, To: to, Goroutine: e.g,
 			FromStack: stacks.StackFrames(e.fromStk), ToStack: stacks.StackFrames(e.toStk), FromSiteOnly: e.fromSite,

@@ -173,7 +173,7 @@ func AppendLock(locks []report.LockRef, m *record.LockMeta, name string) []repor
 			return locks
 		}
 	}
-	return append(locks, report.LockRef{ID: m.Id, Name: name, Type: m.Typ})
+	return append(locks, report.LockRef{ID: m.Id, Name: name, Type: m.Typ, Class: m.Class()})
 }
 
 // DisplayNames names the locks of one report: their names, with the lock id

@@ -90,10 +90,11 @@ func reportable(cycle []*merged) bool {
 	}
 	// One owner: only cycles of fields of one struct type (see
 	// internal/lockorder: classes of several types pair objects they cannot
-	// tell apart).
+	// tell apart), or of package variables, each of which is one lock in
+	// every process: their cycle across processes is an instance cycle.
 	owner := ownerType(cycle[0].From)
 	for _, e := range cycle {
-		if t := ownerType(e.From); t == "" || t != owner {
+		if t := ownerType(e.From); owner == "" && !packageVar(e.From) || t != owner {
 			return false
 		}
 	}
@@ -190,6 +191,18 @@ func intersect(a, b []string) []string {
 		}
 	}
 	return out
+}
+
+// packageVar says whether class is a package variable's
+// ("example.com/bank.mu").
+func packageVar(class string) bool {
+	slash := strings.LastIndexByte(class, '/')
+	dot := strings.IndexByte(class[slash+1:], '.')
+	if dot < 0 {
+		return false
+	}
+	rest := class[slash+1+dot+1:]
+	return rest != "" && !strings.ContainsAny(rest, ".[")
 }
 
 // ownerType is the struct type a field class belongs to
