@@ -107,8 +107,9 @@ ls="$root/lockscope"
 
 # kinds FILE: "3 lock-order, 1 recursive-read" (or "none") from a JSON-lines file.
 kinds() {
-	if [ ! -s "$1" ]; then echo none; return; fi
-	grep -v '"repeat":true' "$1" | grep -o '"kind":"[^"]*"' | sed 's/"kind":"//; s/"$//' | sort | uniq -c |
+	# Class-edge lines ({"class_edge":...}) are no reports.
+	if ! grep -q '^{"kind":' "$1" 2>/dev/null; then echo none; return; fi
+	grep '^{"kind":' "$1" | grep -v '"repeat":true' | grep -o '^{"kind":"[^"]*"' | sed 's/{"kind":"//; s/"$//' | sort | uniq -c |
 		awk '{printf "%s%d %s", (NR>1 ? ", " : ""), $1, $2} END {print ""}'
 }
 

@@ -263,3 +263,32 @@ func TestDepsModuleThatDoesNotBuildSwappedKeepsSync(t *testing.T) {
 		t.Errorf("-deps=all: exit %d\n%s", r.code, r.stderr)
 	}
 }
+
+func TestDepsWithAVendorDirectory(t *testing.T) {
+	root := t.TempDir()
+	writeTree(t, filepath.Join(root, "local"), local)
+	writeTree(t, filepath.Join(root, "app"), map[string]string{
+		"go.mod":      "module example.com/app\n\ngo 1.22\n\nrequire example.com/local v0.0.0\n\nreplace example.com/local => ../local\n",
+		"app_test.go": "package app\n\nimport (\n\t\"fmt\"\n\t\"testing\"\n\n\t\"example.com/local\"\n)\n\nfunc TestKind(t *testing.T) { fmt.Println(\"KIND\", local.Kind()) }\n",
+	})
+	dir := filepath.Join(root, "app")
+	if out, err := exec.Command("go", "-C", dir, "mod", "vendor").CombinedOutput(); err != nil {
+		t.Fatalf("go mod vendor: %v\n%s", err, out)
+	}
+	before := snapshot(t, root)
+	env := []string{"LOCKSCOPE_MODULE_DIR=" + repoRoot, "LOCKSCOPE_DEPS_CACHE=" + t.TempDir()}
+	// With a vendor directory and no -mod, the build reads the module
+	// graph (-mod=mod), and -deps swaps as without one.
+	r := lockscope(t, dir, env, "test", "-deps=all", "-count=1", "-v", ".")
+	if r.code != 0 || !strings.Contains(r.stdout, "KIND debugmutex.RWMutex") {
+		t.Errorf("vendor directory, -deps=all: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// -mod=vendor is refused with what to do, in both spellings.
+	for _, args := range [][]string{{"test", "-mod=vendor", "."}, {"test", "-mod", "vendor", "."}} {
+		r = lockscope(t, dir, env, args...)
+		if r.code != 1 || !strings.Contains(r.stderr, "-mod=vendor is not supported") || !strings.Contains(r.stderr, "Leave -mod out") {
+			t.Errorf("lockscope %s: exit %d, want 1 and why\n%s", strings.Join(args, " "), r.code, r.stderr)
+		}
+	}
+	sameTree(t, before, snapshot(t, root))
+}

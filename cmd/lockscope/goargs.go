@@ -27,6 +27,7 @@ type goArgs struct {
 	overlay   string   // the user's -overlay
 	modfile   string   // the user's -modfile
 	mod       bool     // the user gave -mod
+	modValue  string   // its value
 	lockscope string   // -lockscope-dir
 	deps      string   // -deps (lockscope's, not the go command's)
 }
@@ -83,6 +84,9 @@ func parseGoArgs(sub string, args []string) (goArgs, error) {
 		}
 		if dst != nil {
 			*dst = value
+		}
+		if name == "mod" {
+			g.modValue = value
 		}
 	}
 	g.rest = append(g.rest, args[i:]...)

@@ -13,8 +13,10 @@ func TestParseGoArgs(t *testing.T) {
 	}{
 		{"test", []string{"-run", "X", "./...", "-overlay=o.json", "-v"},
 			goArgs{rest: []string{"-run", "X", "./...", "-v"}, overlay: "o.json"}},
+		{"test", []string{"-deps", "all", "./...", "-deps=example.com/...", "-race"},
+			goArgs{rest: []string{"./...", "-race"}, deps: "example.com/..."}},
 		{"test", []string{"-C", "dir", "-modfile", "m.mod", "-mod=vendor", ".", "-args", "-overlay", "x"},
-			goArgs{rest: []string{"-mod=vendor", ".", "-args", "-overlay", "x"}, chdir: "dir", modfile: "m.mod", mod: true}},
+			goArgs{rest: []string{"-mod=vendor", ".", "-args", "-overlay", "x"}, chdir: "dir", modfile: "m.mod", mod: true, modValue: "vendor"}},
 		{"run", []string{"-race", "-lockscope-dir=/src/ls", ".", "-overlay", "prog-arg"},
 			goArgs{rest: []string{"-race", ".", "-overlay", "prog-arg"}, lockscope: "/src/ls"}},
 		{"build", []string{"-o", "bin", "-tags", "a,b", "./cmd/x"},

@@ -153,9 +153,17 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 			}
 			continue
 		case "mod":
+			if !ga.mod {
+				ga.modValue = value
+			}
 			ga.mod = true
 		}
 		goflags = append(goflags, f)
+	}
+	if ga.modValue == "vendor" {
+		return fail("-mod=vendor is not supported: the debug build requires lockscope (and, with -deps, copies of\n" +
+			"\tthe swapped modules), which vendor/modules.txt does not list. Leave -mod out: lockscope then builds\n" +
+			"\tfrom the module cache (-mod=mod), as it does by default when a vendor directory exists")
 	}
 	root := filepath.Dir(env.GOMOD)
 
