@@ -188,6 +188,7 @@ func TestDepsSwapsDependencyModules(t *testing.T) {
 		"store.mu", "service.accounts",
 		// Two packages' locks: told apart by their classes.
 		"store.mu (Mutex #2, class example.com/store.mu)",
+		"lockscope: problems by module of their locks: example.com/service 1, example.com/store 1\n",
 		// Frames of the store name its file in the module cache, not the copy.
 		filepath.Join(modcache, "example.com", "store@v1.0.0", "store.go") + ":11",
 	} {

@@ -323,6 +323,12 @@ func cmdGo(sub string, args []string, gl globals, stderr io.Writer) int {
 		if err != nil {
 			return fail("%v", err)
 		}
+		if len(deps.swapped) > 0 {
+			reports.modules = []string{mod.Module.Path}
+			for _, m := range deps.swapped {
+				reports.modules = append(reports.modules, m.Path)
+			}
+		}
 	}
 	// Name the user's files, not the rewritten copies, in what go says.
 	// go run's output is the program's own, perhaps interactive: as is.

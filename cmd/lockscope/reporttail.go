@@ -20,6 +20,9 @@ import (
 type reportTail struct {
 	path   string
 	offset int64
+	// modules, with -deps, are the main module and the swapped ones: the
+	// summary then says how many problems involve each one's locks.
+	modules []string
 }
 
 // newReportTail sets LOCKSCOPE_REPORT_FILE in env, made absolute because
@@ -100,6 +103,51 @@ func (t *reportTail) print(w io.Writer, code, buildFailed int) {
 		fmt.Fprint(w, groups[i].String())
 	}
 	fmt.Fprintln(w, summarize(groups, made(reports)))
+	if line := byModule(groups, t.modules); line != "" {
+		fmt.Fprintln(w, line)
+	}
+}
+
+// byModule says, for a run with -deps, how many problems involve locks of
+// each module (a problem between two modules' locks counts for both), by
+// the package paths in the locks' classes; "" without -deps or when no
+// lock has a class.
+func byModule(groups []report.Report, modules []string) string {
+	if len(modules) < 2 {
+		return ""
+	}
+	counts := map[string]int{}
+	for _, g := range groups {
+		seen := map[string]bool{}
+		for _, l := range g.Locks {
+			if m := moduleOf(l.Class, modules); m != "" && !seen[m] {
+				seen[m] = true
+				counts[m]++
+			}
+		}
+	}
+	if len(counts) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, m := range modules {
+		if counts[m] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", m, counts[m]))
+		}
+	}
+	return "lockscope: problems by module of their locks: " + strings.Join(parts, ", ")
+}
+
+// moduleOf returns the module of modules whose path is the longest prefix
+// of class's package path, "" if none is.
+func moduleOf(class string, modules []string) string {
+	best := ""
+	for _, m := range modules {
+		if len(m) > len(best) && strings.HasPrefix(class, m) && len(class) > len(m) && (class[len(m)] == '/' || class[len(m)] == '.') {
+			best = m
+		}
+	}
+	return best
 }
 
 // mergedClassReports returns the lock-order inversions between lock classes
