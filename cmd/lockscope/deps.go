@@ -40,9 +40,15 @@ func (d depsResult) isSwapped(path string) bool {
 func swapDependencies(wd string, env []string, modfile, overlay, tmp string, main gotool.ModInfo, mods []gotool.BuildModule,
 	pat gotool.DepsPattern, verbose bool, stderr io.Writer) (depsResult, error) {
 	res := depsResult{mods: mods}
-	keep, err := gotool.LockscopeModules(wd, env, modfile)
-	if err != nil {
-		return res, err
+	keep := gotool.LockscopeImports(mods)
+	if main.Module.Path == gotool.Module {
+		// lockscope on itself: its packages are the main module's, and
+		// what they import is what its go.mod requires.
+		more, err := gotool.LockscopeModules(wd, env, modfile)
+		if err != nil {
+			return res, err
+		}
+		maps.Copy(keep, more)
 	}
 	cache, err := gotool.DepsCacheDir()
 	if err != nil {
@@ -54,7 +60,7 @@ func swapDependencies(wd string, env []string, modfile, overlay, tmp string, mai
 		}
 		if keep[m.Path] {
 			if verbose && m.Path != gotool.Module {
-				fmt.Fprintf(stderr, "lockscope: -deps: %s keeps sync (lockscope itself needs it)\n", m.Path)
+				fmt.Fprintf(stderr, "lockscope: -deps: %s keeps sync (lockscope's packages in this build import it)\n", m.Path)
 			}
 			continue
 		}

@@ -114,10 +114,48 @@ func buildPatterns(rest []string, sub string) []string {
 	return pkgs
 }
 
+// LockscopeImports returns lockscope's module and the modules that
+// lockscope's packages in the build (mods, see BuildModules) import,
+// directly or not: never swapped, since a swapped goid would import
+// debugmutex back, and a swapped gRPC under the exporter would have
+// lockscope record its own exporting. A module lockscope does not import
+// in this build (gRPC, in a service that only swaps its locks) is the
+// program's, and can be swapped.
+func LockscopeImports(mods []BuildModule) map[string]bool {
+	owner := map[string]string{}
+	imports := map[string][]string{}
+	for _, m := range mods {
+		for _, p := range m.Packages {
+			owner[p] = m.Path
+			imports[p] = m.Imports[p]
+		}
+	}
+	keep := map[string]bool{Module: true}
+	seen := map[string]bool{}
+	var queue []string
+	for p, m := range owner {
+		if m == Module {
+			queue = append(queue, p)
+			seen[p] = true
+		}
+	}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, q := range imports[p] {
+			if m, ok := owner[q]; ok && !seen[q] {
+				seen[q] = true
+				keep[m] = true
+				queue = append(queue, q)
+			}
+		}
+	}
+	return keep
+}
+
 // LockscopeModules returns lockscope's module and the modules its go.mod
-// requires, as the build (modfile) sees lockscope: never swapped, since
-// debugmutex imports some of them (a swapped goid would import debugmutex
-// back) and the exporter's would report on lockscope's own work.
+// requires, as the build (modfile) sees lockscope: for lockscope's own
+// build, whose packages are the main module's.
 func LockscopeModules(wd string, env []string, modfile string) (map[string]bool, error) {
 	out, err := Output(wd, env, "list", "-m", "-mod=mod", "-modfile="+modfile, "-f", "{{.GoMod}}", Module)
 	if err != nil {
