@@ -16,7 +16,7 @@ func TestLockscopeImportsAreThoseOfLockscopesPackagesInTheBuild(t *testing.T) {
 		return m
 	}
 	lockscope := mod(Module, map[string][]string{
-		Module + "/debugmutex": {"sync", Module + "/internal/rt"},
+		Module + "/debugmutex":  {"sync", Module + "/internal/rt"},
 		Module + "/internal/rt": {"github.com/petermattis/goid"},
 	})
 	goid := mod("github.com/petermattis/goid", map[string][]string{"github.com/petermattis/goid": {"runtime"}})
