@@ -386,3 +386,106 @@ func TestALockNamedBeforeItsFirstUseKeepsItsClass(t *testing.T) {
 		}
 	}
 }
+
+// rwPair's two orders: the RWMutex write-held then the Mutex, and the
+// Mutex then a read of the RWMutex. On one rwPair they deadlock: the read
+// waits for the write hold.
+type rwPair struct {
+	rw debugmutex.RWMutex
+	mu debugmutex.Mutex
+}
+
+func (p *rwPair) writeThenLock() {
+	p.rw.Lock()
+	p.mu.Lock()
+	p.mu.Unlock()
+	p.rw.Unlock()
+}
+
+func (p *rwPair) lockThenRead() {
+	p.mu.Lock()
+	p.rw.RLock()
+	p.rw.RUnlock()
+	p.mu.Unlock()
+}
+
+func (p *rwPair) readThenLock() {
+	p.rw.RLock()
+	p.mu.Lock()
+	p.mu.Unlock()
+	p.rw.RUnlock()
+}
+
+func TestReadWriteClassCycleIsReported(t *testing.T) {
+	w := watchReports(t)
+	(&rwPair{}).writeThenLock()
+	(&rwPair{}).lockThenRead()
+	rs := lockOrderReports(w.all())
+	if len(rs) != 1 || !strings.Contains(rs[0].Summary, "lock classes") || !strings.Contains(rs[0].Summary, "rwPair.rw") {
+		t.Fatalf("want one class report of rwPair.rw and rwPair.mu, got %d:\n%v", len(rs), rs)
+	}
+}
+
+func TestReadClassCycleWithoutAWriteHoldIsLeftToTheInstanceGraph(t *testing.T) {
+	w := watchReports(t)
+	// Both orders read rw: on one rwPair they deadlock only if a writer
+	// queues on rw between them, which the classes cannot tell.
+	(&rwPair{}).readThenLock()
+	(&rwPair{}).lockThenRead()
+	if rs := lockOrderReports(w.all()); len(rs) != 0 {
+		t.Fatalf("class report of two reads:\n%v", rs)
+	}
+}
+
+// boltRW has bbolt's DB locks as they are: mmaplock an RWMutex that a read
+// transaction read-holds from beginTx to its end.
+type boltRW struct {
+	rwlock, metalock debugmutex.Mutex
+	mmaplock         debugmutex.RWMutex
+}
+
+// readTx is beginTx: metalock, then mmaplock read-held for the transaction.
+func (db *boltRW) readTx(inside func()) {
+	db.metalock.Lock()
+	db.mmaplock.RLock()
+	db.metalock.Unlock()
+	inside()
+	db.mmaplock.RUnlock()
+}
+
+// writeTx is beginRWTx: rwlock, then metalock.
+func (db *boltRW) writeTx() {
+	db.rwlock.Lock()
+	db.metalock.Lock()
+	db.metalock.Unlock()
+	db.rwlock.Unlock()
+}
+
+// close takes rwlock, metalock, then mmaplock for writing.
+func (db *boltRW) close() {
+	db.rwlock.Lock()
+	db.metalock.Lock()
+	db.mmaplock.Lock()
+	db.mmaplock.Unlock()
+	db.metalock.Unlock()
+	db.rwlock.Unlock()
+}
+
+func TestBoltsReadAndWriteEdgesAreJudgedApart(t *testing.T) {
+	w := watchReports(t)
+	(&boltRW{}).close()
+	db := &boltRW{}
+	db.readTx(db.writeTx) // a write transaction begun under a read one
+	(&boltRW{}).readTx(func() {})
+	rs := lockOrderReports(w.all())
+	for _, r := range rs {
+		if strings.Contains(r.Summary, "boltRW.metalock") && !strings.Contains(r.Summary, "boltRW.rwlock") {
+			t.Errorf("metalock <-> mmaplock reported: the read edge's mmaplock is read-held, the write edge is under rwlock:\n%s", r.String())
+		}
+	}
+	// rwlock -> mmaplock (Close, for writing) against mmaplock -> rwlock
+	// (a write transaction under a read one): true, as in bbolt's README.
+	if len(rs) != 1 || !strings.Contains(rs[0].Summary, "boltRW.rwlock") || !strings.Contains(rs[0].Summary, "boltRW.mmaplock") {
+		t.Fatalf("want the one rwlock/mmaplock report, got %d:\n%v", len(rs), rs)
+	}
+}

@@ -40,10 +40,16 @@ import (
 //     (bbolt: Close takes metalock then mmaplock under rwlock; a write
 //     transaction begun under a read one takes mmaplock then, holding
 //     rwlock, metalock).
-//   - Reads: a cycle with an edge into a read acquisition is not reported at
-//     class level (whether a writer could be queued there is decided per
-//     instance, by the write guard): such cycles are left to the instance
-//     graph.
+//   - Reads: an edge into a read acquisition and one into a write
+//     acquisition of the same classes are two edges, each with its own
+//     gates. A cycle through an edge into a read of class X is reported
+//     only if the next edge's holder write-holds X every time (the read
+//     then waits whatever else happens); with X read-held there, only a
+//     queued writer would block it, which the instance graph's write guard
+//     decides per instance. (bbolt: metalock -> mmaplock is beginTx's read,
+//     ungated, and Close's write, under rwlock; mmaplock -> metalock is a
+//     write transaction begun under a read one, mmaplock read-held: no
+//     class report, as the instance graph says.)
 //   - One owner: only cycles whose classes are all fields of one struct
 //     type (Bank.accounts and Bank.ledger, DB.rwlock and DB.mmaplock) are
 //     reported, the claim then being about one object: any Bank on which
@@ -68,7 +74,15 @@ const (
 type classNode struct {
 	name  string
 	label string // the declaration without its package path, for reading
-	out   map[*classNode]*classEdge
+	out   map[classKey]*classEdge
+}
+
+// classKey keys a class's out-edges: an edge into a read acquisition and
+// one into a write acquisition of the same class are kept apart, each with
+// its own gates, since the rules judge them differently.
+type classKey struct {
+	to   *classNode
+	read bool
 }
 
 type classEdge struct {
@@ -84,6 +98,9 @@ type classEdge struct {
 	fromSite         bool
 	fromPC           uintptr
 	modeTo           report.Mode
+	// fromWrite: from was write-held every time this edge was seen (a
+	// Mutex always is).
+	fromWrite bool
 }
 
 var (
@@ -104,6 +121,7 @@ type classDep struct {
 	fromSite         bool
 	fromPC           uintptr
 	modeTo           report.Mode
+	fromWrite        bool
 }
 
 func classNodeFor(name string) *classNode {
@@ -112,7 +130,7 @@ func classNodeFor(name string) *classNode {
 		if len(classes) >= maxClasses {
 			return nil
 		}
-		n = &classNode{name: name, label: classLabel(name), out: map[*classNode]*classEdge{}}
+		n = &classNode{name: name, label: classLabel(name), out: map[classKey]*classEdge{}}
 		classes[name] = n
 	}
 	return n
@@ -141,17 +159,13 @@ func addClassDep(d *classDep) *report.Report {
 		EdgesDropped.Add(1)
 		return nil
 	}
-	if ed := from.out[to]; ed != nil {
+	key := classKey{to, d.modeTo == report.Read}
+	if ed := from.out[key]; ed != nil {
 		had := len(ed.gates) > 0
 		hadHeld := len(ed.held) > 0
 		ed.gates = intersectStrings(ed.gates, d.gates)
 		ed.held = intersectStrings(ed.held, d.held)
-		if d.modeTo == report.Read {
-			// Seen into a read too: the cycle through it is the instance
-			// graph's to judge (bbolt: metalock -> mmaplock is Close's
-			// write under rwlock and beginTx's read without it).
-			ed.modeTo = report.Read
-		}
+		ed.fromWrite = ed.fromWrite && d.fromWrite // only ever fewer reports
 		if had && len(ed.gates) == 0 || hadHeld && len(ed.held) == 0 {
 			return classCycle(ed) // seen now without its gate, or without a lock held with it
 		}
@@ -163,35 +177,39 @@ func addClassDep(d *classDep) *report.Report {
 	}
 	ed := &classEdge{from: from, to: to, gates: slices.Clone(d.gates), held: slices.Clone(d.held),
 		fromID: d.fromID, toID: d.toID, fromName: d.fromName, toName: d.toName, fromType: d.fromType, toType: d.toType,
-		g: d.g, fromStk: d.fromStk, toStk: d.toStk, fromSite: d.fromSite, fromPC: d.fromPC, modeTo: d.modeTo}
-	from.out[to] = ed
+		g: d.g, fromStk: d.fromStk, toStk: d.toStk, fromSite: d.fromSite, fromPC: d.fromPC, modeTo: d.modeTo, fromWrite: d.fromWrite}
+	from.out[key] = ed
 	classEdgeCount++
 	return classCycle(ed)
 }
 
 // classCycle returns the report of the shortest class cycle through ed, if
-// it is one the rules above report. GraphMu held.
+// it is one the rules above report. The path back from ed's to to its from
+// may have two edges on a hop (into a read and into a write); each choice
+// is judged, up to maxEdgeChoices of them. GraphMu held.
 func classCycle(ed *classEdge) *report.Report {
-	path := classPath(ed.to, ed.from)
-	if path == nil {
+	hops := classPath(ed.to, ed.from)
+	if hops == nil {
 		return nil
 	}
-	cycle := append(path, ed)
-	common, commonHeld := ed.gates, ed.held
-	for _, e := range cycle {
-		if e.modeTo == report.Read {
-			return nil
+	choices := 1
+	for _, h := range hops {
+		choices = min(choices*len(h), maxEdgeChoices)
+	}
+	var cycle []*classEdge
+	for c := range choices {
+		try := make([]*classEdge, 0, len(hops)+1)
+		for _, h := range hops {
+			try = append(try, h[c%len(h)])
+			c /= len(h)
 		}
-		common = intersectStrings(common, e.gates)
-		commonHeld = intersectStrings(commonHeld, e.held)
+		try = append(try, ed)
+		if classCycleCounts(try) {
+			cycle = try
+			break
+		}
 	}
-	if len(common) > 0 || len(commonHeld) > 0 {
-		return nil
-	}
-	if sameOwner(cycle) == "" {
-		return nil
-	}
-	if instanceCycle(cycle) || longerClassCopy(cycle) {
+	if cycle == nil {
 		return nil
 	}
 	set := make([]string, len(cycle))
@@ -203,25 +221,58 @@ func classCycle(ed *classEdge) *report.Report {
 	return classReport(cycle)
 }
 
-// classPath returns the shortest path of class edges from a to b, or nil.
-func classPath(a, b *classNode) []*classEdge {
-	via := map[*classNode]*classEdge{a: nil}
+// maxEdgeChoices bounds the choices of parallel edges judged per cycle.
+const maxEdgeChoices = 64
+
+// classCycleCounts says whether cycle is one the rules report: no edge
+// into a read unless the class read is write-held by the next edge's
+// holder (a read waits then whether or not a writer is queued; with the
+// class read-held there, only a queued writer blocks it, which the
+// instance graph's write guard judges per instance), no common gate or
+// write-held class, one owner, and neither an instance cycle nor a longer
+// copy of a reported one.
+func classCycleCounts(cycle []*classEdge) bool {
+	common, commonHeld := cycle[0].gates, cycle[0].held
+	for i, e := range cycle {
+		if e.modeTo == report.Read && !cycle[(i+1)%len(cycle)].fromWrite {
+			return false
+		}
+		common = intersectStrings(common, e.gates)
+		commonHeld = intersectStrings(commonHeld, e.held)
+	}
+	if len(common) > 0 || len(commonHeld) > 0 {
+		return false
+	}
+	return sameOwner(cycle) != "" && !instanceCycle(cycle) && !longerClassCopy(cycle)
+}
+
+// classPath returns the shortest path of classes from a to b, as the
+// edges of each hop (one or two: into a read, into a write), or nil.
+func classPath(a, b *classNode) [][]*classEdge {
+	via := map[*classNode]*classNode{a: nil}
 	queue := []*classNode{a}
 	for len(queue) > 0 {
 		n := queue[0]
 		queue = queue[1:]
 		if n == b {
-			var path []*classEdge
-			for x := b; x != a; x = via[x].from {
-				path = append(path, via[x])
+			var path [][]*classEdge
+			for x := b; x != a; x = via[x] {
+				prev := via[x]
+				var hop []*classEdge
+				for _, read := range []bool{false, true} {
+					if e := prev.out[classKey{x, read}]; e != nil {
+						hop = append(hop, e)
+					}
+				}
+				path = append(path, hop)
 			}
 			slices.Reverse(path)
 			return path
 		}
-		for next, e := range n.out {
-			if _, seen := via[next]; !seen {
-				via[next] = e
-				queue = append(queue, next)
+		for k := range n.out {
+			if _, seen := via[k.to]; !seen {
+				via[k.to] = n
+				queue = append(queue, k.to)
 			}
 		}
 	}

@@ -409,7 +409,8 @@ func commitEntry(g *record.Gstate, e *record.HeldEntry) []*report.Report {
 		toInfo := pe.To.Info()
 		deps = append(deps, classDep{from: fromClass, to: pe.To.Class(), fromID: fromInfo.ID, toID: toInfo.ID,
 			fromName: fromInfo.Name, toName: toInfo.Name, fromType: fromInfo.Type, toType: toInfo.Type,
-			gates: pe.GateClasses, held: pe.HeldClasses, g: pe.G, fromStk: fromStk, toStk: pe.ToStk, fromSite: fromSite, fromPC: fromPC, modeTo: pe.ToMode})
+			gates: pe.GateClasses, held: pe.HeldClasses, g: pe.G, fromStk: fromStk, toStk: pe.ToStk, fromSite: fromSite, fromPC: fromPC, modeTo: pe.ToMode,
+			fromWrite: fromWrite})
 	}
 
 	GraphMu.Lock()
