@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
 )
 
 // Each detector, caught, with the report's content asserted.
@@ -509,5 +510,44 @@ func TestRuntimeSwitchOff(t *testing.T) {
 	out, err := runChild(t, "off", debugmutex.EnvSwitch+"=off")
 	if err != nil {
 		t.Fatalf("with LOCKSCOPE=off: %v\n%s", err, out)
+	}
+}
+
+// One bug, one report: after a deadlock is reported, the long waits and
+// long holds it goes on to cause (its goroutines', and those of a
+// goroutine waiting behind it) are that report's, not new ones. A long
+// hold elsewhere is still reported.
+func TestADeadlocksLongWaitsAndHoldsAreFoldedIntoItsReport(t *testing.T) {
+	debugmutex.Configure(debugmutex.HoldThreshold(20*time.Millisecond), debugmutex.WaitThreshold(20*time.Millisecond))
+	defer debugmutex.Configure(debugmutex.HoldThreshold(30*time.Second), debugmutex.WaitThreshold(30*time.Second))
+	w := watchReports(t)
+	var a, b, other debugmutex.Mutex
+	debugmutex.SetName(&a, "fold.a")
+	debugmutex.SetName(&b, "fold.b")
+	debugmutex.SetName(&other, "fold.other")
+	abandon("fold.a", "fold.b")
+	held1, held2, go1, go2 := make(chan bool), make(chan bool), make(chan struct{}), make(chan struct{})
+	go func() { a.Lock(); held1 <- true; <-go1; b.Lock() }()
+	go func() { b.Lock(); held2 <- true; <-go2; a.Lock() }()
+	<-held1
+	<-held2
+	close(go1)
+	close(go2)
+	w.waitForLock(t, debugmutex.KindDeadlock, "fold.", 5*time.Second)
+	go func() { a.Lock() }() // waits behind the deadlock
+	release := make(chan struct{})
+	defer close(release)
+	otherHeld := make(chan bool)
+	go func() { other.Lock(); otherHeld <- true; <-release; other.Unlock() }()
+	<-otherHeld
+	// Past both thresholds (the reports are about time), then a watchdog
+	// round now.
+	<-time.After(100 * time.Millisecond)
+	inspect.WatchdogNow()
+	w.waitForLock(t, debugmutex.KindLongHold, "fold.other", 5*time.Second)
+	for _, r := range w.all() {
+		if (r.Kind == debugmutex.KindLongWait || r.Kind == debugmutex.KindLongHold) && (strings.Contains(r.Summary, "fold.a") || strings.Contains(r.Summary, "fold.b")) {
+			t.Errorf("a report the deadlock causes, made anew:\n%s", r.String())
+		}
 	}
 }

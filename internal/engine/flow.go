@@ -320,6 +320,7 @@ func BeginWait(c *record.LockCore, g *record.Gstate, id int64, fp unsafe.Pointer
 			// came about, and a program that ends on a deadlock report
 			// (LOCKSCOPE_ON_REPORT=exit, or its own handler) has them.
 			dl := waitfor.DeadlockReport(cycle)
+			waitfor.NoteDeadlocked(cycle)
 			for _, x := range cycle {
 				reports = append(reports, lockorder.CommitAllPending(x.G)...)
 			}

@@ -150,6 +150,25 @@ func WatchdogCheck() time.Duration {
 	record.GtableMu.Lock()
 	// Waiters: self-waits past grace, waits past threshold.
 	record.WaitMu.Lock()
+	// The goroutines blocked for good in a reported deadlock (a cycle, or
+	// a wait the runtime proved endless): the long waits and holds they
+	// cause, theirs and those of goroutines waiting for their locks, are
+	// that report's, not new ones.
+	deadlocked := map[int64]bool{}
+	for id, since := range waitfor.Deadlocked {
+		if g := record.FindG(id); g == nil || !g.Wait.Active.Load() || g.Wait.Since != since {
+			delete(waitfor.Deadlocked, id)
+		} else {
+			deadlocked[id] = true
+		}
+	}
+	if record.Nwaiting.Load() > 0 {
+		record.ForEachG(func(id int64, g *record.Gstate) {
+			if w := &g.Wait; w.Active.Load() && w.Proven {
+				deadlocked[id] = true
+			}
+		})
+	}
 	if record.Nwaiting.Load() > 0 {
 		record.ForEachG(func(id int64, g *record.Gstate) {
 			w := &g.Wait
@@ -184,6 +203,9 @@ func WatchdogCheck() time.Duration {
 			if waitT > 0 && !w.ReportedLong {
 				if age := now - w.Since; age >= waitT {
 					w.ReportedLong = true
+					if c := w.Core(); deadlocked[id] || deadlocked[rt.LdInt64(&c.Holder)] {
+						return // part of a reported deadlock, or waiting behind one
+					}
 					found = append(found, longWaitReport(w, age))
 				} else if d := waitT - age; d < next {
 					next = d
@@ -303,6 +325,9 @@ func WatchdogCheck() time.Duration {
 			s.recheckAt = math.MaxInt64
 			if h.seen != nil && !exited {
 				continue // reported as a long hold already; still alive
+			}
+			if deadlocked[h.g] && !exited {
+				continue // held by a goroutine of a reported deadlock: that report's
 			}
 			found = append(found, r)
 		}

@@ -116,6 +116,26 @@ func forBlockers(x *record.Waiter, f func(*record.Waiter) bool) bool {
 	return false
 }
 
+// Deadlocked holds the waits of the goroutines of reported deadlock
+// cycles (goroutine id -> when its wait began), so that the watchdog folds
+// the long-wait and long-hold reports the deadlock goes on to cause into
+// its report: one bug, one report. Bounded by maxDeadlocked (beyond, the
+// reports are not folded); the watchdog removes the waits that have ended.
+// record.WaitMu held.
+var Deadlocked = map[int64]int64{}
+
+const maxDeadlocked = 4096
+
+// NoteDeadlocked records the waits of a reported cycle in Deadlocked.
+// record.WaitMu held (exclusive).
+func NoteDeadlocked(cycle []*record.Waiter) {
+	for _, w := range cycle {
+		if len(Deadlocked) < maxDeadlocked {
+			Deadlocked[w.G.Goid] = w.Since
+		}
+	}
+}
+
 func DeadlockReport(cycle []*record.Waiter) *report.Report {
 	r := &report.Report{Kind: report.KindDeadlock, Time: rt.WallTime(rt.Nanotime())}
 	metas := make([]*record.LockMeta, len(cycle))
