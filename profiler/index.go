@@ -26,7 +26,7 @@ type Overview = report.Overview
 func Current() Overview {
 	st := inspect.Snapshot()
 	ov := Overview{Time: st.Time, Reports: inspect.Reports(), Held: st.Held, Waiting: st.Waiting,
-		Locks: withWaitsInProgress(inspect.LockStats(), st.Waiting)}
+		Locks: withHoldsInProgress(withWaitsInProgress(inspect.LockStats(), st.Waiting), st.Held)}
 	// Empty lists, not nulls, for the JSON's readers.
 	if ov.Reports == nil {
 		ov.Reports = []report.Report{}
@@ -65,6 +65,81 @@ func withWaitsInProgress(locks []report.LockStat, waiting []report.Waiting) []re
 	}
 	inspect.SortLockStats(locks)
 	return locks
+}
+
+// withHoldsInProgress adds the holds in progress to the per-lock totals
+// (the statistics count a hold when it ends: a lock held for an hour, and
+// never released, would show no acquisition), and sorts them again.
+func withHoldsInProgress(locks []report.LockStat, held []report.Holding) []report.LockStat {
+	if len(held) == 0 {
+		return locks
+	}
+	at := map[string]int{}
+	for i, l := range locks {
+		at[l.Lock] = i
+	}
+	for _, h := range held {
+		i, ok := at[h.Lock.Name]
+		if !ok {
+			i = len(locks)
+			at[h.Lock.Name] = i
+			locks = append(locks, report.LockStat{Lock: h.Lock.Name, Type: h.Lock.Type})
+		}
+		locks[i].Acquisitions++
+		locks[i].HoldTime += h.For
+	}
+	inspect.SortLockStats(locks)
+	return locks
+}
+
+// A pageReport is a report as the page shows it: with, for each of its
+// goroutines whose wait or hold is still going on, how long as of now.
+type pageReport struct {
+	report.Report
+	Now []time.Duration // by goroutine; 0: over, or not a wait or hold
+}
+
+// slack is how far apart the start of a wait in a report and in the
+// snapshot may be and still be the same wait (both are computed from
+// clock readings).
+const slack = 5 * time.Millisecond
+
+// pageReports pairs each report's waiting and holding goroutines with the
+// snapshot's waits and holds: the same goroutine, the same lock, begun at
+// the same time.
+func pageReports(rs []report.Report, ov Overview) []pageReport {
+	sameLock := func(reported, name string) bool {
+		return reported == name || strings.HasPrefix(reported, name+" (#")
+	}
+	out := make([]pageReport, len(rs))
+	for i, r := range rs {
+		out[i] = pageReport{Report: r, Now: make([]time.Duration, len(r.Goroutines))}
+		for j, g := range r.Goroutines {
+			began := r.Time.Add(-g.For)
+			switch {
+			case strings.HasPrefix(g.Role, "waits"):
+				for _, w := range ov.Waiting {
+					if w.Goroutine == g.ID && sameLock(g.Lock, w.Lock.Name) && (g.For == 0 || absDur(w.Since.Sub(began)) < slack) {
+						out[i].Now[j] = w.For
+					}
+				}
+			case g.Role == "acquired" || g.Role == "holds":
+				for _, h := range ov.Held {
+					if h.Goroutine == g.ID && sameLock(g.Lock, h.Lock.Name) {
+						out[i].Now[j] = h.For
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
 }
 
 func encode(w io.Writer, p *profile.Profile, debug int) error {
@@ -153,15 +228,16 @@ func newIndexData(r *http.Request, ov Overview, refresh int) indexData {
 		data.WaitingNow[w.Lock.Name]++
 	}
 	// Reports: the worst first (deadlocks, then the rest), newest first.
-	data.Reports = append([]report.Report(nil), ov.Reports...)
-	sort.SliceStable(data.Reports, func(i, j int) bool {
-		a, b := data.Reports[i], data.Reports[j]
+	rs := append([]report.Report(nil), ov.Reports...)
+	sort.SliceStable(rs, func(i, j int) bool {
+		a, b := rs[i], rs[j]
 		if ra, rb := kindRank(a.Kind), kindRank(b.Kind); ra != rb {
 			return ra < rb
 		}
 		return a.Time.After(b.Time)
 	})
-	data.Reports, data.MoreReports = limit(data.Reports)
+	data.Reports, data.MoreReports = limit(rs)
+	data.PageReports = pageReports(data.Reports, ov)
 	data.Held, data.MoreHeld = limit(ov.Held)
 	data.Waiting, data.MoreWaiting = limit(ov.Waiting)
 	data.Locks, data.MoreLocks = limit(ov.Locks)
@@ -206,6 +282,7 @@ type indexData struct {
 	Refresh                                       int
 	Graph                                         *waitGraph
 	WaitingNow                                    map[string]int
+	PageReports                                   []pageReport // Reports, as shown
 }
 
 // lockData is the page of one lock (?lock=NAME): every lock of that name.
@@ -217,7 +294,7 @@ type lockData struct {
 	Held    []report.Holding
 	Waiting []report.Waiting
 	Sites   []siteRow
-	Reports []report.Report
+	Reports []pageReport
 }
 
 // siteRow is one stack's share of a lock's statistics.
@@ -252,7 +329,7 @@ func newLockData(ov Overview, name string, refresh int) lockData {
 	for _, r := range ov.Reports {
 		for _, l := range r.Locks {
 			if l.Name == name {
-				d.Reports = append(d.Reports, r)
+				d.Reports = append(d.Reports, pageReports([]report.Report{r}, ov)...)
 				break
 			}
 		}
@@ -329,11 +406,11 @@ details summary { cursor: pointer; }
 {{define "stack"}}<pre>{{range .}}{{.Function}}
 	{{.File}}:{{.Line}}
 {{end}}</pre>{{end}}
-{{define "reports"}}{{range .}}<div class="report" data-kind="{{.Kind}}">
+{{define "reports"}}{{range $r := .}}<div class="report" data-kind="{{.Kind}}">
 <h3>{{.Kind}}{{if gt .Count 1}} (seen {{.Count}} times){{end}}</h3>
 <p>{{.Summary}}</p>
 <p>First seen {{.Time.Format "15:04:05.000"}}. Locks: {{range $i, $l := .Locks}}{{if $i}}, {{end}}<a href="?lock={{$l.Name}}">{{$l.Name}}</a>{{end}}</p>
-{{range .Goroutines}}<div class="g"><strong>goroutine {{.ID}}</strong> {{.Role}} {{.Lock}}{{if .For}} for {{dur .For}}{{end}}{{if .Exited}} (exited){{end}}
+{{range $i, $g := .Goroutines}}<div class="g"><strong>goroutine {{.ID}}</strong> {{.Role}} {{.Lock}}{{with index $r.Now $i}} <span class="now">for {{dur .}} as of now, still going</span>{{else}}{{if $g.For}} for {{dur $g.For}}{{end}}{{end}}{{if .Exited}} (exited){{end}}
 {{template "stack" .Stack}}{{if .Current}}<details><summary>where it is now</summary>{{template "stack" .Current}}</details>{{end}}</div>
 {{end}}{{range .Edges}}<div class="g">lock order {{.From}} &rarr; {{.To}} (goroutine {{.Goroutine}}): {{.To}} taken at{{template "stack" .ToStack}}</div>
 {{end}}</div>
@@ -347,7 +424,7 @@ var indexTmpl = template.Must(template.Must(template.New("index").Funcs(pageFunc
 {{range .Dropped}}<p class="warn">{{.}}</p>{{end}}
 
 <h2 id="reports">Reports ({{len .Overview.Reports}}{{if .MoreReports}}, first {{.Limit}} shown{{end}})</h2>
-{{if .Reports}}{{template "reports" .Reports}}{{else}}<p>No problem reported: no deadlock, lock-order inversion, leaked lock or long wait so far.</p>{{end}}
+{{if .Reports}}{{template "reports" .PageReports}}{{else}}<p>No problem reported: no deadlock, lock-order inversion, leaked lock or long wait so far.</p>{{end}}
 
 {{if .Graph}}<h2 id="graph">Wait-for graph{{if .Graph.Cycle}} <span class="warn">(a cycle: deadlock)</span>{{end}}</h2>
 <p>A goroutine points to the lock it waits for; a lock points to the goroutines holding it.{{if .Graph.Omitted}} {{.Graph.Omitted}} goroutines or locks left out.{{end}}</p>
@@ -371,7 +448,7 @@ var indexTmpl = template.Must(template.Must(template.New("index").Funcs(pageFunc
 <tr><th>Lock</th><th>Type</th><th>Contentions</th><th>Wait time</th><th>Waiting now</th><th>Acquisitions</th><th>Hold time</th><th>TryLock failures</th></tr>
 {{range .Locks}}<tr><td><a href="?lock={{.Lock}}">{{.Lock}}</a></td><td>{{.Type}}</td><td class="n">{{.Contentions}}</td><td class="n">{{dur .WaitTime}}</td><td class="n">{{waitingnow $.WaitingNow .Lock}}</td><td class="n">{{.Acquisitions}}</td><td class="n">{{dur .HoldTime}}</td><td class="n">{{.TryLockFailures}}</td></tr>
 {{end}}</table>{{else}}<p>Nothing recorded yet.</p>{{end}}
-<p>Contentions and wait times include the waits in progress. Acquisitions and hold times of short holds are sampled estimates; waits and TryLock failures are exact.</p>
+<p>Contentions and wait times include the waits in progress, acquisitions and hold times the holds in progress. Acquisitions and hold times of short holds are sampled estimates; waits and TryLock failures are exact.</p>
 
 <h2 id="profiles">Profiles</h2>
 <table>

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -139,6 +140,11 @@ func TestIndexPageShowsReportsFirstGraphAndWaitsInProgress(t *testing.T) {
 	if len(cells) < 4 || !strings.HasPrefix(cells[1], "1<") || !strings.HasPrefix(cells[3], "1<") {
 		t.Errorf("worst-locks row of page.stuck %q: want 1 contention (in progress) and 1 waiting now", row)
 	}
+	// So is the hold in progress, never released: one acquisition, held
+	// for more than nothing.
+	if len(cells) < 6 || !strings.HasPrefix(cells[4], "1<") || strings.HasPrefix(cells[5], "0s<") {
+		t.Errorf("worst-locks row of page.stuck %q: want 1 acquisition and a hold time (in progress)", row)
+	}
 
 	var ov Overview
 	_, body = get(t, srv.URL+Prefix+"?format=json")
@@ -252,4 +258,35 @@ func TestSnapshotIsConsistentUnderChurn(t *testing.T) {
 		t.Fatalf("no wait seen in %d snapshots: the test checked nothing", snaps)
 	}
 	t.Logf("%d waits seen in %d snapshots", waits, snaps)
+}
+
+func TestAReportedWaitStillGoingOnIsShownAsOfNow(t *testing.T) {
+	since := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	lock := report.LockInfo{ID: 7, Name: "accounts.mu", Type: "Mutex"}
+	r := report.Report{Kind: report.KindDeadlock, Time: since.Add(32 * time.Microsecond), Goroutines: []report.GoroutineRef{
+		{ID: 21, Role: "waits for write lock", Lock: "accounts.mu", For: 32 * time.Microsecond},
+		{ID: 22, Role: "holds", Lock: "accounts.mu"},
+		{ID: 23, Role: "waits for write lock", Lock: "accounts.mu (#7)", For: time.Millisecond},
+	}}
+	ov := Overview{
+		Waiting: []report.Waiting{
+			{Lock: lock, Goroutine: 21, Since: since, For: 5*time.Minute + 50*time.Second}, // the same wait
+			{Lock: lock, Goroutine: 23, Since: since.Add(time.Hour), For: time.Second},        // a later one
+		},
+		Held: []report.Holding{{Lock: lock, Goroutine: 22, For: 6 * time.Minute}},
+	}
+	pr := pageReports([]report.Report{r}, ov)[0]
+	if want := []time.Duration{5*time.Minute + 50*time.Second, 6 * time.Minute, 0}; !slices.Equal(pr.Now, want) {
+		t.Errorf("as of now: %v, want %v (goroutine 23's wait then is over: it waits again)", pr.Now, want)
+	}
+	var b strings.Builder
+	data := indexData{Overview: Overview{Reports: []report.Report{r}}, PageReports: []pageReport{pr}, WaitingNow: map[string]int{}}
+	if err := indexTmpl.Execute(&b, data); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"for 5m50s as of now, still going", "for 6m0s as of now, still going", "for 1ms"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
 }
