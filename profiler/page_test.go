@@ -271,7 +271,7 @@ func TestAReportedWaitStillGoingOnIsShownAsOfNow(t *testing.T) {
 	ov := Overview{
 		Waiting: []report.Waiting{
 			{Lock: lock, Goroutine: 21, Since: since, For: 5*time.Minute + 50*time.Second}, // the same wait
-			{Lock: lock, Goroutine: 23, Since: since.Add(time.Hour), For: time.Second},        // a later one
+			{Lock: lock, Goroutine: 23, Since: since.Add(time.Hour), For: time.Second},     // a later one
 		},
 		Held: []report.Holding{{Lock: lock, Goroutine: 22, For: 6 * time.Minute}},
 	}
