@@ -103,3 +103,46 @@ func TestSiteOnlyHolderStackIsMarked(t *testing.T) {
 	}
 	t.Fatalf("no lock-order report; got %v", kinds(w.all()))
 }
+
+//go:noinline
+func takeInOrder(first, second *debugmutex.Mutex) {
+	first.Lock()
+	second.Lock()
+	second.Unlock()
+	first.Unlock()
+}
+
+// An unsampled hold's site is followed by the frames below it that the
+// same goroutine's stack at its next acquisition shows.
+func TestSiteOnlyHolderStackGetsTheFramesBelowIt(t *testing.T) {
+	w := watchReports(t)
+	a, b := new(debugmutex.Mutex), new(debugmutex.Mutex) // unnamed: first acquisitions are not timed
+	done := make(chan struct{})
+	go func() { defer close(done); takeInOrder(a, b) }()
+	<-done
+	done = make(chan struct{})
+	go func() { defer close(done); takeInOrder(b, a) }()
+	<-done
+	for _, r := range w.all() {
+		if r.Kind != debugmutex.KindLockOrder || !strings.Contains(r.Edges[0].FromStack[0].Function, "takeInOrder") {
+			continue
+		}
+		completed := 0
+		for _, e := range r.Edges {
+			if e.FromSiteOnly && e.FromBelow != "" {
+				completed++
+				if len(e.FromStack) < 2 || !strings.Contains(e.FromStack[1].Function, "TestSiteOnlyHolderStackGetsTheFramesBelowIt.func") {
+					t.Errorf("edge %s->%s: from stack %v, want takeInOrder's site then the goroutine that called it", e.From, e.To, e.FromStack)
+				}
+			}
+		}
+		if completed == 0 {
+			t.Errorf("no site-only from stack was completed:\n%s", r.String())
+		}
+		if !strings.Contains(r.String(), "the acquire site, then the frames below it in the stack where it then took") {
+			t.Errorf("the printed report does not say where the frames come from:\n%s", r.String())
+		}
+		return
+	}
+	t.Fatalf("no lock-order report; got %v", kinds(w.all()))
+}

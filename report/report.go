@@ -120,6 +120,11 @@ type GoroutineRef struct {
 	// hold was not sampled, so its stack was not captured
 	// (LOCKSCOPE_SAMPLING=1 captures every one).
 	SiteOnly bool `json:"site_only,omitempty"`
+	// Below, when SiteOnly, says where the frames after the acquire site
+	// come from: another stack of the same goroutine, captured while it
+	// still held the lock, that passes through the acquire site's function
+	// (see CompleteSiteOnly). "" when Stack is the site alone.
+	Below string `json:"below,omitempty"`
 }
 
 // Edge is one lock-order edge: lock To was acquired while From was held.
@@ -135,6 +140,8 @@ type Edge struct {
 	// FromSiteOnly is true when FromStack is From's acquire site alone (see
 	// GoroutineRef.SiteOnly).
 	FromSiteOnly bool `json:"from_site_only,omitempty"`
+	// FromBelow is Below (see GoroutineRef) for FromStack.
+	FromBelow string `json:"from_below,omitempty"`
 }
 
 // Frame is one symbolised stack frame. Inlined calls have frames of their own.
@@ -184,7 +191,7 @@ func (r *Report) String() string {
 		b.WriteString(":\n")
 		writeStack(&b, g.Stack)
 		if g.SiteOnly {
-			b.WriteString(siteOnlyNote)
+			b.WriteString(siteOnly(g.Below))
 		}
 		if len(g.Current) > 0 {
 			if g.State != "" {
@@ -201,7 +208,7 @@ func (r *Report) String() string {
 		fmt.Fprintf(&b, "  %s acquired at:\n", e.From)
 		writeStack(&b, e.FromStack)
 		if e.FromSiteOnly {
-			b.WriteString(siteOnlyNote)
+			b.WriteString(siteOnly(e.FromBelow))
 		}
 		fmt.Fprintf(&b, "  then %s acquired at:\n", e.To)
 		writeStack(&b, e.ToStack)
@@ -238,8 +245,64 @@ func classPackage(class string) string {
 	return class
 }
 
-// siteOnlyNote follows a holder's stack that is its acquire site alone.
-const siteOnlyNote = "      (the acquire site only: this hold was not sampled; LOCKSCOPE_SAMPLING=1 records every acquire stack)\n"
+// siteOnly is the note that follows a holder's stack that is its acquire
+// site alone, or that site and the frames below it from another stack of
+// the goroutine (below).
+func siteOnly(below string) string {
+	if below != "" {
+		return "      (the acquire site, then the frames below it in " + below + ": this hold was not sampled; LOCKSCOPE_SAMPLING=1 records every acquire stack)\n"
+	}
+	return "      (the acquire site only: this hold was not sampled; LOCKSCOPE_SAMPLING=1 records every acquire stack)\n"
+}
+
+// CompleteSiteOnly gives each stack of r that is a hold's acquire site
+// alone (a hold that was not sampled) the frames below that site, where
+// another stack of the same goroutine, taken while it held the lock,
+// passes through the site's function: the inner lock's acquire stack of a
+// lock-order edge, the goroutine's wait in a deadlock, where it is now for
+// a long hold. The frames after that function in the other stack are the
+// callers of the acquisition, unless the function returned and was called
+// again while the lock stayed held, which Below's wording leaves open.
+func (r *Report) CompleteSiteOnly() {
+	for i := range r.Edges {
+		e := &r.Edges[i]
+		if e.FromSiteOnly && e.FromBelow == "" && len(e.FromStack) == 1 {
+			if below, ok := framesBelow(e.FromStack[0], e.ToStack); ok {
+				e.FromStack = append(e.FromStack, below...)
+				e.FromBelow = "the stack where it then took " + e.To
+			}
+		}
+	}
+	for i := range r.Goroutines {
+		g := &r.Goroutines[i]
+		if !g.SiteOnly || g.Below != "" || len(g.Stack) != 1 {
+			continue
+		}
+		if below, ok := framesBelow(g.Stack[0], g.Current); ok {
+			g.Stack, g.Below = append(g.Stack, below...), "its stack now"
+			continue
+		}
+		for _, o := range r.Goroutines {
+			if o.ID == g.ID && !o.SiteOnly && strings.HasPrefix(o.Role, "waits") {
+				if below, ok := framesBelow(g.Stack[0], o.Stack); ok {
+					g.Stack, g.Below = append(g.Stack, below...), "its wait for "+o.Lock
+					break
+				}
+			}
+		}
+	}
+}
+
+// framesBelow returns the frames of other after the first frame in the
+// function and file of site, and whether there are any.
+func framesBelow(site Frame, other []Frame) ([]Frame, bool) {
+	for i, f := range other {
+		if f.Function == site.Function && f.File == site.File {
+			return append([]Frame(nil), other[i+1:]...), i+1 < len(other)
+		}
+	}
+	return nil, false
+}
 
 func writeStack(b *strings.Builder, stack []Frame) {
 	if len(stack) == 0 {

@@ -37,3 +37,35 @@ func TestClassPackage(t *testing.T) {
 		}
 	}
 }
+
+func TestASiteOnlyStackGetsTheFramesBelowItFromTheGoroutinesOtherStack(t *testing.T) {
+	f := func(fn string, line int) Frame { return Frame{Function: fn, File: "/src/bank.go", Line: line} }
+	r := Report{
+		Edges: []Edge{{
+			From: "Bank.accounts", To: "Bank.ledger", Goroutine: 7,
+			FromStack: []Frame{f("bank.(*Bank).Transfer", 10)}, FromSiteOnly: true,
+			ToStack: []Frame{f("bank.(*Bank).post", 30), f("bank.(*Bank).Transfer", 12), f("main.handle", 50), f("main.main", 60)},
+		}},
+		Goroutines: []GoroutineRef{
+			{ID: 8, Role: "holds", Lock: "Bank.ledger", Stack: []Frame{f("bank.(*Bank).Audit", 40)}, SiteOnly: true},
+			{ID: 8, Role: "waits for write lock", Lock: "Bank.accounts", Stack: []Frame{f("sync.(*Mutex).Lock", 1), f("bank.(*Bank).Audit", 42), f("main.audit", 70)}},
+			{ID: 9, Role: "holds", Lock: "x.mu", Stack: []Frame{f("x.F", 5)}, SiteOnly: true}, // no other stack of 9
+		},
+	}
+	r.CompleteSiteOnly()
+	e := r.Edges[0]
+	if len(e.FromStack) != 3 || e.FromStack[0].Line != 10 || e.FromStack[1].Function != "main.handle" || e.FromBelow == "" {
+		t.Errorf("edge's from stack %v (below %q): want Transfer:10, then main.handle and main.main", e.FromStack, e.FromBelow)
+	}
+	if g := r.Goroutines[0]; len(g.Stack) != 2 || g.Stack[1].Function != "main.audit" || !strings.Contains(g.Below, "its wait for Bank.accounts") {
+		t.Errorf("holder's stack %v (below %q): want Audit:40 then main.audit", g.Stack, g.Below)
+	}
+	if g := r.Goroutines[2]; len(g.Stack) != 1 || g.Below != "" {
+		t.Errorf("a site with no other stack changed: %v %q", g.Stack, g.Below)
+	}
+	text := r.String()
+	if !strings.Contains(text, "(the acquire site, then the frames below it in the stack where it then took Bank.ledger: this hold was not sampled") ||
+		!strings.Contains(text, "(the acquire site only: this hold was not sampled") {
+		t.Errorf("notes:\n%s", text)
+	}
+}

@@ -92,6 +92,7 @@ func EmitNoAction(r *report.Report) { Deliver(r, true) }
 
 // Deliver dedupes and delivers r. It reports whether r was new.
 func Deliver(r *report.Report, applyLimit bool) bool {
+	r.CompleteSiteOnly()
 	if r.Count == 0 {
 		r.Count = 1
 	}
