@@ -256,3 +256,61 @@ func TestSpanNamesAreBounded(t *testing.T) {
 		t.Errorf("admitted name past the bound %q", got)
 	}
 }
+
+// The wait span names its cause first: the holder's attributes come before
+// the code ones, and a link leads to the span the holder ran in when the
+// wait ended, even if that span ends before the wait is exported.
+func TestWaitSpanLinksToTheHoldersSpan(t *testing.T) {
+	e, sr, tp := startRecorded(t) // registers SpanProcessor on tp
+	var mu debugmutex.Mutex
+	debugmutex.SetName(&mu, "test.linked")
+	for range 20 {
+		var holder trace.SpanContext
+		locked, unlocked, acquired, ended := make(chan struct{}), make(chan struct{}), make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(ended)
+			_, hs := tp.Tracer("test").Start(context.Background(), "POST /transfer")
+			holder = hs.SpanContext()
+			mu.Lock()
+			close(locked)
+			time.Sleep(5 * time.Millisecond) // the hold being waited on, not synchronisation
+			mu.Unlock()
+			close(unlocked)
+			<-acquired // the holding request goes on after its unlock, then ends
+			hs.End()
+		}()
+		<-locked
+		ctx, req := tp.Tracer("test").Start(context.Background(), "GET /balance")
+		debugmutex.LockContext(ctx, &mu)
+		mu.Unlock()
+		<-unlocked
+		close(acquired)
+		<-ended // the holder's span has ended: the link comes from the wait's end
+		flush(t, e)
+		req.End()
+		for _, s := range lockSpans(sr) {
+			if s.Name() != SpanWait+" test.linked" || s.Parent().SpanID() != req.SpanContext().SpanID() {
+				continue
+			}
+			links := s.Links()
+			if len(links) != 1 || !links[0].SpanContext.Equal(holder) || attrMap(links[0].Attributes)[AttrLinkRole].AsString() != "holder" {
+				t.Fatalf("wait span's links %+v, want one to the holder's span %v", links, holder)
+			}
+			iHolder, iCode := -1, -1
+			for i, kv := range s.Attributes() {
+				switch kv.Key {
+				case AttrHolder:
+					iHolder = i
+				case "code.function.name":
+					iCode = i
+				}
+			}
+			if iHolder < 0 || iCode < 0 || iHolder > iCode {
+				t.Errorf("holder attribute at %d, code at %d: want the holder first", iHolder, iCode)
+			}
+			return
+		}
+		sr.Reset()
+	}
+	t.Fatal("no wait span of test.linked after 20 contended attempts")
+}

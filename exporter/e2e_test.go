@@ -99,6 +99,25 @@ type jProcess struct {
 	ServiceName string `json:"serviceName"`
 }
 
+// logField returns field key of the span's log (event) named event.
+func (s jSpan) logField(event, key string) string {
+	for _, l := range s.Logs {
+		name, value := "", ""
+		for _, f := range l.Fields {
+			switch f.Key {
+			case "event":
+				name, _ = f.Value.(string)
+			case key:
+				value, _ = f.Value.(string)
+			}
+		}
+		if name == event {
+			return value
+		}
+	}
+	return ""
+}
+
 func (s jSpan) tag(key string) (any, bool) {
 	for _, kv := range s.Tags {
 		if kv.Key == key {
@@ -235,7 +254,10 @@ func TestE2ELockSpansAreChildrenOfRequestSpan(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	accounts.Lock() // another goroutine (the test) holds the lock...
+	// Another goroutine (the test), in a request of its own, holds the
+	// lock...
+	_, holding := tp.Tracer("e2e-shop").Start(ctx, "POST /audit")
+	accounts.Lock()
 	done := make(chan error, 1)
 	go func() {
 		_, err := get(srv.URL + "/transfer")
@@ -250,6 +272,7 @@ func TestE2ELockSpansAreChildrenOfRequestSpan(t *testing.T) {
 	if err := exp.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
+	holding.End() // after the wait was exported: the holder's request went on
 	if err := tp.ForceFlush(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -268,8 +291,25 @@ func TestE2ELockSpansAreChildrenOfRequestSpan(t *testing.T) {
 	if reqSpan.SpanID != req.SpanID().String() || tr.TraceID != req.TraceID().String() {
 		t.Errorf("request span %s/%s in Jaeger, want %s/%s", tr.TraceID, reqSpan.SpanID, req.TraceID(), req.SpanID())
 	}
+	// The wait's cause one click away: a reference to the holder's request.
+	holder := holding.SpanContext()
+	var follows []jRef
+	for _, r := range wait.References {
+		if r.RefType == "FOLLOWS_FROM" {
+			follows = append(follows, r)
+		}
+	}
+	if len(follows) != 1 || follows[0].SpanID != holder.SpanID().String() || follows[0].TraceID != holder.TraceID().String() {
+		t.Errorf("wait references %+v, want one FOLLOWS_FROM the holder's request span %s/%s", wait.References, holder.TraceID(), holder.SpanID())
+	}
 	for _, s := range []jSpan{wait, hold} {
-		if len(s.References) != 1 || s.References[0].RefType != "CHILD_OF" || s.References[0].SpanID != reqSpan.SpanID {
+		var parents []jRef
+		for _, r := range s.References {
+			if r.RefType == "CHILD_OF" {
+				parents = append(parents, r)
+			}
+		}
+		if len(parents) != 1 || parents[0].SpanID != reqSpan.SpanID {
 			t.Errorf("%s references %+v, want CHILD_OF the request span %s", s.OperationName, s.References, reqSpan.SpanID)
 		}
 		if p := tr.Processes[s.ProcessID]; p.ServiceName != svc {
@@ -291,8 +331,8 @@ func TestE2ELockSpansAreChildrenOfRequestSpan(t *testing.T) {
 		if l := s.num("code.line.number"); l != int64(lockLine+1) {
 			t.Errorf("%s code.line.number = %d, want %d", s.OperationName, l, lockLine+1)
 		}
-		if !strings.Contains(s.str("code.stacktrace"), "e2e_test.go") {
-			t.Errorf("%s code.stacktrace = %q", s.OperationName, s.str("code.stacktrace"))
+		if st := s.logField(exporter.EventStack, "code.stacktrace"); !strings.Contains(st, "e2e_test.go") {
+			t.Errorf("%s %s log's code.stacktrace = %q", s.OperationName, exporter.EventStack, st)
 		}
 	}
 	waitNS := wait.num("lockscope.wait.duration_ns")

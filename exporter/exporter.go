@@ -72,7 +72,10 @@
 //
 // Spans carry the OpenTelemetry semantic conventions for code (v1.43.0:
 // code.function.name, code.file.path, code.line.number, code.stacktrace)
-// for the waiter's or holder's call site, and lockscope's own:
+// for the waiter's or holder's call site, and lockscope's own (on wait and
+// hold spans code.stacktrace is on the span's event "lockscope.stack", so
+// that Jaeger, which lists attributes by name, shows the holder without
+// scrolling past a stack):
 //
 //	lockscope.lock.name             SetName's name, or the first acquire site
 //	lockscope.lock.type             "Mutex" or "RWMutex"
@@ -83,6 +86,12 @@
 //	lockscope.holder.site           (waits) where the holder acquired it
 //	lockscope.wait.duration_ns      (waits) how long the wait lasted
 //	lockscope.hold.duration_ns      (holds) how long the hold lasted
+//
+// The holder's attributes come before the code ones. A wait span whose
+// holder ran inside a span when the wait ended (the request that held the
+// lock, as SpanProcessor knows it) has a link to that span, with
+// lockscope.link.role "holder": Jaeger's UI lists it among the wait's
+// references, one click from the waiting request to the holding one.
 //
 // Report spans carry lockscope.report.kind, .summary, .key, .count and
 // lockscope.report.locks, have status Error, and have one span event per

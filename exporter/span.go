@@ -49,10 +49,18 @@ const (
 	AttrReportKey     = attribute.Key("lockscope.report.key")
 	AttrReportCount   = attribute.Key("lockscope.report.count")
 	AttrReportLocks   = attribute.Key("lockscope.report.locks")
+	// AttrLinkRole is on a wait span's link: "holder", the span the
+	// holding goroutine was in when the wait was exported.
+	AttrLinkRole = attribute.Key("lockscope.link.role")
 )
 
 // Span event names and their attribute keys, on report spans.
 const (
+	// EventStack, on wait and hold spans, carries the stack as
+	// code.stacktrace: an event, not an attribute, so that the stack (a
+	// screenful) does not push the holder and the lock out of view in
+	// backends that list attributes by name.
+	EventStack     = "lockscope.stack"
 	EventGoroutine = "lockscope.goroutine"
 	EventEdge      = "lockscope.lock_order_edge"
 
@@ -134,18 +142,36 @@ func (c *converter) lockSpan(ctx context.Context, name string, ev report.Event, 
 		AttrGoroutine.Int64(ev.Goroutine),
 		dur.Int64(ev.Duration.Nanoseconds()),
 	)
-	attrs = appendCode(attrs, frames)
+	// The holder, the cause of the wait, first: ahead of the stack, which
+	// fills a screen in Jaeger's UI.
 	if ev.Holder != 0 {
 		attrs = append(attrs, AttrHolder.Int64(ev.Holder))
 	}
 	if hf := c.userFrames(ev.HolderStack); len(hf) > 0 {
 		attrs = append(attrs, AttrHolderSite.String(hf[0].Site()))
 	}
-	_, span := c.tracer.Start(ctx, c.spanName(name, ev.Lock.Name),
+	attrs = appendCodeLocation(attrs, frames)
+	opts := []trace.SpanStartOption{
 		trace.WithTimestamp(ev.Start),
 		trace.WithSpanKind(trace.SpanKindInternal),
 		trace.WithAttributes(attrs...),
-	)
+	}
+	// A link to the span the holder runs in (the request that held the
+	// lock), when it runs in one still: Jaeger shows it as a reference of
+	// the wait, one click from the waiting request to the holding one.
+	if ev.Holder != 0 && ev.Kind == report.EventWait {
+		hsc := trace.SpanContextFromContext(ev.HolderContext) // as the wait ended
+		if !hsc.IsValid() {
+			hsc, _ = active.current(ev.Holder)
+		}
+		if hsc.IsValid() && !hsc.Equal(trace.SpanContextFromContext(ctx)) {
+			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: hsc, Attributes: []attribute.KeyValue{AttrLinkRole.String("holder")}}))
+		}
+	}
+	_, span := c.tracer.Start(ctx, c.spanName(name, ev.Lock.Name), opts...)
+	if len(frames) > 0 {
+		span.AddEvent(EventStack, trace.WithTimestamp(ev.Start), trace.WithAttributes(semconv.CodeStacktrace(formatStack(frames))))
+	}
 	span.End(trace.WithTimestamp(ev.Start.Add(ev.Duration)))
 }
 
@@ -263,6 +289,20 @@ func blockedGoroutine(r *report.Report) int64 {
 		return r.Goroutines[0].ID
 	}
 	return 0
+}
+
+// appendCodeLocation adds the semantic-convention code attributes for the
+// innermost frame.
+func appendCodeLocation(attrs []attribute.KeyValue, frames []report.Frame) []attribute.KeyValue {
+	if len(frames) == 0 {
+		return attrs
+	}
+	f := frames[0]
+	return append(attrs,
+		semconv.CodeFunctionName(f.Function),
+		semconv.CodeFilePath(f.File),
+		semconv.CodeLineNumber(f.Line),
+	)
 }
 
 // appendCode adds the semantic-convention code attributes for the innermost

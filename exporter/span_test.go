@@ -55,6 +55,17 @@ func lockSpans(sr *tracetest.SpanRecorder) []sdktrace.ReadOnlySpan {
 	return out
 }
 
+// stackOf returns a lock span's stack: its lockscope.stack event's
+// code.stacktrace, "" if it has none.
+func stackOf(s sdktrace.ReadOnlySpan) string {
+	for _, e := range s.Events() {
+		if e.Name == EventStack {
+			return attrMap(e.Attributes)["code.stacktrace"].AsString()
+		}
+	}
+	return ""
+}
+
 func onlySpan(t *testing.T, sr *tracetest.SpanRecorder) sdktrace.ReadOnlySpan {
 	t.Helper()
 	spans := lockSpans(sr)
@@ -121,8 +132,11 @@ func TestWaitEventBecomesChildSpanOfRequest(t *testing.T) {
 	if f := a["code.file.path"].AsString(); !strings.HasSuffix(f, "/exporter/span_test.go") {
 		t.Errorf("code.file.path = %q, want .../exporter/span_test.go", f)
 	}
-	if st := a["code.stacktrace"].AsString(); !strings.HasPrefix(st, fn+"()\n\t") {
-		t.Errorf("code.stacktrace does not start at the waiter:\n%s", st)
+	if st := stackOf(s); !strings.HasPrefix(st, fn+"()\n\t") {
+		t.Errorf("the stack event's code.stacktrace does not start at the waiter:\n%s", st)
+	}
+	if _, ok := a["code.stacktrace"]; ok {
+		t.Errorf("the stack is an attribute: it belongs on the %s event", EventStack)
 	}
 	if _, ok := a[AttrHoldNanos]; ok {
 		t.Errorf("a wait span has %s", AttrHoldNanos)
@@ -298,11 +312,12 @@ func TestStacktraceKeepsInlinedCallers(t *testing.T) {
 			Start: time.Now(),
 			Stack: stk,
 		})
-		a := attrMap(onlySpan(t, sr).Attributes())
+		span := onlySpan(t, sr)
+		a := attrMap(span.Attributes())
 		if fn := a["code.function.name"].AsString(); fn != pkg+"inlinedInner" {
 			t.Errorf("%d PCs: code.function.name = %q, want the innermost inlined call %q", len(stk), fn, pkg+"inlinedInner")
 		}
-		st := a["code.stacktrace"].AsString()
+		st := stackOf(span)
 		var funcs []string
 		for _, l := range strings.Split(st, "\n") {
 			if l != "" && !strings.HasPrefix(l, "\t") {

@@ -201,6 +201,10 @@ type Event struct {
 	// Context is the context passed to LockContext, if any: the exporter
 	// makes the lock's span a child of the span it carries.
 	Context context.Context
+	// HolderContext, for EventWait, carries the span the holder ran in
+	// when the wait ended (from inspect.SetEventContext's function), if
+	// any: the exporter links the wait's span to it.
+	HolderContext context.Context
 	// Report is set for EventReport.
 	Report *Report
 }

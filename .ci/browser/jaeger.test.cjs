@@ -52,12 +52,16 @@ test('Jaeger UI: a request trace with a lock wait under the request span', async
 		const byID = new Map(tr.spans.map((s) => [s.spanID, s]));
 		for (const s of tr.spans) {
 			if (s.operationName !== 'lockscope.wait cache.mu') continue;
-			const parent = s.references.length ? byID.get(s.references[0].spanID) : null;
+			const up = s.references.find((r) => r.refType === 'CHILD_OF');
+			const parent = up ? byID.get(up.spanID) : null;
 			if (!parent || parent.operationName !== 'GET /item/{key}') continue;
-			if (!best || s.duration > best.wait.duration) best = { href, id, wait: s, parent };
+			// The holder's request: a reference to it, in another trace.
+			const holder = s.references.find((r) => r.refType === 'FOLLOWS_FROM' && r.traceID !== tr.traceID);
+			if (!holder) continue;
+			if (!best || s.duration > best.wait.duration) best = { href, id, wait: s, parent, holder };
 		}
 	}
-	assert.ok(best, 'no search result has a lockscope.wait cache.mu span under a GET /item/{key} span');
+	assert.ok(best, 'no search result has a lockscope.wait cache.mu span under a GET /item/{key} span, with a reference to the holding request');
 
 	const results = await bodyText(page);
 	assert.match(results, new RegExp(service + ': GET /item/\\{key\\}'), 'the results list the request traces');
@@ -110,4 +114,35 @@ test('Jaeger UI: a request trace with a lock wait under the request span', async
 	assert.ok(kv.some((r) => r.startsWith('lockscope.holder.goroutine.id')), 'the tags name the holder goroutine');
 	assert.ok(kv.some((r) => r.startsWith('lockscope.wait.duration_ns ' + Math.floor(best.wait.duration / 1000))),
 		`the tags give the wait in ns, consistent with the span: ${JSON.stringify(kv.filter((r) => r.includes('duration')))}`);
+	// No stack among the tags to push the holder out of view: it is the
+	// span's lockscope.stack log.
+	assert.ok(!kv.some((r) => r.startsWith('code.stacktrace')), 'the stack is among the tags, above the holder');
+	assert.ok(best.wait.logs.some((l) => l.fields.some((f) => f.key === 'event' && f.value === 'lockscope.stack') &&
+		l.fields.some((f) => f.key === 'code.stacktrace' && f.value.includes('main.go'))), "the wait span's lockscope.stack log has its stack");
+
+	// The cause, one click away: the wait's reference to the request that
+	// held the lock, which opens that request's trace.
+	const [refs] = await page.$$('xpath/.//*[contains(@class, "AccordianReferences--header")]');
+	assert.ok(refs, 'the wait span has no References section');
+	await refs.click();
+	await page.waitForSelector('.ReferencesList--Item', { timeout: 10000 });
+	const link = await page.evaluateHandle((spanID) => {
+		for (const li of document.querySelectorAll('.ReferencesList--Item')) {
+			if (li.innerText.includes(spanID)) return li.querySelector('a');
+		}
+		return null;
+	}, best.holder.spanID);
+	assert.ok(await link.evaluate((a) => a !== null), `no reference to the holder's span ${best.holder.spanID}`);
+	const href = await link.evaluate((a) => a.getAttribute('href'));
+	assert.ok(href && href.includes('/trace/' + best.holder.traceID), `the reference leads to ${href}, want the holder's trace ${best.holder.traceID}`);
+	const opened = browser.waitForTarget((tg) => tg.url().includes(best.holder.traceID), { timeout: 15000 });
+	await link.click();
+	const holderPage = await (await opened).page();
+	await holderPage.setViewport({ width: 1400, height: 1000 });
+	await holderPage.waitForFunction(() => document.body.innerText.includes('GET /'), { timeout: 30000 });
+	const holderText = await bodyText(holderPage);
+	const res = await fetch(jaeger + '/api/traces/' + best.holder.traceID);
+	const holderSpan = (await res.json()).data[0].spans.find((s) => s.spanID === best.holder.spanID);
+	assert.ok(holderSpan, "the holder's span is in its trace");
+	assert.ok(holderText.includes(holderSpan.operationName), `the holder's trace shows its request ${holderSpan.operationName}`);
 });

@@ -111,7 +111,8 @@ var eventContext atomic.Pointer[func(goroutine int64) context.Context]
 // SetEventContext installs f to give a context to the wait and hold events
 // that have none (the lock was taken with Lock, not LockContext): f receives
 // the goroutine that waited or held and returns a context carrying its
-// current span, or nil. The exporter installs its table of the spans active
+// current span, or nil. For a wait it is asked about the holder too
+// (Event.HolderContext), at the wait's end, when the holder has just let go. The exporter installs its table of the spans active
 // per goroutine so. f is called on the locking goroutine, only for events
 // some subscription wants (waits and holds above a threshold), never on the
 // uncontended path; it must be fast, must not block and must not take a
@@ -134,7 +135,7 @@ func PublishEvent(ev report.Event) {
 	if p == nil {
 		return
 	}
-	looked := ev.Context != nil || ev.Kind == report.EventReport
+	looked := ev.Kind == report.EventReport
 	for _, s := range *p {
 		if !s.Wants(ev) {
 			continue
@@ -142,7 +143,12 @@ func PublishEvent(ev report.Event) {
 		if !looked {
 			looked = true
 			if f := eventContext.Load(); f != nil {
-				ev.Context = (*f)(ev.Goroutine)
+				if ev.Context == nil {
+					ev.Context = (*f)(ev.Goroutine)
+				}
+				if ev.Kind == report.EventWait && ev.Holder != 0 {
+					ev.HolderContext = (*f)(ev.Holder)
+				}
 			}
 		}
 		s.send(ev)
