@@ -101,7 +101,7 @@ bin=$work/instr
 
 # iters OP: iterations in N (per goroutine for the hand-off); perIter OP:
 # operations per iteration.
-ops="lock rlock trylock tryfail nested4 nested16 fresh handoff lockctx"
+ops="${OPS:-lock rlock trylock tryfail nested4 nested16 fresh handoff lockctx}"
 iters() {
 	case "$1" in
 	nested4) echo $((25000 * scale)) ;;

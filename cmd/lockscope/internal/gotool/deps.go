@@ -357,9 +357,12 @@ func copyModule(dir, dst, modPath string, local bool, rewrite func(path string, 
 		}
 		if strings.HasSuffix(path, ".go") {
 			if out, ok := rewrite(path, src); ok {
-				src = originalPositions(path, out)
+				src = out
 				changed++
 			}
+			// Every Go file of the copy, changed or not, names the
+			// module's own file in stacks and errors.
+			src = originalPositions(path, src)
 		}
 		return os.WriteFile(target, src, 0o666)
 	})
