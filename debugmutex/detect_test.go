@@ -401,6 +401,20 @@ func TestMain_child(t *testing.T) {
 			os.Exit(3)
 		}
 		mu.Unlock()
+		// A Once runs its function once, unrecorded.
+		var once debugmutex.Once
+		n := 0
+		for range 2 {
+			once.Do(func() {
+				if len(debugmutex.Snapshot().Held) != 0 {
+					os.Exit(4)
+				}
+				n++
+			})
+		}
+		if n != 1 {
+			os.Exit(5)
+		}
 	}
 }
 

@@ -8,9 +8,11 @@
 //
 // and the program compiles and behaves as before: Mutex and RWMutex have
 // sync's method sets and zero values and wrap the real sync locks (so the
-// memory model and the race detector see what they always saw), and every
-// other name of package sync is re-exported. What changes is that the locks
-// now record, and diagnose.
+// memory model and the race detector see what they always saw), Once and
+// OnceFunc, OnceValue and OnceValues are sync's own code on this package's
+// Mutex (a wait in Do is a wait for a lock), and every other name of
+// package sync is re-exported. What changes is that the locks now record,
+// and diagnose.
 //
 // # What is recorded
 //
@@ -32,7 +34,8 @@
 //
 //   - KindDeadlock: goroutines waiting for each other in a cycle, found at
 //     the blocking call that closes it (through Mutex, both sides of RWMutex,
-//     RLocker and Cond); a lock waiter that Go's goroutine leak profile
+//     RLocker, Cond and Once: a goroutine in Do waits for whoever runs its
+//     function); a lock waiter that Go's goroutine leak profile
 //     proves blocked forever (Go 1.27, or Go 1.26 with
 //     GOEXPERIMENT=goroutineleakprofile), with the chain of holders and what
 //     the last one is blocked on (a channel, select, WaitGroup, Cond),
@@ -40,7 +43,10 @@
 //     itself: at once when the runtime proves it stuck, and without the
 //     proof (or for a package-level lock, which the runtime always
 //     reaches) after the recursive grace (1s), unless the lock has been
-//     unlocked by a goroutine other than its locker before (a baton).
+//     unlocked by a goroutine other than its locker before (a baton). Do
+//     called from inside its own function (or a OnceFunc's function from
+//     inside it) is reported at once, before it blocks: a Once's Mutex is
+//     unlocked only by the Do that locked it.
 //   - KindLockOrder: lock-order inversions of any length, the first time the
 //     dependency that closes the cycle is confirmed, though nothing blocked.
 //     Cycles whose edges were all taken under one common outer lock, edges
@@ -60,7 +66,8 @@
 //     before sync's fatal error.
 //   - KindLongHold, KindLongWait, KindLeakedLock: held or awaited longer than
 //     LOCKSCOPE_HOLD_THRESHOLD / LOCKSCOPE_WAIT_THRESHOLD (30s), with the
-//     holder's current stack; a lock held past the threshold whose locker has
+//     holder's current stack (a Once whose function runs that long holds
+//     every other call of Do as long: a long hold); a lock held past the threshold whose locker has
 //     exited without unlocking it (a long hold, for a baton).
 //   - KindLivelock: two goroutines that each hold a lock and keep failing
 //     TryLock of the other's for a second, neither letting go.
@@ -107,8 +114,9 @@
 // then costs one function call and a branch more than sync's (the same as
 // sync for Lock and RLock within measurement noise; 1.4 times for a failing
 // TryLock, which sync inlines). Building with
-// -tags nolockscope makes Mutex and RWMutex aliases of the sync types and
-// the rest of this API no-ops: identical types, zero cost.
+// -tags nolockscope makes Mutex, RWMutex and Once aliases of the sync types,
+// OnceFunc, OnceValue and OnceValues sync's, and the rest of this API
+// no-ops: identical types, zero cost.
 //
 // Goroutine ids come from github.com/petermattis/goid, checked at start
 // against the runtime's own stack header (and replaced by the slow, always

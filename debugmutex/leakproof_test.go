@@ -43,6 +43,7 @@ var proofKernels = []proofKernel{
 	{"waitgroup", kernelWaitGroup, "[sync.WaitGroup.Wait]"},
 	{"cond", kernelCond, "[sync.Cond.Wait]"},
 	{"lock-chain", kernelLockChain, "[chan receive]"},
+	{"once", kernelOnce, "[chan receive]"},
 	{"holder-exited", kernelHolderExited, "exited"},
 	{"double-lock", kernelDoubleLock, ""},
 	{"double-lock-rw", kernelDoubleLockRW, ""},
@@ -136,7 +137,8 @@ func provenKernelChild(t *testing.T, name string) {
 		}
 		// The last holder's current stack, from the runtime's dump.
 		last := r.Goroutines[len(r.Goroutines)-1]
-		if last.Role != "holds" || len(last.Current) == 0 || !strings.Contains(last.State, "(leaked)") {
+		holds := last.Role == "holds" || last.Role == "runs the function of Once"
+		if !holds || len(last.Current) == 0 || !strings.Contains(last.State, "(leaked)") {
 			t.Errorf("last goroutine of the report: %+v, want the holder with its current stack and a leaked state", last)
 		}
 	}
@@ -222,6 +224,31 @@ func kernelChanSend(t *testing.T) ([]int64, []string) {
 	})
 	kernelAwait(t, w, "Lock")
 	return []int64{w, h}, []string{"kConn.mu"}
+}
+
+type kOnceCache struct {
+	loadOnce debugmutex.Once
+	ch       chan int
+}
+
+// kernelOnce: a Once whose function waits for a send that never comes;
+// another call of Do waits for it.
+//
+//go:noinline
+func kernelOnce(t *testing.T) ([]int64, []string) {
+	c := &kOnceCache{ch: make(chan int)}
+	h := kernelGo(func(step func()) {
+		c.loadOnce.Do(func() {
+			step()
+			<-c.ch // nobody sends
+		})
+	})
+	w := kernelGo(func(step func()) {
+		step()
+		c.loadOnce.Do(func() {})
+	})
+	kernelAwait(t, w, "doSlow")
+	return []int64{w, h}, []string{"Once kOnceCache.loadOnce, whose function goroutine"}
 }
 
 // kernelSelect: the holder selects on two channels, the closer needs the

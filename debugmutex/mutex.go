@@ -74,7 +74,7 @@ func (m *Mutex) Lock() {
 		}
 		return
 	}
-	m.lockSlow(fp, id, g, nil)
+	m.lockSlow(fp, id, g, nil, record.MutexType)
 }
 
 // TryLock tries to lock m and reports whether it succeeded.
@@ -127,19 +127,20 @@ func (m *Mutex) lock(fp unsafe.Pointer, ctx context.Context) {
 		engine.Acquired(&m.c, g, id, fp, record.MutexType, report.Write, false, ctx)
 		return
 	}
-	m.lockSlow(fp, id, g, ctx)
+	m.lockSlow(fp, id, g, ctx, record.MutexType)
 }
 
-// lockSlow waits for the lock: outlined so that Lock stays small.
-func (m *Mutex) lockSlow(fp unsafe.Pointer, id int64, g *record.Gstate, ctx context.Context) {
-	misuse.WaitCopied(&m.c, g, id, fp, record.MutexType, report.Write)
-	w, r := engine.BeginWait(&m.c, g, id, fp, record.MutexType, report.Write)
+// lockSlow waits for the lock: outlined so that Lock stays small. typ is
+// the lock's type: a Mutex, or a Once's (once.go).
+func (m *Mutex) lockSlow(fp unsafe.Pointer, id int64, g *record.Gstate, ctx context.Context, typ string) {
+	misuse.WaitCopied(&m.c, g, id, fp, typ, report.Write)
+	w, r := engine.BeginWait(&m.c, g, id, fp, typ, report.Write)
 	if r != nil {
 		panic(r) // LOCKSCOPE_ON_REPORT=panic: before blocking, the lock untouched
 	}
 	m.mu.Lock()
 	stk := record.EndWait(&m.c, w, id, report.Write, ctx)
-	engine.AcquiredStack(&m.c, g, id, fp, record.MutexType, report.Write, false, ctx, true, stk)
+	engine.AcquiredStack(&m.c, g, id, fp, typ, report.Write, false, ctx, true, stk)
 }
 
 func (m *Mutex) tryLock(fp unsafe.Pointer, ctx context.Context) bool {

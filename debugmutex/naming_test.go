@@ -515,3 +515,82 @@ func TestLockLabelBbolt(t *testing.T) {
 		}
 	}
 }
+
+const namingOnceSrc = `package cfg
+
+import (
+	"sync"
+
+	"github.com/lockscope/lockscope/debugmutex"
+)
+
+type Client struct {
+	initOnce debugmutex.Once
+	mu       sync.Mutex
+	token    func() string
+	sync.Once
+}
+
+var cfgOnce sync.Once
+
+var loadConfig = debugmutex.OnceValue(func() int { return 1 })
+
+func (c *Client) init() {
+	c.initOnce.Do(c.load) // O-recv-field
+	c.Do(c.load) // O-embedded
+	c.mu.Lock(); c.initOnce.Do(c.load) // O-lock-and-do
+	t := c.token() // F-field
+}
+
+func setup(c *Client) {
+	cfgOnce.Do(func() {}) // O-pkg-var
+	o := &c.initOnce
+	o.Do(nil) // O-alias
+	var local sync.Once
+	local.Do(nil) // O-local
+	n := loadConfig() // F-pkg-var
+	m := loadConfig() + len(c.token()) // F-two
+	get := debugmutex.OnceFunc(nil)
+	get() // F-local
+	getter()() // F-not-a-chain
+	cfgOnce.Do(nil); loadConfig() // O-F-mixed
+	c.initOnce.Do(nil, nil) // O-two-args
+}
+`
+
+// A Once is named from its Do call, and the Once of a OnceFunc from the
+// call of the function it returned; a Lock call on the same line is no
+// part of either (and the other way round).
+func TestCallLabelNamesOnces(t *testing.T) {
+	path := writeSource(t, t.TempDir(), "cfg.go", namingOnceSrc)
+	const pkg = "example.com/cfg."
+	for _, tc := range []struct {
+		marker, function string
+		call             stacks.Call
+		want             string
+	}{
+		{"O-recv-field", "(*Client).init", stacks.CallDo, "Client.initOnce"},
+		{"O-recv-field", "(*Client).init", stacks.CallLock, ""},
+		{"O-recv-field", "(*Client).init", stacks.CallFunc, ""}, // c.load is passed, not called
+		{"O-embedded", "(*Client).init", stacks.CallDo, "Client"},
+		{"O-lock-and-do", "(*Client).init", stacks.CallDo, "Client.initOnce"},
+		{"O-lock-and-do", "(*Client).init", stacks.CallLock, "Client.mu"},
+		{"F-field", "(*Client).init", stacks.CallFunc, "Client.token"},
+		{"O-pkg-var", "setup", stacks.CallDo, "cfg.cfgOnce"},
+		{"O-alias", "setup", stacks.CallDo, "Client.initOnce"},
+		{"O-local", "setup", stacks.CallDo, ""},
+		{"F-pkg-var", "setup", stacks.CallFunc, "cfg.loadConfig"},
+		{"F-two", "setup", stacks.CallFunc, ""},
+		{"F-local", "setup", stacks.CallFunc, ""},
+		{"F-not-a-chain", "setup", stacks.CallFunc, ""},
+		{"O-F-mixed", "setup", stacks.CallDo, "cfg.cfgOnce"},
+		{"O-F-mixed", "setup", stacks.CallFunc, "cfg.loadConfig"},
+		{"O-two-args", "setup", stacks.CallDo, ""},
+		{"O-pkg-var", "(*Client).init", stacks.CallDo, ""}, // not the function named
+	} {
+		f := report.Frame{Function: pkg + tc.function, File: path, Line: lineOf(t, path, "// "+tc.marker)}
+		if got := stacks.CallLabel(f, tc.call); got != tc.want {
+			t.Errorf("%s (%s, call %d): label %q, want %q", tc.marker, tc.function, tc.call, got, tc.want)
+		}
+	}
+}

@@ -11,7 +11,10 @@ import "sync"
 //	import sync "github.com/lockscope/lockscope/debugmutex"
 //
 // compiles any program unchanged. These are the sync types themselves
-// (aliases), not copies: a debugmutex.WaitGroup is a sync.WaitGroup.
+// (aliases), not copies: a debugmutex.WaitGroup is a sync.WaitGroup. Mutex,
+// RWMutex and Once (with OnceFunc, OnceValue and OnceValues) are
+// lockscope's own (mutex.go, rwmutex.go, once.go; sync's under the
+// nolockscope build tag, off.go).
 type (
 	// Cond is sync.Cond. Its L may be a *Mutex, a *RWMutex or an RLocker()
 	// of this package: the lock Wait releases and retakes is recorded.
@@ -20,8 +23,6 @@ type (
 	Locker = sync.Locker
 	// Map is sync.Map.
 	Map = sync.Map
-	// Once is sync.Once.
-	Once = sync.Once
 	// Pool is sync.Pool.
 	Pool = sync.Pool
 	// WaitGroup is sync.WaitGroup.
@@ -30,14 +31,3 @@ type (
 
 // NewCond returns a new Cond with Locker l (sync.NewCond).
 func NewCond(l Locker) *Cond { return sync.NewCond(l) }
-
-// OnceFunc returns a function that invokes f only once (sync.OnceFunc).
-func OnceFunc(f func()) func() { return sync.OnceFunc(f) }
-
-// OnceValue returns a function that invokes f only once and returns the
-// value returned by f (sync.OnceValue).
-func OnceValue[T any](f func() T) func() T { return sync.OnceValue(f) }
-
-// OnceValues returns a function that invokes f only once and returns the
-// values returned by f (sync.OnceValues).
-func OnceValues[T1, T2 any](f func() (T1, T2)) func() (T1, T2) { return sync.OnceValues(f) }

@@ -78,7 +78,7 @@
 // scrolling past a stack):
 //
 //	lockscope.lock.name             SetName's name, or the first acquire site
-//	lockscope.lock.type             "Mutex" or "RWMutex"
+//	lockscope.lock.type             "Mutex", "RWMutex", "Once" or "OnceFunc"
 //	lockscope.lock.id               unique for the life of the process
 //	lockscope.lock.mode             "write" or "read"
 //	lockscope.goroutine.id          the waiting or holding goroutine

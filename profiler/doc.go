@@ -19,7 +19,7 @@
 //
 // Every sample carries the string labels "lock" (the name given with
 // debugmutex.SetName, else the lock's first acquire site), "mode" ("read" or
-// "write") and "type" ("Mutex" or "RWMutex"), so that, for example,
+// "write") and "type" ("Mutex", "RWMutex", "Once" or "OnceFunc"), so that, for example,
 // `go tool pprof -tagfocus=lock=cache.mu` keeps one lock. Samples of the held
 // profile also carry the holder's goroutine id as the numeric label
 // "goroutine" and "exact" ("true", or "false" when the acquisition was not

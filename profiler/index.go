@@ -123,7 +123,7 @@ func pageReports(rs []report.Report, ov Overview) []pageReport {
 						out[i].Now[j] = w.For
 					}
 				}
-			case g.Role == "acquired" || g.Role == "holds":
+			case g.Role == "acquired" || g.Role == "holds" || strings.HasPrefix(g.Role, "runs the function of"): // a Once's holder
 				for _, h := range ov.Held {
 					if h.Goroutine == g.ID && sameLock(g.Lock, h.Lock.Name) {
 						out[i].Now[j] = h.For

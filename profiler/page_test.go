@@ -290,3 +290,22 @@ func TestAReportedWaitStillGoingOnIsShownAsOfNow(t *testing.T) {
 		}
 	}
 }
+
+// A Once's holder is the goroutine running its function: its hold, still
+// going on, is shown as of now too.
+func TestAReportedOnceRunStillGoingOnIsShownAsOfNow(t *testing.T) {
+	since := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	lock := report.LockInfo{ID: 9, Name: "Registry.initOnce", Type: "Once"}
+	r := report.Report{Kind: report.KindDeadlock, Time: since.Add(time.Millisecond), Goroutines: []report.GoroutineRef{
+		{ID: 31, Role: "waits for Once", Lock: "Registry.initOnce", For: time.Millisecond},
+		{ID: 32, Role: "runs the function of Once", Lock: "Registry.initOnce"},
+	}}
+	ov := Overview{
+		Waiting: []report.Waiting{{Lock: lock, Goroutine: 31, Since: since, For: time.Minute}},
+		Held:    []report.Holding{{Lock: lock, Goroutine: 32, For: 2 * time.Minute}},
+	}
+	pr := pageReports([]report.Report{r}, ov)[0]
+	if want := []time.Duration{time.Minute, 2 * time.Minute}; !slices.Equal(pr.Now, want) {
+		t.Errorf("as of now: %v, want %v", pr.Now, want)
+	}
+}

@@ -87,7 +87,8 @@ type LockRef struct {
 	// Name is the name given with SetName, or else the site where the lock
 	// was first acquired ("pkg.(*T).Method at file.go:123").
 	Name string `json:"name"`
-	// Type is "Mutex" or "RWMutex".
+	// Type is "Mutex", "RWMutex", "Once", or "OnceFunc" (the Once of a
+	// function OnceFunc, OnceValue or OnceValues returned).
 	Type string `json:"type"`
 	// Class is the lock's class (see debugmutex.SetClass): its declaration
 	// qualified by package path, "example.com/store.DB.mu"; "" if it has

@@ -43,7 +43,8 @@ type LockInfo struct {
 	ID uint64 `json:"id"`
 	// Name is the name given with SetName, or the lock's first acquire site.
 	Name string `json:"name"`
-	// Type is "Mutex" or "RWMutex".
+	// Type is "Mutex", "RWMutex", "Once", or "OnceFunc" (the Once of a
+	// function OnceFunc, OnceValue or OnceValues returned).
 	Type string `json:"type"`
 }
 

@@ -87,9 +87,7 @@ func AcquiredStack(c *record.LockCore, g *record.Gstate, id int64, fp unsafe.Poi
 			if mode == report.Read {
 				flags = record.FlagRead
 			}
-			if typ == record.RwMutexType {
-				flags |= record.FlagRW
-			}
+			flags |= record.TypeFlags(typ) // flagRW, flagOnce...
 			if try {
 				flags |= record.FlagTry
 			}
@@ -306,13 +304,21 @@ func BeginWait(c *record.LockCore, g *record.Gstate, id int64, fp unsafe.Pointer
 	if w.MightCycle(id) {
 		record.WaitMu.Lock()
 		cycle := waitfor.FindCycle(w)
-		if len(cycle) == 1 && !c.HandedOff() {
+		switch {
+		case len(cycle) == 1 && w.IsOnce():
+			// Do called from inside its own function: the Once's Mutex is
+			// locked and unlocked by doSlow only, on one goroutine, so it
+			// is never handed off and nothing else can ever unlock it.
+			// Decided now, before blocking, with no grace and no proof
+			// (sync.Once deadlocks here too).
+			w.Proven, w.ReportedLong = true, true
+			reports = append(reports, waitfor.SelfWaitReport(w))
+		case len(cycle) == 1 && !c.HandedOff():
 			w.SelfWait = true
 			w.SelfSeq = now + config.Cfg.RecursiveGrace.Load()
 			w.Static = rt.ProofAvailable() && rt.StaticAddr(unsafe.Pointer(c))
 			selfWait = true
-		}
-		if len(cycle) > 1 {
+		case len(cycle) > 1:
 			// The goroutines of the cycle hold what they hold for good:
 			// what was pending on their holds is now proven, and committed
 			// (they are blocked, so their records stand still while waitMu

@@ -113,8 +113,11 @@ func checkCopied(c *record.LockCore, g *record.Gstate, id int64, fp unsafe.Point
 		from = oldMeta.Name()
 	}
 	verb := "Lock"
-	if mode == report.Read {
+	switch {
+	case mode == report.Read:
 		verb = "RLock"
+	case typ == record.OnceType:
+		verb = "Do"
 	}
 	r := &report.Report{
 		Kind: report.KindCopiedLock, Time: rt.WallTime(rt.Nanotime()),

@@ -62,7 +62,7 @@ type HeldEntry struct {
 	// released by other goroutines. Which goroutine's hold such a release
 	// ends is a guess, so no detector relies on it.
 	uncertain int32
-	Flags     int32  // flagRead, flagTry, flagExact, flagRW
+	Flags     int32  // flagRead, flagTry, flagExact, flagRW, flagOnce...
 	Gen       uint32 // bumped at every push (racy): tells observers a slot now holds another hold
 	Stack     uint32 // interned acquire stack, 0 if not captured
 	Pc1, Pc2  uintptr
@@ -84,6 +84,8 @@ const (
 	FlagRW                     // the lock is an RWMutex
 	FlagBaton                  // the lock had been handed off before this hold was taken
 	FlagRegistered             // a read hold registered in its lock's meta (stateReadHandedOff)
+	FlagOnce                   // the lock is a Once's Mutex (OnceType)
+	FlagOnceFunc               // with flagOnce: the Once of a function OnceFunc returned (OnceFuncType)
 )
 
 func (e *HeldEntry) Addr() uintptr { return rt.LdUintptr(&e.Lock) }
@@ -100,10 +102,28 @@ func (e *HeldEntry) Mode() report.Mode {
 }
 
 func (e *HeldEntry) typ() string {
-	if rt.LdInt32(&e.Flags)&FlagRW != 0 {
+	switch f := rt.LdInt32(&e.Flags); {
+	case f&FlagRW != 0:
 		return RwMutexType
+	case f&FlagOnceFunc != 0:
+		return OnceFuncType
+	case f&FlagOnce != 0:
+		return OnceType
 	}
 	return MutexType
+}
+
+// TypeFlags are the flags of a hold of a lock of type typ that say its type.
+func TypeFlags(typ string) int32 {
+	switch typ {
+	case RwMutexType:
+		return FlagRW
+	case OnceType:
+		return FlagOnce
+	case OnceFuncType:
+		return FlagOnce | FlagOnceFunc
+	}
+	return 0
 }
 
 func (e *HeldEntry) Exact() bool { return rt.LdInt32(&e.Flags)&FlagExact != 0 }
@@ -139,7 +159,9 @@ func (e *HeldEntry) LockInfo() report.LockInfo {
 	if m := e.GetMeta(); m != nil {
 		return m.Info()
 	}
-	return report.LockInfo{ID: LdUint64(&e.LockID), Name: *stacks.NameOfSite(e.Site()), Type: e.typ()}
+	pc1, pc2 := e.Site()
+	typ := e.typ()
+	return report.LockInfo{ID: LdUint64(&e.LockID), Name: *stacks.NameOfSite(pc1, pc2, callOf(typ)), Type: typ}
 }
 
 // clear frees the entry. Owner, or reclamation of an exited goroutine.

@@ -61,7 +61,7 @@ const (
 // meta with it. Lock-order graph nodes are removed by a cleanup on the meta.
 type LockMeta struct {
 	Id       uint64
-	Typ      string // "Mutex" or "RWMutex"
+	Typ      string // "Mutex", "RWMutex", "Once" or "OnceFunc"
 	pc1, pc2 uintptr
 	name     atomic.Pointer[string] // SetName
 	label    atomic.Pointer[string] // cached display name
@@ -198,7 +198,7 @@ func (m *LockMeta) Name() string {
 	if l := m.label.Load(); l != nil {
 		return *l
 	}
-	s := stacks.NameOfSite(m.pc1, m.pc2) // sitenames.go
+	s := stacks.NameOfSite(m.pc1, m.pc2, callOf(m.Typ)) // sitenames.go
 	m.label.Store(s)
 	return *s
 }
@@ -222,7 +222,7 @@ func (m *LockMeta) ClassAt(pc1, pc2 uintptr) string {
 	if pc1 == 0 {
 		return ""
 	}
-	m.class.CompareAndSwap(nil, stacks.ClassOfSite(pc1, pc2))
+	m.class.CompareAndSwap(nil, stacks.ClassOfSite(pc1, pc2, callOf(m.Typ)))
 	return *m.class.Load()
 }
 
@@ -474,7 +474,25 @@ func ChainMix(h uint64, id uint64, mode report.Mode) uint64 {
 const (
 	MutexType   = "Mutex"
 	RwMutexType = "RWMutex"
+	// OnceType is the Mutex inside a Once, which Do locks while its
+	// function runs: waiting in Do is waiting for it.
+	OnceType = "Once"
+	// OnceFuncType is the Once inside a function that OnceFunc, OnceValue
+	// or OnceValues returned.
+	OnceFuncType = "OnceFunc"
 )
+
+// callOf says by which kind of call a lock of type typ is taken at its
+// acquire site, by which the site's source names it.
+func callOf(typ string) stacks.Call {
+	switch typ {
+	case OnceType:
+		return stacks.CallDo
+	case OnceFuncType:
+		return stacks.CallFunc
+	}
+	return stacks.CallLock
+}
 
 func LdUint64(p *uint64) uint64    { return uint64(rt.LdInt64((*int64)(unsafe.Pointer(p)))) }
 func StUint64(p *uint64, v uint64) { rt.StInt64((*int64)(unsafe.Pointer(p)), int64(v)) }

@@ -94,7 +94,7 @@ func SyncUnlocked(c *LockCore, typ string, mode report.Mode) bool {
 	if !syncLayoutOK {
 		return false
 	}
-	if typ == MutexType {
+	if typ != RwMutexType { // a Mutex, or a Once's
 		m := (*sync.Mutex)(unsafe.Add(unsafe.Pointer(c), -int(mutexCoreOffset)))
 		return mutexState(m)&1 == 0
 	}

@@ -202,9 +202,18 @@ func EndWait(c *LockCore, w *Waiter, id int64, mode report.Mode, ctx context.Con
 	return stack
 }
 
+// Wants says what w waits for, as reports put it: "write lock", "read
+// lock", or the kind of Once whose function another call is running (a
+// goroutine waiting in Do "waits for Once cfgOnce").
 func (w *Waiter) Wants() string {
-	if w.Mode == report.Read {
+	switch {
+	case w.IsOnce():
+		return w.Typ
+	case w.Mode == report.Read:
 		return "read lock"
 	}
 	return "write lock"
 }
+
+// IsOnce says whether w waits in a Once's Do (or a OnceFunc's function).
+func (w *Waiter) IsOnce() bool { return w.Typ == OnceType || w.Typ == OnceFuncType }

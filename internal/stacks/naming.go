@@ -61,7 +61,29 @@ var (
 	NamingOrder  []string // namingFiles' keys, oldest first
 	NamingBytes  int
 	namingDirs   = map[string]*namedDir{}
-	namingLabels = map[report.Frame]string{}
+	namingLabels = map[labelKey]string{}
+)
+
+// labelKey is a remembered label: a frame, and the call looked for on its
+// line (a Lock and a Do on one line name different things).
+type labelKey struct {
+	f    report.Frame
+	call Call
+}
+
+// Call is the kind of call by which a lock is taken at its acquire site,
+// the call whose receiver names the lock.
+type Call uint8
+
+const (
+	// CallLock: X.Lock(), X.RLock(), X.TryLock(), X.TryRLock(),
+	// X.RLocker().Lock(), pkg.LockContext(ctx, &X), TryLockContext.
+	CallLock Call = iota
+	// CallDo: X.Do(f), the Do of a Once X.
+	CallDo
+	// CallFunc: X(), a call of the function X that OnceFunc, OnceValue or
+	// OnceValues returned, whose Once is locked inside it.
+	CallFunc
 )
 
 // LockLabel returns the name for a lock first acquired at the call site
@@ -85,12 +107,22 @@ var (
 // and anything else (a call in the chain, a local of unknown type, a plain
 // local mutex, two different lock calls on the line, a line that is not in
 // the function f names) is "".
-func LockLabel(f report.Frame) (label string) {
+func LockLabel(f report.Frame) string { return CallLabel(f, CallLock) }
+
+// CallLabel is LockLabel for a lock taken by a call of the kind given: for
+// CallDo, X of X.Do(f) is named as LockLabel names X of X.Lock() (a field
+// initOnce of receiver c's *Client: "Client.initOnce"; a package variable:
+// "pkg.cfgOnce"); for CallFunc, X of X() (the variable or field that holds
+// the function OnceFunc returned: "pkg.loadConfig"). Two such calls on the
+// line that name different things, or one whose function is no selector
+// chain (f()()), give "".
+func CallLabel(f report.Frame, call Call) (label string) {
 	if f.Line <= 0 || !strings.HasSuffix(f.File, ".go") {
 		return ""
 	}
+	key := labelKey{f, call}
 	NamingMu.Lock()
-	l, ok := namingLabels[f]
+	l, ok := namingLabels[key]
 	NamingMu.Unlock()
 	if ok {
 		return l
@@ -103,14 +135,14 @@ func LockLabel(f report.Frame) (label string) {
 		if len(namingLabels) >= namingMaxLabels {
 			clear(namingLabels)
 		}
-		namingLabels[f] = label
+		namingLabels[key] = label
 		NamingMu.Unlock()
 	}()
 	nf := parsedFile(f.File)
 	if nf.file == nil || f.Line > nf.tf.LineCount() {
 		return ""
 	}
-	n := &namer{f: f, nf: nf}
+	n := &namer{f: f, nf: nf, call: call}
 	return n.label()
 }
 
@@ -302,8 +334,9 @@ func (n *namer) fieldType(t, field string) string {
 
 // A namer names the lock of one frame.
 type namer struct {
-	f  report.Frame
-	nf *namedFile
+	f    report.Frame
+	nf   *namedFile
+	call Call // the kind of call that took the lock
 }
 
 // A lockCall is a lock call on the frame's line: the locked expression and
@@ -358,8 +391,26 @@ func (n *namer) lockCalls() []lockCall {
 }
 
 // lockedBy returns the expression whose lock c acquires, if c is a lock call
-// made on the frame's line.
+// (of the namer's kind) made on the frame's line.
 func (n *namer) lockedBy(c *ast.CallExpr) ast.Expr {
+	switch n.call {
+	case CallDo:
+		// X.Do(f): X's Once.
+		fun, ok := ast.Unparen(c.Fun).(*ast.SelectorExpr)
+		if !ok || fun.Sel.Name != "Do" || len(c.Args) != 1 || !n.onLine(fun.Sel.Pos(), c.Lparen) {
+			return nil
+		}
+		return ast.Unparen(fun.X)
+	case CallFunc:
+		// X(): the function OnceFunc returned, in the variable or field X.
+		// Any call without arguments may be it: a line with two that name
+		// different things, or one that is no chain (f()()), names nothing.
+		fun := ast.Unparen(c.Fun)
+		if len(c.Args) != 0 || !n.onLine(fun.End()-1, c.Lparen) {
+			return nil
+		}
+		return fun
+	}
 	var name *ast.Ident
 	var recv ast.Expr
 	switch fun := ast.Unparen(c.Fun).(type) {
@@ -370,7 +421,7 @@ func (n *namer) lockedBy(c *ast.CallExpr) ast.Expr {
 	default:
 		return nil
 	}
-	if n.line(name.Pos()) > n.f.Line || n.line(c.Lparen) < n.f.Line {
+	if !n.onLine(name.Pos(), c.Lparen) {
 		return nil
 	}
 	switch name.Name {
@@ -395,6 +446,13 @@ func (n *namer) lockedBy(c *ast.CallExpr) ast.Expr {
 		return rlockerOf(x)
 	}
 	return nil
+}
+
+// onLine reports whether a call whose function's name is at name and whose
+// arguments open at lparen is made on the frame's line (the compiler puts a
+// call at a line between the two).
+func (n *namer) onLine(name, lparen token.Pos) bool {
+	return n.line(name) <= n.f.Line && n.line(lparen) >= n.f.Line
 }
 
 // rlockerOf returns X for X.RLocker(), else x.
@@ -577,8 +635,8 @@ func (n *namer) name(x ast.Expr, path []ast.Node, pos token.Pos, depth int) stri
 				return ""
 			}
 			return l + rest
-		case b.typ == "" || (rest == "" && (b.qual || b.typ == "Mutex" || b.typ == "RWMutex")):
-			// Unknown type, or a plain local (or parameter) mutex.
+		case b.typ == "" || (rest == "" && (b.qual || b.typ == "Mutex" || b.typ == "RWMutex" || b.typ == "Once")):
+			// Unknown type, or a plain local (or parameter) mutex or Once.
 			return ""
 		case b.qual:
 			return b.typ + rest

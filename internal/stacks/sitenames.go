@@ -27,6 +27,7 @@ const (
 
 type siteName struct {
 	pc1, pc2 uintptr
+	call     Call
 	name     string
 	class    string // the lock class the site's lock call names (ClassOfSite), "" if none
 }
@@ -34,12 +35,12 @@ type siteName struct {
 var siteNames [siteNameSlots]atomic.Pointer[siteName]
 
 // NameOfSite returns the display name of a lock whose first slow path was
-// at (pc1, pc2), as a pointer to an immutable string that the caller may
-// keep.
-func NameOfSite(pc1, pc2 uintptr) *string { return &siteEntry(pc1, pc2).name }
+// at (pc1, pc2), taken there by a call of the kind given, as a pointer to an
+// immutable string that the caller may keep.
+func NameOfSite(pc1, pc2 uintptr, call Call) *string { return &siteEntry(pc1, pc2, call).name }
 
 // ClassOfSite returns the lock class of a lock whose first slow path was at
-// (pc1, pc2), as a pointer to an immutable string the caller may keep: its
+// (pc1, pc2), taken there by a call of the kind given, as a pointer to an immutable string the caller may keep: its
 // declaration as the site's source names it (LockLabel),
 // qualified by the package path of the site's function, so that two
 // packages' Cache.mu differ ("example.com/cache.Cache.mu"; a package
@@ -47,11 +48,11 @@ func NameOfSite(pc1, pc2 uintptr) *string { return &siteEntry(pc1, pc2).name }
 // not tell has no class: "". (A class by site would put two locks first
 // locked at one site, such as the two arguments of a helper that locks them
 // in id order, in classes that seem to invert.)
-func ClassOfSite(pc1, pc2 uintptr) *string {
+func ClassOfSite(pc1, pc2 uintptr, call Call) *string {
 	if pc1 == 0 {
 		return &noClass // a meta made by SetName or SetClass, before any acquisition: no site
 	}
-	return &siteEntry(pc1, pc2).class
+	return &siteEntry(pc1, pc2, call).class
 }
 
 // noClass is the class of a lock with none; shared, so that having none
@@ -59,8 +60,9 @@ func ClassOfSite(pc1, pc2 uintptr) *string {
 var noClass string
 
 // siteEntry returns the cached naming of site (pc1, pc2), computing it on
-// a miss.
-func siteEntry(pc1, pc2 uintptr) *siteName {
+// a miss. (A site's return addresses are those of one call instruction, so
+// one kind of call: the kind is compared all the same.)
+func siteEntry(pc1, pc2 uintptr, call Call) *siteName {
 	h := uint64(pc1)*0x9E3779B97F4A7C15 ^ uint64(pc2)*0xC2B2AE3D27D4EB4F
 	base := h >> (64 - siteNameBits)
 	free := -1
@@ -70,19 +72,19 @@ func siteEntry(pc1, pc2 uintptr) *siteName {
 			free = max(free, int(k))
 			continue
 		}
-		if e.pc1 == pc1 && e.pc2 == pc2 {
+		if e.pc1 == pc1 && e.pc2 == pc2 && e.call == call {
 			return e
 		}
 	}
 	f := SiteOf(pc1, pc2)
-	s := LockLabel(f)
+	s := CallLabel(f, call)
 	class := ""
 	if s == "" {
 		s = f.Site()
 	} else {
 		class = qualify(f.Function, s)
 	}
-	e := &siteName{pc1: pc1, pc2: pc2, name: s, class: class}
+	e := &siteName{pc1: pc1, pc2: pc2, call: call, name: s, class: class}
 	siteNames[(base+rt.CacheWay(free))%siteNameSlots].Store(e)
 	return e
 }

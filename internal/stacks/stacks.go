@@ -177,8 +177,11 @@ type pcFrames struct {
 
 // internalMethods are the functions of package debugmutex whose frames are
 // lockscope's own lock methods, skipped (with every function of the engine's
-// internal packages) when finding the user's acquire site.
-var internalMethods = []string{"(*Mutex).", "(*RWMutex).", "(*rlocker).", "LockContext", "TryLockContext"}
+// internal packages) when finding the user's acquire site: a Once's Do and
+// the closures of OnceFunc, OnceValue and OnceValues (generic: named
+// "OnceValue[...].func1") lock its Mutex for the user.
+var internalMethods = []string{"(*Mutex).", "(*RWMutex).", "(*rlocker).", "LockContext", "TryLockContext",
+	"(*Once).", "OnceFunc.", "OnceValue[", "OnceValues["}
 
 // IsInternalFunc reports whether the function named name is one of
 // lockscope's lock methods or of its engine.

@@ -228,7 +228,9 @@ func provenReport(w *record.Waiter, d goroutineTable) *report.Report {
 		if i > 0 {
 			part = fmt.Sprintf("which waits for %s %s", l.w.Wants(), name)
 		}
-		if l.holder != 0 {
+		if l.holder != 0 && l.w.IsOnce() {
+			part += fmt.Sprintf(", whose function goroutine %d is running", l.holder)
+		} else if l.holder != 0 {
 			part += fmt.Sprintf(" held by goroutine %d", l.holder)
 			if l.w.Core().HandedOff() {
 				part += " (last locker: the lock has been unlocked by other goroutines than its lockers)"
@@ -245,7 +247,7 @@ func provenReport(w *record.Waiter, d goroutineTable) *report.Report {
 		}
 		r.Goroutines = append(r.Goroutines, ref)
 		if l.holder != 0 {
-			hold := report.GoroutineRef{ID: l.holder, Role: "holds", Lock: name}
+			hold := report.GoroutineRef{ID: l.holder, Role: waitfor.HolderRole(l.w), Lock: name}
 			if hg := record.FindG(l.holder); hg != nil {
 				hold.Stack, hold.SiteOnly = waitfor.HoldStackOf(hg, l.w.Lock, l.w.LockID)
 			}

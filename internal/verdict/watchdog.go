@@ -398,10 +398,18 @@ func longHoldReport(h *longHold, current goroutineDump, exited bool) *report.Rep
 	age := time.Duration(h.age).Round(time.Millisecond)
 	kind := report.KindLongHold
 	var summary string
-	if e.Exact() {
-		summary = fmt.Sprintf("%s %s has been %s-held for %v, since goroutine %d locked it", info.Type, name, held, age, h.g)
+	atLeast := ""
+	if !e.Exact() {
+		atLeast = "at least "
+	}
+	role := "acquired"
+	if info.Type == record.OnceType || info.Type == record.OnceFuncType {
+		role = "runs the function of " + info.Type
+		// A Do whose function runs this long keeps every other caller of
+		// Do waiting as long: a long hold of the Once's Mutex.
+		summary = fmt.Sprintf("%s %s has been running its function for %s%v, in goroutine %d (every other call waits for it to return)", info.Type, name, atLeast, age, h.g)
 	} else {
-		summary = fmt.Sprintf("%s %s has been %s-held for at least %v, since goroutine %d locked it", info.Type, name, held, age, h.g)
+		summary = fmt.Sprintf("%s %s has been %s-held for %s%v, since goroutine %d locked it", info.Type, name, held, atLeast, age, h.g)
 	}
 	switch {
 	case exited && rt.LdInt32(&e.Flags)&record.FlagBaton != 0:
@@ -417,7 +425,7 @@ func longHoldReport(h *longHold, current goroutineDump, exited bool) *report.Rep
 	return &report.Report{
 		Kind: kind, Time: rt.WallTime(h.start), Summary: summary,
 		Locks: []report.LockRef{{ID: info.ID, Name: name, Type: info.Type}},
-		Goroutines: []report.GoroutineRef{{ID: h.g, Role: "acquired", Lock: name, For: time.Duration(h.age),
+		Goroutines: []report.GoroutineRef{{ID: h.g, Role: role, Lock: name, For: time.Duration(h.age),
 			Stack: acq, SiteOnly: e.SiteOnly(), Current: current.frames, State: current.state, Exited: exited}},
 		Key: string(kind) + "|" + stacks.KeySite(e.StackOrSite(), 0, 0),
 	}

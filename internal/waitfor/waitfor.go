@@ -147,12 +147,16 @@ func DeadlockReport(cycle []*record.Waiter) *report.Report {
 	for i, w := range cycle {
 		next := cycle[(i+1)%len(cycle)]
 		name := names[w.Meta.Id]
-		if w.Mode == report.Read && next.Lock == w.Lock && next.Mode == report.Write {
+		switch {
+		case w.IsOnce():
+			parts = append(parts, fmt.Sprintf("goroutine %d waits for %s %s, whose function goroutine %d is running",
+				w.G.Goid, w.Wants(), name, next.G.Goid))
+		case w.Mode == report.Read && next.Lock == w.Lock && next.Mode == report.Write:
 			// Not a holder: a writer queued for the lock, which Go's RWMutex
 			// makes new readers wait behind.
 			parts = append(parts, fmt.Sprintf("goroutine %d waits for %s %s behind goroutine %d, queued to write-lock it",
 				w.G.Goid, w.Wants(), name, next.G.Goid))
-		} else {
+		default:
 			parts = append(parts, fmt.Sprintf("goroutine %d waits for %s %s held by goroutine %d",
 				w.G.Goid, w.Wants(), name, next.G.Goid))
 		}
@@ -164,7 +168,7 @@ func DeadlockReport(cycle []*record.Waiter) *report.Report {
 		})
 		if hs, site := HoldStackOf(next.G, w.Lock, w.LockID); len(hs) > 0 {
 			r.Goroutines = append(r.Goroutines, report.GoroutineRef{
-				ID: next.G.Goid, Role: "holds", Lock: name, Stack: hs, SiteOnly: site,
+				ID: next.G.Goid, Role: HolderRole(w), Lock: name, Stack: hs, SiteOnly: site,
 			})
 		}
 	}
@@ -217,22 +221,42 @@ func DisplayNames(metas []*record.LockMeta) map[uint64]string {
 	return out
 }
 
+// HolderRole is the role in a report of the goroutine that holds the lock w
+// waits for: "holds", or for a Once, "runs the function of" (its stack is
+// where it called Do).
+func HolderRole(w *record.Waiter) string {
+	if w.IsOnce() {
+		return "runs the function of " + w.Wants()
+	}
+	return "holds"
+}
+
 // SelfWaitReport is made by the watchdog for a goroutine that has waited a
-// whole grace period for a lock it holds itself.
+// whole grace period for a lock it holds itself, and at once for a Once
+// whose Do is called again from inside its function.
 func SelfWaitReport(w *record.Waiter) *report.Report {
 	name := w.Meta.Name()
+	summary := fmt.Sprintf("deadlock: goroutine %d waits for %s %s, which it holds itself (recursive locking)",
+		w.G.Goid, w.Wants(), name)
+	switch w.Typ {
+	case record.OnceType:
+		summary = fmt.Sprintf("deadlock: goroutine %d called Do of Once %s from inside its own function (recursive Do)",
+			w.G.Goid, name)
+	case record.OnceFuncType:
+		summary = fmt.Sprintf("deadlock: goroutine %d called the OnceFunc %s from inside its own function (recursive call)",
+			w.G.Goid, name)
+	}
 	r := &report.Report{
 		Kind: report.KindDeadlock, Time: rt.WallTime(w.Since),
-		Summary: fmt.Sprintf("deadlock: goroutine %d waits for %s %s, which it holds itself (recursive locking)",
-			w.G.Goid, w.Wants(), name),
-		Locks: []report.LockRef{w.Meta.Ref()},
+		Summary: summary,
+		Locks:   []report.LockRef{w.Meta.Ref()},
 		Goroutines: []report.GoroutineRef{{
 			ID: w.G.Goid, Role: "waits for " + w.Wants(), Lock: name,
 			For: record.DurationNS(rt.Nanotime() - w.Since), Stack: stacks.StackFrames(w.Stack),
 		}},
 	}
 	if hs, site := HoldStackOf(w.G, w.Lock, w.LockID); len(hs) > 0 {
-		r.Goroutines = append(r.Goroutines, report.GoroutineRef{ID: w.G.Goid, Role: "holds", Lock: name, Stack: hs, SiteOnly: site})
+		r.Goroutines = append(r.Goroutines, report.GoroutineRef{ID: w.G.Goid, Role: HolderRole(w), Lock: name, Stack: hs, SiteOnly: site})
 	}
 	r.Key = string(report.KindDeadlock) + "|self|" + stacks.KeySite(w.Stack, w.Pc1, w.Pc2)
 	return r
