@@ -912,11 +912,18 @@ func TestOnceAllocationsAndSize(t *testing.T) {
 	if n := testing.AllocsPerRun(200, func() { done.Do(f) }); n != 0 {
 		t.Errorf("Do of a done Once costs %v allocations, want 0", n)
 	}
+	// As a local Mutex: 1 (moved to the heap), plus what the goroutine id
+	// costs where it is slow (-tags lockscope_slowgoid).
+	localMutex := testing.AllocsPerRun(200, func() {
+		var local debugmutex.Mutex
+		local.Lock()
+		local.Unlock()
+	})
 	if n := testing.AllocsPerRun(200, func() {
 		var local debugmutex.Once
 		local.Do(f)
-	}); n != 1 {
-		t.Errorf("a local Once costs %v allocations, want 1 (moved to the heap)", n)
+	}); n != localMutex || n < 1 {
+		t.Errorf("a local Once costs %v allocations, want a local Mutex's %v (at least 1: moved to the heap)", n, localMutex)
 	}
 	want := uintptr(72)
 	if unsafe.Sizeof(uintptr(0)) == 4 {
