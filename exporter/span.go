@@ -311,13 +311,7 @@ func appendCode(attrs []attribute.KeyValue, frames []report.Frame) []attribute.K
 	if len(frames) == 0 {
 		return attrs
 	}
-	f := frames[0]
-	return append(attrs,
-		semconv.CodeFunctionName(f.Function),
-		semconv.CodeFilePath(f.File),
-		semconv.CodeLineNumber(f.Line),
-		semconv.CodeStacktrace(formatStack(frames)),
-	)
+	return append(appendCodeLocation(attrs, frames), semconv.CodeStacktrace(formatStack(frames)))
 }
 
 // formatStack writes frames the way a Go stack dump does.

@@ -46,47 +46,48 @@ func Current() Overview {
 // withWaitsInProgress adds the waits in progress to the per-lock totals
 // (the statistics count a wait when it ends), and sorts them again.
 func withWaitsInProgress(locks []report.LockStat, waiting []report.Waiting) []report.LockStat {
-	if len(waiting) == 0 {
-		return locks
-	}
-	at := map[string]int{}
-	for i, l := range locks {
-		at[l.Lock] = i
-	}
-	for _, w := range waiting {
-		i, ok := at[w.Lock.Name]
-		if !ok {
-			i = len(locks)
-			at[w.Lock.Name] = i
-			locks = append(locks, report.LockStat{Lock: w.Lock.Name, Type: w.Lock.Type})
+	return withInProgress(locks, waiting, func(w report.Waiting, l *report.LockStat) report.LockInfo {
+		if l != nil {
+			l.Contentions++
+			l.WaitTime += w.For
 		}
-		locks[i].Contentions++
-		locks[i].WaitTime += w.For
-	}
-	inspect.SortLockStats(locks)
-	return locks
+		return w.Lock
+	})
 }
 
 // withHoldsInProgress adds the holds in progress to the per-lock totals
 // (the statistics count a hold when it ends: a lock held for an hour, and
 // never released, would show no acquisition), and sorts them again.
 func withHoldsInProgress(locks []report.LockStat, held []report.Holding) []report.LockStat {
-	if len(held) == 0 {
+	return withInProgress(locks, held, func(h report.Holding, l *report.LockStat) report.LockInfo {
+		if l != nil {
+			l.Acquisitions++
+			l.HoldTime += h.For
+		}
+		return h.Lock
+	})
+}
+
+// withInProgress adds each of items to its lock's row of locks (a new row
+// for a lock without one): add(item, nil) names the item's lock, and
+// add(item, row) counts it in.
+func withInProgress[T any](locks []report.LockStat, items []T, add func(T, *report.LockStat) report.LockInfo) []report.LockStat {
+	if len(items) == 0 {
 		return locks
 	}
 	at := map[string]int{}
 	for i, l := range locks {
 		at[l.Lock] = i
 	}
-	for _, h := range held {
-		i, ok := at[h.Lock.Name]
+	for _, it := range items {
+		lock := add(it, nil)
+		i, ok := at[lock.Name]
 		if !ok {
 			i = len(locks)
-			at[h.Lock.Name] = i
-			locks = append(locks, report.LockStat{Lock: h.Lock.Name, Type: h.Lock.Type})
+			at[lock.Name] = i
+			locks = append(locks, report.LockStat{Lock: lock.Name, Type: lock.Type})
 		}
-		locks[i].Acquisitions++
-		locks[i].HoldTime += h.For
+		add(it, &locks[i])
 	}
 	inspect.SortLockStats(locks)
 	return locks
