@@ -197,6 +197,8 @@ func TestDepsSwapsDependencyModules(t *testing.T) {
 		// Two packages' locks: told apart by their classes.
 		"store.mu (Mutex #2, class example.com/store.mu)",
 		"lockscope: problems by module of their locks: example.com/service 1, example.com/store 1\n",
+		// -v's list of what keeps sync: nothing, and not because no other module imports it.
+		"lockscope: every package that imports sync is in the main module or a swapped -deps module\n",
 		// Frames of the store name its file in the module cache, not the copy.
 		filepath.Join(modcache, "example.com", "store@v1.0.0", "store.go") + ":11",
 		filepath.Join(modcache, "example.com", "store@v1.0.0", "call.go") + ":4", // a file the copy did not change

@@ -392,7 +392,11 @@ func swapCopy(path string, src []byte) ([]byte, bool) {
 func listLeftAlone(deps depsResult, stderr io.Writer) {
 	left := gotool.LeftAlone(deps.mods, deps.isSwapped)
 	if len(left) == 0 {
-		fmt.Fprintf(stderr, "lockscope: no package outside the main module imports sync\n")
+		if len(deps.swapped) > 0 {
+			fmt.Fprintf(stderr, "lockscope: every package that imports sync is in the main module or a swapped -deps module\n")
+		} else {
+			fmt.Fprintf(stderr, "lockscope: no package outside the main module imports sync\n")
+		}
 		return
 	}
 	if len(deps.swapped) > 0 {

@@ -91,8 +91,11 @@ func TestEndOfTestBinaryReportsWhatItLeft(t *testing.T) {
 		t.Fatalf("lockscope test: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	for _, lock := range []string{"plain.plainMu", "own.ownMu", "ret_test.retMu"} {
-		if !strings.Contains(r.stderr, "LOCKSCOPE: Mutex "+lock+" has been write-held for") || !strings.Contains(r.stderr, "that goroutine has exited without unlocking it") {
+		if !strings.Contains(r.stderr, "LOCKSCOPE: Mutex "+lock+" has been write-held") || !strings.Contains(r.stderr, "that goroutine has exited without unlocking it") {
 			t.Errorf("the lock %s left by an exited goroutine is not reported at the end of its test binary:\n%s", lock, r.stderr)
+		}
+		if strings.Contains(r.stderr, "for at least 0s") {
+			t.Errorf("a hold first seen at the end is said to be at least 0s old:\n%s", r.stderr)
 		}
 	}
 	if !strings.Contains(r.stderr, "lockscope: 3 problems: 3 leaked-lock") {
@@ -202,7 +205,7 @@ func TestLeak(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("lockscope test: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	if !strings.Contains(r.stderr, "LOCKSCOPE: Mutex gl.glMu has been write-held for") {
+	if !strings.Contains(r.stderr, "LOCKSCOPE: Mutex gl.glMu has been write-held") {
 		t.Errorf("the lock left by an exited goroutine is not reported at the end of the test binary:\n%s", r.stderr)
 	}
 	if !strings.Contains(r.stdout, "GOLEAK CHECKED") {

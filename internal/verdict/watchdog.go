@@ -398,18 +398,24 @@ func longHoldReport(h *longHold, current goroutineDump, exited bool) *report.Rep
 	age := time.Duration(h.age).Round(time.Millisecond)
 	kind := report.KindLongHold
 	var summary string
-	atLeast := ""
+	// forAge is "for 1.2s,", "for at least 1.2s," (a hold that was not timed
+	// from its start is as old as the watchdog has seen it), or nothing
+	// when an untimed hold is first seen at the end of the program.
+	forAge, untimed := fmt.Sprintf(" for %v,", age), ""
 	if !e.Exact() {
-		atLeast = "at least "
+		forAge = fmt.Sprintf(" for at least %v,", age)
+		if age == 0 {
+			forAge, untimed = "", " (the hold was not sampled, so not timed)"
+		}
 	}
 	role := "acquired"
 	if info.Type == record.OnceType || info.Type == record.OnceFuncType {
 		role = "runs the function of " + info.Type
 		// A Do whose function runs this long keeps every other caller of
 		// Do waiting as long: a long hold of the Once's Mutex.
-		summary = fmt.Sprintf("%s %s has been running its function for %s%v, in goroutine %d (every other call waits for it to return)", info.Type, name, atLeast, age, h.g)
+		summary = fmt.Sprintf("%s %s has been running its function%s in goroutine %d (every other call waits for it to return)", info.Type, name, forAge, h.g)
 	} else {
-		summary = fmt.Sprintf("%s %s has been %s-held for %s%v, since goroutine %d locked it", info.Type, name, held, atLeast, age, h.g)
+		summary = fmt.Sprintf("%s %s has been %s-held%s since goroutine %d locked it", info.Type, name, held, forAge, h.g)
 	}
 	switch {
 	case exited && rt.LdInt32(&e.Flags)&record.FlagBaton != 0:
@@ -422,6 +428,7 @@ func longHoldReport(h *longHold, current goroutineDump, exited bool) *report.Rep
 	case current.leaked:
 		summary += "; the runtime proves that goroutine blocked forever"
 	}
+	summary += untimed
 	return &report.Report{
 		Kind: kind, Time: rt.WallTime(h.start), Summary: summary,
 		Locks: []report.LockRef{{ID: info.ID, Name: name, Type: info.Type}},
