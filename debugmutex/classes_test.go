@@ -1,11 +1,13 @@
 package debugmutex_test
 
 import (
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/lockscope/lockscope/debugmutex"
+	"github.com/lockscope/lockscope/inspect"
 	"github.com/lockscope/lockscope/report"
 )
 
@@ -487,5 +489,90 @@ func TestBoltsReadAndWriteEdgesAreJudgedApart(t *testing.T) {
 	// (a write transaction under a read one): true, as in bbolt's README.
 	if len(rs) != 1 || !strings.Contains(rs[0].Summary, "boltRW.rwlock") || !strings.Contains(rs[0].Summary, "boltRW.mmaplock") {
 		t.Fatalf("want the one rwlock/mmaplock report, got %d:\n%v", len(rs), rs)
+	}
+}
+
+// A field reached through a map value is its field's class: logFile.lock
+// and logFile.sync on one file, the reverse on another.
+type classLogFile struct{ lock, sync debugmutex.Mutex }
+
+type classLogs struct {
+	files map[string]*classLogFile
+}
+
+func (l *classLogs) rotate(id string) {
+	lf := l.files[id]
+	lf.lock.Lock()
+	lf.sync.Lock()
+	lf.sync.Unlock()
+	lf.lock.Unlock()
+}
+
+func (l *classLogs) flushAll() {
+	for _, lf := range l.files {
+		lf.sync.Lock()
+		lf.lock.Lock()
+		lf.lock.Unlock()
+		lf.sync.Unlock()
+	}
+}
+
+func TestClassOfAFieldReachedThroughAMapValue(t *testing.T) {
+	w := watchReports(t)
+	a := &classLogs{files: map[string]*classLogFile{"a": {}}}
+	b := &classLogs{files: map[string]*classLogFile{"b": {}}}
+	a.rotate("a")
+	b.flushAll()
+	rs := lockOrderReports(w.all())
+	if len(rs) != 1 || !strings.Contains(rs[0].Summary, "classLogFile.lock -> classLogFile.sync") && !strings.Contains(rs[0].Summary, "classLogFile.sync -> classLogFile.lock") ||
+		!strings.Contains(rs[0].Summary, "any classLogFile on which both run at once deadlocks") {
+		t.Fatalf("want one class report on classLogFile's fields, got %d:\n%v", len(rs), rs)
+	}
+}
+
+// Locals of a function are classes (named by the declaration, so a test's
+// var mu reads TestX.mu, not its first acquire site), but a cycle of
+// locals' classes is no report: each call's locks are its own, and opposite
+// orders in two calls share no lock.
+func localOrders(first bool) {
+	var a, b debugmutex.Mutex
+	x, y := &a, &b
+	if !first {
+		x, y = y, x
+	}
+	x.Lock()
+	y.Lock()
+	y.Unlock()
+	x.Unlock()
+}
+
+func TestLocalsAreNamedByDeclarationAndTheirClassCyclesAreNotReported(t *testing.T) {
+	w := watchReports(t)
+	localOrders(true)
+	localOrders(false)
+	w.assertSilent(t)
+
+	// A held local is named by its declaration in reports.
+	var mu debugmutex.Mutex
+	mu.Lock()
+	done := make(chan struct{})
+	go func() {
+		mu.Lock() // waits: the test unlocks after a snapshot names the lock
+		mu.Unlock()
+		close(done)
+	}()
+	var name string
+	for name == "" {
+		for _, wt := range inspect.Snapshot().Waiting {
+			if strings.Contains(wt.Site.Function, "TestLocalsAreNamedByDeclaration") { // not other tests' goroutines
+				name = wt.Lock.Name
+			}
+		}
+		runtime.Gosched()
+	}
+	mu.Unlock()
+	<-done
+	if want := "TestLocalsAreNamedByDeclarationAndTheirClassCyclesAreNotReported.mu"; name != want {
+		t.Errorf("the waited-for local is named %q, want %q", name, want)
 	}
 }

@@ -141,6 +141,58 @@ func (db *DB) beginTx() {
 	}()
 }
 
+func (db *DB) withLocal() {
+	var mu sync.Mutex
+	go func() {
+		mu.Lock() // L-method-local
+	}()
+}
+
+type logFile struct {
+	lock sync.Mutex
+}
+
+type Registry struct {
+	files  map[string]*logFile
+	counts map[string]HitCounter
+	byName map[string]*sync.Mutex
+	tx     *Tx
+}
+
+func (r *Registry) get(id string, v any) {
+	r.files[id].lock.Lock() // L-map-field-elem
+	lf := r.files[id]
+	lf.lock.Lock() // L-map-local
+	if lf2, ok := r.files[id]; ok {
+		lf2.lock.Lock() // L-map-local-ok
+	}
+	for _, f := range r.files {
+		f.lock.Lock() // L-map-range
+	}
+	db := r.tx.db
+	db.metalock.Lock() // L-local-copy-of-field
+	r.counts[id].Lock() // L-map-embedded
+	name := id
+	r.byName[name].Lock() // L-map-of-mutexes
+	d, _ := v.(*DB)
+	d.metalock.Lock() // L-typeassert
+}
+
+func twice() {
+	for range 2 {
+		a := new(sync.Mutex)
+		a.Lock() // L-redeclared-1
+	}
+	for range 2 {
+		a := new(sync.Mutex)
+		a.Lock() // L-redeclared-2
+	}
+}
+
+func closeAll(files []*logFile) {
+	files[0].lock.Lock() // L-slice-param
+}
+
 func (db DB) value() {
 	db.metalock.Lock() // L-value-recv
 }
@@ -200,6 +252,10 @@ func locals(ctx context.Context, get func() *DB) {
 	f.metalock.Lock() // L-local-unknown
 	var mu sync.Mutex
 	mu.Lock() // L-local-mutex
+	var pm *sync.Mutex = &mu
+	pm.Lock() // L-local-mutex-ptr
+	nm := new(sync.Mutex)
+	nm.Lock() // L-local-mutex-new
 	hc := &HitCounter{}
 	hc.Lock() // L-local-embedded
 	{
@@ -330,11 +386,27 @@ func TestLockLabel(t *testing.T) {
 		{"L-local-lit", "locals", "DB.metalock"},
 		{"L-local-qualified", "locals", "Thing.mu"},
 		{"L-local-unknown", "locals", ""},
-		{"L-local-mutex", "locals", ""},
+		// A local mutex is its declaration: the class of every call's.
+		{"L-local-mutex", "locals", "locals.mu"},
+		{"L-local-mutex-ptr", "locals", ""},
+		{"L-local-mutex-new", "locals", "locals.nm"},
+		{"L-method-local", "(*DB).withLocal", "(*DB).withLocal.mu"},
+		{"L-method-local", "(*DB).withLocal.func1", "(*DB).withLocal.mu"},
+		// A field reached through a local, a map value or a slice element
+		// is its field.
+		{"L-map-field-elem", "(*Registry).get", "logFile.lock"},
+		{"L-map-local", "(*Registry).get", "logFile.lock"},
+		{"L-map-local-ok", "(*Registry).get", "logFile.lock"},
+		{"L-map-range", "(*Registry).get", "logFile.lock"},
+		{"L-slice-param", "closeAll", "logFile.lock"},
+		{"L-local-copy-of-field", "(*Registry).get", "DB.metalock"},
+		{"L-map-embedded", "(*Registry).get", "HitCounter"},
+		{"L-map-of-mutexes", "(*Registry).get", "Registry.byName[name]"},
+		{"L-typeassert", "(*Registry).get", "DB.metalock"},
 		{"L-local-embedded", "locals", "HitCounter"},
-		{"L-shadowed", "locals", ""},
+		{"L-shadowed", "locals", "locals.serviceMu"},
 		{"L-unshadowed", "locals", "cache.serviceMu"},
-		{"L-range", "locals", ""},
+		{"L-range", "locals", "DB.metalock"},
 		{"L-if-init", "locals", "DB.metalock"},
 		{"L-typeswitch", "locals", "DB.metalock"},
 		{"L-typeswitch-multi", "locals", ""},
@@ -364,6 +436,14 @@ func TestLockLabel(t *testing.T) {
 	extDir := t.TempDir()
 	p2 := writeSource(t, extDir, "a.go", "package cache\n\nfunc f() {\n\textMu.Lock()\n}\n")
 	writeSource(t, extDir, "a_test.go", namingExtSrc)
+	// Two declarations of one local name are two classes, told by line.
+	for _, m := range []string{"L-redeclared-1", "L-redeclared-2"} {
+		line := lineOf(t, path, "// "+m)
+		want := fmt.Sprintf("twice.a@%d", line-1)
+		if got := stacks.LockLabel(report.Frame{Function: pkg + "twice", File: path, Line: line}); got != want {
+			t.Errorf("%s: lockLabel = %q, want %q", m, got, want)
+		}
+	}
 	if got := stacks.LockLabel(report.Frame{Function: pkg + "f", File: p2, Line: 4}); got != "" {
 		t.Errorf("variable of another package in the directory: %q, want \"\"", got)
 	}
@@ -578,7 +658,8 @@ func TestCallLabelNamesOnces(t *testing.T) {
 		{"F-field", "(*Client).init", stacks.CallFunc, "Client.token"},
 		{"O-pkg-var", "setup", stacks.CallDo, "cfg.cfgOnce"},
 		{"O-alias", "setup", stacks.CallDo, "Client.initOnce"},
-		{"O-local", "setup", stacks.CallDo, ""},
+		// A local Once is named by its declaration in the function.
+		{"O-local", "setup", stacks.CallDo, "setup.local"},
 		{"F-pkg-var", "setup", stacks.CallFunc, "cfg.loadConfig"},
 		{"F-two", "setup", stacks.CallFunc, ""},
 		{"F-local", "setup", stacks.CallFunc, ""},

@@ -221,7 +221,7 @@ func (r *Report) String() string {
 		// package paths.
 		pkgs := map[string]bool{}
 		for _, l := range r.Locks {
-			pkgs[classPackage(l.Class)] = true
+			pkgs[ClassPackage(l.Class)] = true
 		}
 		for _, l := range r.Locks {
 			if len(pkgs) > 1 && l.Class != "" {
@@ -233,17 +233,6 @@ func (r *Report) String() string {
 	}
 	b.WriteString(reportRule + "\n")
 	return b.String()
-}
-
-// classPackage is the package part of a class: up to the first dot after
-// the last slash ("example.com/store" of "example.com/store.DB.mu"). Only
-// used to tell whether locks' packages differ.
-func classPackage(class string) string {
-	i := strings.LastIndexByte(class, '/') + 1
-	if j := strings.IndexByte(class[i:], '.'); j >= 0 {
-		return class[:i+j]
-	}
-	return class
 }
 
 // siteOnly is the note that follows a holder's stack that is its acquire

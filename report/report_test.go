@@ -32,8 +32,34 @@ func TestClassPackage(t *testing.T) {
 		"":                        "",
 		"example.com/x/y.T.f[]":   "example.com/x/y",
 	} {
-		if got := classPackage(class); got != want {
-			t.Errorf("classPackage(%q) = %q, want %q", class, got, want)
+		if got := ClassPackage(class); got != want {
+			t.Errorf("ClassPackage(%q) = %q, want %q", class, got, want)
+		}
+	}
+}
+
+func TestClassGrammar(t *testing.T) {
+	for _, tc := range []struct {
+		class, owner  string
+		pkgVar, local bool
+	}{
+		{"example.com/bank.mu", "", true, false},
+		{"example.com/bank.Bank.accounts", "example.com/bank.Bank", false, false},
+		{"example.com/bank.Bank.shards[].mu", "example.com/bank.Bank", false, false},
+		{"example.com/bank.locks[]", "", false, false},
+		{"example.com/bank.TestX.mu@12", "", false, true},
+		{"example.com/bank.(*DB).m.mu@7", "", false, true},
+		{"example.com/bank.mu@3", "", false, true},
+		{"my class", "", false, false},
+	} {
+		if got := ClassOwner(tc.class); got != tc.owner {
+			t.Errorf("ClassOwner(%q) = %q, want %q", tc.class, got, tc.owner)
+		}
+		if got := IsPackageVarClass(tc.class); got != tc.pkgVar {
+			t.Errorf("IsPackageVarClass(%q) = %v", tc.class, got)
+		}
+		if got := IsLocalClass(tc.class); got != tc.local {
+			t.Errorf("IsLocalClass(%q) = %v", tc.class, got)
 		}
 	}
 }

@@ -368,28 +368,13 @@ func classReport(cycle []*classEdge) *report.Report {
 func sameOwner(cycle []*classEdge) string {
 	owner := ""
 	for i, e := range cycle {
-		t := ownerType(e.from.name)
+		t := report.ClassOwner(e.from.name)
 		if t == "" || i > 0 && t != owner {
 			return ""
 		}
 		owner = t
 	}
 	return owner
-}
-
-// ownerType is the type a field class belongs to
-// ("example.com/bank.Bank" of "example.com/bank.Bank.ledger"), "" for a package variable's class or one
-// named by SetClass without a package path.
-func ownerType(class string) string {
-	path := stacks.PackagePath(class)
-	if path == "" {
-		return ""
-	}
-	rest := class[len(path)+1:]
-	if i := strings.IndexByte(rest, '.'); i > 0 {
-		return class[:len(path)+1+i]
-	}
-	return ""
 }
 
 func intersectStrings(a, b []string) []string {

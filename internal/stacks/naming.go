@@ -1,6 +1,7 @@
 package stacks
 
 import (
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -61,7 +62,7 @@ var (
 	NamingOrder  []string // namingFiles' keys, oldest first
 	NamingBytes  int
 	namingDirs   = map[string]*namedDir{}
-	namingLabels = map[labelKey]string{}
+	namingLabels = map[labelKey]Label{}
 )
 
 // labelKey is a remembered label: a frame, and the call looked for on its
@@ -116,9 +117,21 @@ func LockLabel(f report.Frame) string { return CallLabel(f, CallLock) }
 // the function OnceFunc returned: "pkg.loadConfig"). Two such calls on the
 // line that name different things, or one whose function is no selector
 // chain (f()()), give "".
-func CallLabel(f report.Frame, call Call) (label string) {
+func CallLabel(f report.Frame, call Call) string { return CallLabelOf(f, call).Name }
+
+// A Label is what the source at a lock's site says it is.
+type Label struct {
+	Name string // as CallLabel names it; "" if unknown
+	// Local is the line of the declaration when the lock is a local of
+	// the function (var mu sync.Mutex, mu := new(sync.Mutex)), else 0:
+	// its class says the line, which tells it from a field.
+	Local int
+}
+
+// CallLabelOf is CallLabel with what it knows of the lock's declaration.
+func CallLabelOf(f report.Frame, call Call) (label Label) {
 	if f.Line <= 0 || !strings.HasSuffix(f.File, ".go") {
-		return ""
+		return Label{}
 	}
 	key := labelKey{f, call}
 	NamingMu.Lock()
@@ -129,7 +142,7 @@ func CallLabel(f report.Frame, call Call) (label string) {
 	}
 	defer func() {
 		if recover() != nil {
-			label = ""
+			label = Label{}
 		}
 		NamingMu.Lock()
 		if len(namingLabels) >= namingMaxLabels {
@@ -140,10 +153,14 @@ func CallLabel(f report.Frame, call Call) (label string) {
 	}()
 	nf := parsedFile(f.File)
 	if nf.file == nil || f.Line > nf.tf.LineCount() {
-		return ""
+		return Label{}
 	}
 	n := &namer{f: f, nf: nf, call: call}
-	return n.label()
+	name := n.label()
+	if name == "" {
+		return Label{}
+	}
+	return Label{Name: name, Local: n.local}
 }
 
 // parsedFile returns path's parse, from the cache or read now.
@@ -284,7 +301,8 @@ func topLevelVars(file *ast.File) []string {
 
 // structTypes maps the struct types file declares at package scope to their
 // fields, and each field to the name of its type where that is a type of
-// the package (F, *F, F[K]; an embedded F is field F), else "".
+// the package (F, *F, F[K]; an embedded F is field F; "[]F" for a slice,
+// array or map of F), else "".
 func structTypes(file *ast.File) map[string]map[string]string {
 	types := map[string]map[string]string{}
 	for _, d := range file.Decls {
@@ -303,7 +321,7 @@ func structTypes(file *ast.File) map[string]map[string]string {
 			}
 			fields := map[string]string{}
 			for _, f := range st.Fields.List {
-				t, q := typeName(f.Type)
+				t, q := containerTypeName(f.Type)
 				if q {
 					t = ""
 				}
@@ -334,9 +352,10 @@ func (n *namer) fieldType(t, field string) string {
 
 // A namer names the lock of one frame.
 type namer struct {
-	f    report.Frame
-	nf   *namedFile
-	call Call // the kind of call that took the lock
+	f     report.Frame
+	nf    *namedFile
+	call  Call // the kind of call that took the lock
+	local int  // the declaration line of the local last named, 0 if none
 }
 
 // A lockCall is a lock call on the frame's line: the locked expression and
@@ -353,16 +372,17 @@ func (n *namer) label() string {
 	if len(calls) == 0 {
 		return ""
 	}
-	label := ""
+	label, local := "", 0
 	for i, c := range calls {
 		if !n.inFunction(c.path) {
 			return ""
 		}
+		n.local = 0
 		l := n.name(c.x, c.path, c.x.Pos(), 0)
-		if l == "" || (i > 0 && l != label) {
+		if l == "" || (i > 0 && (l != label || n.local != local)) {
 			return ""
 		}
-		label = l
+		label, local = l, n.local
 	}
 	return label
 }
@@ -577,6 +597,30 @@ func typeName(t ast.Expr) (string, bool) {
 	return "", false
 }
 
+// containerTypeName is typeName for a type that may be a slice, an array or
+// a map (of values of) such a type: "[]T" for []*T, [4]T and map[K]T.
+func containerTypeName(t ast.Expr) (string, bool) {
+	switch t := ast.Unparen(t).(type) {
+	case *ast.ArrayType:
+		e, q := containerTypeName(t.Elt)
+		if e == "" {
+			return "", false
+		}
+		return "[]" + e, q
+	case *ast.MapType:
+		e, q := containerTypeName(t.Value)
+		if e == "" {
+			return "", false
+		}
+		return "[]" + e, q
+	}
+	return typeName(t)
+}
+
+// isLockType reports whether a type named t of another package is one of
+// the lock types (sync's, or lockscope's of the same names).
+func isLockType(t string) bool { return t == "Mutex" || t == "RWMutex" || t == "Once" }
+
 // chain splits a selector chain r.a[i].b into its root r and the rest
 // ".a", "[i]", ".b"; ok is false for anything else (calls, conversions, ...).
 func chain(x ast.Expr) (root *ast.Ident, rest []string, ok bool) {
@@ -609,11 +653,14 @@ func chain(x ast.Expr) (root *ast.Ident, rest []string, ok bool) {
 
 // A binding is what a name in the function refers to.
 type binding struct {
-	found bool
-	typ   string   // the declared type's name, or "" if unknown
-	qual  bool     // typ is another package's
-	alias ast.Expr // l := &X or l := X.RLocker(): X
-	at    token.Pos
+	found  bool
+	typ    string   // the declared type's name ("[]T" for a container of T), or "" if unknown
+	qual   bool     // typ is another package's
+	alias  ast.Expr // l := &X or l := X.RLocker(): X
+	expr   ast.Expr // x := X[k] or x := X.f: typed as X[k] or X.f is (exprType)
+	elemOf ast.Expr // for _, x := range X: an element of X
+	decl   bool     // the name declares a value of its type (var x T, x := T{}, new(T)), not a pointer or a copy from elsewhere
+	at     token.Pos
 }
 
 // name names the locked expression x, whose enclosing nodes are path and
@@ -625,8 +672,7 @@ func (n *namer) name(x ast.Expr, path []ast.Node, pos token.Pos, depth int) stri
 	}
 	rest := strings.Join(parts, "")
 	if b := lookup(path, root.Name, pos); b.found {
-		switch {
-		case b.alias != nil:
+		if b.alias != nil {
 			if depth >= namingMaxAlias {
 				return ""
 			}
@@ -635,24 +681,54 @@ func (n *namer) name(x ast.Expr, path []ast.Node, pos token.Pos, depth int) stri
 				return ""
 			}
 			return l + rest
-		case b.typ == "" || (rest == "" && (b.qual || b.typ == "Mutex" || b.typ == "RWMutex" || b.typ == "Once")):
-			// Unknown type, or a plain local (or parameter) mutex or Once.
-			return ""
-		case b.qual:
-			return b.typ + rest
+		}
+		t, q := n.bindingType(b, path, depth)
+		if rest == "" && b.decl && q && isLockType(t) {
+			// A local mutex (or Once) declared in the function: its class
+			// is its declaration, "f.mu" ("(*T).m.mu" in a method), as a
+			// field's is its struct's.
+			// Two declarations of one name in the function ("a, b :=" in
+			// two loops) are two classes: the later ones say their line.
+			fd := funcDecl(path)
+			fn := funcDeclName(fd)
+			if fn == "" || !b.at.IsValid() {
+				return ""
+			}
+			n.local = n.line(b.at)
+			if declarations(fd, root.Name) > 1 {
+				return fmt.Sprintf("%s.%s@%d", fn, root.Name, n.local)
+			}
+			return fn + "." + root.Name
 		}
 		// tx.db.metalock is DB.metalock when Tx's field db is a *DB: name
 		// the lock by the innermost struct of the package it is a field
-		// of (but never by a bare type: p.hits stays Pair.hits).
-		t := b.typ
-		for len(parts) >= 2 && strings.HasPrefix(parts[0], ".") {
+		// of (but never by a bare type: p.hits stays Pair.hits); an
+		// element of a slice, array or map of T is a T (files[id].mu with
+		// files a map[string]*logFile is logFile.mu).
+		for len(parts) > 0 && t != "" {
+			if parts[0][0] == '[' {
+				if !strings.HasPrefix(t, "[]") {
+					break
+				}
+				t, parts = t[2:], parts[1:]
+				continue
+			}
+			if len(parts) < 2 || q || strings.HasPrefix(t, "[]") {
+				break
+			}
 			u := n.fieldType(t, parts[0][1:])
 			if u == "" {
 				break
 			}
 			t, parts = u, parts[1:]
 		}
-		return t + strings.Join(parts, "")
+		rest = strings.Join(parts, "")
+		if t == "" || strings.HasPrefix(t, "[]") || (rest == "" && (q || isLockType(t))) {
+			// Unknown type, a container, or a plain local (or parameter,
+			// or element) mutex or Once.
+			return ""
+		}
+		return t + rest
 	}
 	file := n.nf.file
 	pkg := file.Name.Name
@@ -673,6 +749,150 @@ func (n *namer) name(x ast.Expr, path []ast.Node, pos token.Pos, depth int) stri
 		return pkg + "." + root.Name + rest
 	}
 	return ""
+}
+
+// bindingType returns the type of what b binds: declared, or that of the
+// expression it was set from, or of an element of the one it ranges over.
+func (n *namer) bindingType(b binding, path []ast.Node, depth int) (string, bool) {
+	switch {
+	case b.expr != nil:
+		return n.exprType(b.expr, path, b.at, depth+1)
+	case b.elemOf != nil:
+		t, q := n.exprType(b.elemOf, path, b.at, depth+1)
+		if e, ok := strings.CutPrefix(t, "[]"); ok {
+			return e, q
+		}
+		return "", false
+	}
+	return b.typ, b.qual
+}
+
+// exprType returns the type of expression x at pos in the function
+// (T{}, &T{}, new(T), a chain of fields and indexes from a name the function
+// declares), as containerTypeName names types, or "" if unknown.
+func (n *namer) exprType(x ast.Expr, path []ast.Node, pos token.Pos, depth int) (string, bool) {
+	if depth > namingMaxAlias {
+		return "", false
+	}
+	switch v := ast.Unparen(x).(type) {
+	case *ast.CompositeLit:
+		return containerTypeName(v.Type)
+	case *ast.UnaryExpr:
+		if cl, ok := ast.Unparen(v.X).(*ast.CompositeLit); ok && v.Op == token.AND {
+			return containerTypeName(cl.Type)
+		}
+		return "", false
+	case *ast.CallExpr:
+		if id, ok := ast.Unparen(v.Fun).(*ast.Ident); ok && id.Name == "new" && len(v.Args) == 1 {
+			return containerTypeName(v.Args[0])
+		}
+		return "", false
+	}
+	root, parts, ok := chain(x)
+	if !ok {
+		return "", false
+	}
+	b := lookup(path, root.Name, pos)
+	if !b.found || b.alias != nil {
+		return "", false
+	}
+	t, q := n.bindingType(b, path, depth)
+	for _, p := range parts {
+		switch {
+		case t == "":
+			return "", false
+		case p[0] == '[':
+			e, ok := strings.CutPrefix(t, "[]")
+			if !ok {
+				return "", false
+			}
+			t = e
+		case q || strings.HasPrefix(t, "[]"):
+			return "", false
+		default:
+			t = n.fieldType(t, p[1:])
+		}
+	}
+	return t, q
+}
+
+// funcDecl returns the function declaration around path, or nil.
+func funcDecl(path []ast.Node) *ast.FuncDecl {
+	for _, node := range path {
+		if d, ok := node.(*ast.FuncDecl); ok {
+			return d
+		}
+	}
+	return nil
+}
+
+// funcDeclName names a function declaration as the runtime prints it: "f",
+// "T.m", "(*T).m"; "" for none.
+func funcDeclName(d *ast.FuncDecl) string {
+	if d == nil {
+		return ""
+	}
+	if d.Recv == nil || len(d.Recv.List) != 1 {
+		return d.Name.Name
+	}
+	t, _ := typeName(d.Recv.List[0].Type)
+	if t == "" {
+		return ""
+	}
+	if _, ptr := ast.Unparen(d.Recv.List[0].Type).(*ast.StarExpr); ptr {
+		return "(*" + t + ")." + d.Name.Name
+	}
+	return t + "." + d.Name.Name
+}
+
+// declarations counts the declarations of name in d: variables, constants,
+// parameters and results of d and of its closures, := and range variables.
+func declarations(d *ast.FuncDecl, name string) int {
+	count := 0
+	fields := func(fl *ast.FieldList) {
+		if fl == nil {
+			return
+		}
+		for _, f := range fl.List {
+			for _, id := range f.Names {
+				if id.Name == name {
+					count++
+				}
+			}
+		}
+	}
+	fields(d.Recv)
+	ast.Inspect(d, func(node ast.Node) bool {
+		switch node := node.(type) {
+		case *ast.FuncType:
+			fields(node.Params)
+			fields(node.Results)
+		case *ast.ValueSpec:
+			for _, id := range node.Names {
+				if id.Name == name {
+					count++
+				}
+			}
+		case *ast.AssignStmt:
+			if node.Tok == token.DEFINE {
+				for _, l := range node.Lhs {
+					if id, ok := l.(*ast.Ident); ok && id.Name == name {
+						count++
+					}
+				}
+			}
+		case *ast.RangeStmt:
+			if node.Tok == token.DEFINE {
+				for _, k := range []ast.Expr{node.Key, node.Value} {
+					if id, ok := k.(*ast.Ident); ok && id.Name == name {
+						count++
+					}
+				}
+			}
+		}
+		return true
+	})
+	return count
 }
 
 // importName guesses the package name of a quoted import path: its last
@@ -735,10 +955,11 @@ func lookup(path []ast.Node, name string, pos token.Pos) binding {
 			b = inInit(node.Init, name, pos)
 		case *ast.RangeStmt:
 			if node.Tok == token.DEFINE && node.X.End() <= pos {
-				for _, k := range []ast.Expr{node.Key, node.Value} {
-					if id, ok := k.(*ast.Ident); ok && id.Name == name {
-						b = binding{found: true}
-					}
+				if id, ok := node.Key.(*ast.Ident); ok && id.Name == name {
+					b = binding{found: true}
+				}
+				if id, ok := node.Value.(*ast.Ident); ok && id.Name == name {
+					b = binding{found: true, elemOf: node.X, at: node.Pos()}
 				}
 			}
 		case *ast.FuncLit:
@@ -803,8 +1024,9 @@ func inStmt(s ast.Stmt, name string) binding {
 				case g.Tok == token.CONST:
 					return binding{found: true}
 				case vs.Type != nil:
-					t, q := typeName(vs.Type)
-					return binding{found: true, typ: t, qual: q}
+					t, q := containerTypeName(vs.Type)
+					_, ptr := ast.Unparen(vs.Type).(*ast.StarExpr)
+					return binding{found: true, typ: t, qual: q, decl: !ptr, at: s.Pos()}
 				case len(vs.Values) == len(vs.Names):
 					return valueBinding(vs.Values[i], s.Pos())
 				}
@@ -817,8 +1039,17 @@ func inStmt(s ast.Stmt, name string) binding {
 		}
 		for i, l := range s.Lhs {
 			if id, ok := l.(*ast.Ident); ok && id.Name == name {
-				if len(s.Rhs) == len(s.Lhs) {
+				switch {
+				case len(s.Rhs) == len(s.Lhs):
 					return valueBinding(s.Rhs[i], s.Pos())
+				case i == 0 && len(s.Rhs) == 1 && len(s.Lhs) == 2:
+					// x, ok := m[k] and x, ok := v.(T): x is as in x := m[k].
+					switch r := ast.Unparen(s.Rhs[0]).(type) {
+					case *ast.IndexExpr, *ast.TypeAssertExpr:
+						b := valueBinding(r, s.Pos())
+						b.decl = false
+						return b
+					}
 				}
 				return binding{found: true}
 			}
@@ -827,27 +1058,39 @@ func inStmt(s ast.Stmt, name string) binding {
 	return binding{}
 }
 
-// valueBinding types a name initialised with v: T{}, &T{}, new(T), or an
-// alias &X / X.RLocker().
+// valueBinding types a name initialised with v: T{}, &T{}, new(T) (which
+// declare a T), v.(T), an alias &X / X.RLocker(), or a chain X[k] / X.f
+// (typed as the chain is, exprType).
 func valueBinding(v ast.Expr, at token.Pos) binding {
-	b := binding{found: true}
+	b := binding{found: true, at: at}
 	switch v := ast.Unparen(v).(type) {
 	case *ast.CompositeLit:
-		b.typ, b.qual = typeName(v.Type)
+		b.typ, b.qual = containerTypeName(v.Type)
+		b.decl = true
 	case *ast.UnaryExpr:
 		if v.Op != token.AND {
 			break
 		}
 		if cl, ok := ast.Unparen(v.X).(*ast.CompositeLit); ok {
-			b.typ, b.qual = typeName(cl.Type)
+			b.typ, b.qual = containerTypeName(cl.Type)
+			b.decl = true
 		} else if _, _, ok := chain(v.X); ok {
 			b.alias, b.at = v.X, at
 		}
 	case *ast.CallExpr:
 		if id, ok := ast.Unparen(v.Fun).(*ast.Ident); ok && id.Name == "new" && len(v.Args) == 1 {
-			b.typ, b.qual = typeName(v.Args[0])
+			b.typ, b.qual = containerTypeName(v.Args[0])
+			b.decl = true
 		} else if x := rlockerOf(v); x != ast.Expr(v) {
 			b.alias, b.at = x, at
+		}
+	case *ast.TypeAssertExpr:
+		if v.Type != nil {
+			b.typ, b.qual = containerTypeName(v.Type)
+		}
+	case *ast.IndexExpr, *ast.SelectorExpr:
+		if _, _, ok := chain(v); ok {
+			b.expr, b.at = v, at
 		}
 	}
 	return b
@@ -879,7 +1122,7 @@ func inFields(name string, lists ...*ast.FieldList) binding {
 		for _, f := range fl.List {
 			for _, id := range f.Names {
 				if id.Name == name {
-					t, q := typeName(f.Type)
+					t, q := containerTypeName(f.Type)
 					return binding{found: true, typ: t, qual: q}
 				}
 			}

@@ -1,6 +1,7 @@
 package stacks
 
 import (
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -77,16 +78,65 @@ func siteEntry(pc1, pc2 uintptr, call Call) *siteName {
 		}
 	}
 	f := SiteOf(pc1, pc2)
-	s := CallLabel(f, call)
-	class := ""
+	l := CallLabelOf(f, call)
+	s, class := l.Name, ""
 	if s == "" {
 		s = f.Site()
 	} else {
-		class = qualify(f.Function, s)
+		class = qualify(f.Function, indexFree(s))
+		if l.Local > 0 && !strings.Contains(s, "@") {
+			// A local's class says its declaration's line, as a
+			// redeclared one's name does: "example.com/x.TestX.mu@12".
+			// The @ tells it from a field's (report.IsLocalClass).
+			class += "@" + strconv.Itoa(l.Local)
+		}
 	}
 	e := &siteName{pc1: pc1, pc2: pc2, call: call, name: s, class: class}
 	siteNames[(base+rt.CacheWay(free))%siteNameSlots].Store(e)
 	return e
+}
+
+// indexFree drops the index of every element in a label whose index is not
+// a literal: the locks of DB.shards[i].mu and DB.shards[j].mu are of one
+// class, DB.shards[].mu, whatever the variable's name; DB.shards[0].mu
+// (an integer or string literal index) stays apart, a lock of its own.
+func indexFree(label string) string {
+	if !strings.Contains(label, "[") {
+		return label
+	}
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(label, '[')
+		if i < 0 {
+			b.WriteString(label)
+			return b.String()
+		}
+		j := strings.IndexByte(label[i:], ']')
+		if j < 0 {
+			b.WriteString(label)
+			return b.String()
+		}
+		idx := label[i+1 : i+j]
+		b.WriteString(label[:i+1])
+		if isIntLiteral(idx) || strings.HasPrefix(idx, `"`) || strings.HasPrefix(idx, "`") {
+			b.WriteString(idx)
+		}
+		b.WriteByte(']')
+		label = label[i+j+1:]
+	}
+}
+
+// isIntLiteral reports whether s is a Go integer literal (0, 12, 0x1f, 1_000).
+func isIntLiteral(s string) bool {
+	if s == "" || s[0] < '0' || s[0] > '9' {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == 'x' || c == 'X' || c == '_' || c == 'o' || c == 'O') {
+			return false
+		}
+	}
+	return true
 }
 
 // qualify prefixes label, a name LockLabel gave at a site in function fn,

@@ -92,9 +92,9 @@ func reportable(cycle []*merged) bool {
 	// internal/lockorder: classes of several types pair objects they cannot
 	// tell apart), or of package variables, each of which is one lock in
 	// every process: their cycle across processes is an instance cycle.
-	owner := ownerType(cycle[0].From)
+	owner := report.ClassOwner(cycle[0].From)
 	for _, e := range cycle {
-		if t := ownerType(e.From); owner == "" && !packageVar(e.From) || t != owner {
+		if t := report.ClassOwner(e.From); owner == "" && !report.IsPackageVarClass(e.From) || t != owner {
 			return false
 		}
 	}
@@ -191,33 +191,4 @@ func intersect(a, b []string) []string {
 		}
 	}
 	return out
-}
-
-// packageVar says whether class is a package variable's
-// ("example.com/bank.mu").
-func packageVar(class string) bool {
-	slash := strings.LastIndexByte(class, '/')
-	dot := strings.IndexByte(class[slash+1:], '.')
-	if dot < 0 {
-		return false
-	}
-	rest := class[slash+1+dot+1:]
-	return rest != "" && !strings.ContainsAny(rest, ".[")
-}
-
-// ownerType is the struct type a field class belongs to
-// ("example.com/bank.Bank" of "example.com/bank.Bank.ledger"), "" for a
-// package variable's class or one without a package path.
-func ownerType(class string) string {
-	slash := strings.LastIndexByte(class, '/')
-	dot := strings.IndexByte(class[slash+1:], '.')
-	if dot < 0 {
-		return ""
-	}
-	path := class[:slash+1+dot]
-	rest := class[len(path)+1:]
-	if i := strings.IndexByte(rest, '.'); i > 0 {
-		return class[:len(path)+1+i]
-	}
-	return ""
 }
