@@ -137,6 +137,17 @@ func aboutAbandoned(r debugmutex.Report) bool {
 	return true
 }
 
+// unexpected returns the reports made other than about abandoned locks.
+func (w *reportWatch) unexpected() []debugmutex.Report {
+	var out []debugmutex.Report
+	for _, r := range w.all() {
+		if !aboutAbandoned(r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // assertSilent fails if any report was made (other than about abandoned locks).
 func (w *reportWatch) assertSilent(t *testing.T) {
 	t.Helper()

@@ -242,7 +242,7 @@ func TestStressConsistentOrderIsSilentAndExclusive(t *testing.T) {
 	if total == 0 {
 		t.Error("no protected counter moved")
 	}
-	if got := w.all(); len(got) != 0 {
+	if got := w.unexpected(); len(got) != 0 {
 		for _, r := range got[:min(3, len(got))] {
 			t.Errorf("report in correct code:\n%s", r.String())
 		}

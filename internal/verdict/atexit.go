@@ -48,9 +48,12 @@ func CheckEnd() {
 	if record.Nwaiting.Load() > 0 {
 		record.ForEachG(func(id int64, g *record.Gstate) {
 			w := &g.Wait
-			if !w.Active.Load() || !w.SelfWait || now >= w.SelfSeq {
-				return // not a recursive wait, or one the watchdog reports now
+			if !w.Active.Load() || w.Proven || w.SelfWait && now >= w.SelfSeq {
+				return // not waiting, decided already, or a recursive wait the watchdog reports now
 			}
+			// A recursive wait whose goroutine has not yet marked it as one
+			// (it is between announcing the wait and its search) is one all
+			// the same: the lock's holder is the waiter.
 			c := w.Core()
 			if !c.HandedOff() && (rt.LdInt64(&c.Holder) == w.G.Goid || w.G.FindHeldAny(w.Lock, w.LockID, report.Read) != nil) {
 				found = append(found, waitfor.SelfWaitReport(w))
